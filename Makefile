@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make book` and `make test` (see README.md).
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+# The local copies of the public datasets; defaults to ../shared/data where it exists.
+SENTENCE_DATA_DIR ?= $(wildcard $(CURDIR)/../shared/data)
+export SENTENCE_DATA_DIR
+
+.PHONY: setup book notebooks test clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned to the CPU build this machine serves from its disk
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+notebooks: setup
+	$(PY) -m helpers.book run --out book
+
+book: notebooks
+	$(PY) -m helpers.book parameters-page --out book/parameters.md
+	$(VENV)/bin/jupyter-book build . --path-output .
+	@echo "The book is in _build/html/index.html"
+
+test: setup
+	$(PY) -m pytest tests
+
+clean:
+	rm -rf _build book/*.ipynb book/parameters.md results

@@ -1,0 +1,137 @@
+"""Run the book's notebooks with papermill (DESIGN.md section 9).
+
+``python -m helpers.book run`` executes every notebook of ``notebooks/`` in order into
+``book/`` (the executed copies the HTML book is built from), showing which notebook
+runs and how far it is; a failing notebook stops the run and names the notebook and
+the cell. ``--smoke`` uses each chapter's smallest parameters (:data:`SMOKE_PARAMETERS`),
+``-p NAME VALUE`` overrides a parameter in every notebook that has it.
+``python -m helpers.book parameters-page`` writes the page that lists every chapter's parameters.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .config import ROOT, results_dir
+
+NOTEBOOK_DIR = ROOT / "notebooks"
+
+#: The smallest parameters of each chapter: what ``make test`` runs.
+SMOKE_PARAMETERS = {
+    "01_theory": {"n_pairs": 500, "steps": 60, "log_every": 20, "batch_size": 64},
+    "02_information": {"sizes": [300, 1000], "min_counts": [1, 2]},
+    "03_integrated_gradients": {"n_sentences": 2, "n_steps": 8, "exact_sentences": 1,
+                                "projections_grid": [4, 8], "n_steps_grid": [4, 8],
+                                "baselines": ["pad", "mask"], "model": "tiny-random-bert"},
+    "04_shap": {"n_sentences": 2, "max_evals": 40, "model": "tiny-random-bert", "ig_n_steps": 8,
+                "ig_projections": 8},
+}
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised: the message names the notebook and the cell."""
+
+
+def notebooks() -> list[Path]:
+    """The chapter notebooks, in order."""
+    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, progress: bool = True) -> Path:
+    """Execute one notebook with papermill into ``out_dir``; raise :class:`NotebookFailed` on error."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / path.name
+    declared = pm.inspect_notebook(str(path))
+    params = {k: v for k, v in (parameters or {}).items() if k in declared}
+    try:
+        pm.execute_notebook(str(path), str(out), parameters=params, kernel_name="python3",
+                            cwd=str(ROOT), progress_bar=progress, report_mode=False)
+    except PapermillExecutionError as err:
+        raise NotebookFailed(
+            f"notebook {path.name} failed in cell {err.cell_index} (execution count {err.exec_count}): "
+            f"{err.ename}: {err.evalue}\n(the executed copy with the traceback is {out})") from err
+    return out
+
+
+def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, only: list[str] | None = None) -> dict:
+    """Run every notebook in order; return and save ``{notebook: seconds}``."""
+    paths = [p for p in notebooks() if not only or any(p.stem.startswith(o) for o in only)]
+    times = {}
+    for i, path in enumerate(paths, 1):
+        params = dict(SMOKE_PARAMETERS.get(path.stem, {})) if smoke else {}
+        params.update(overrides or {})
+        print(f"[{i}/{len(paths)}] {path.name} {json.dumps(params) if params else ''}", flush=True)
+        start = time.perf_counter()
+        run_notebook(path, out_dir, params)
+        times[path.stem] = round(time.perf_counter() - start, 1)
+        print(f"[{i}/{len(paths)}] {path.name} done in {times[path.stem]} s", flush=True)
+    (results_dir("book") / "run_times.json").write_text(json.dumps(times, indent=2))
+    return times
+
+
+def parameters_table() -> list[dict]:
+    """Every chapter's parameters as papermill reads them: name, default, type and the comment."""
+    import papermill as pm
+
+    rows = []
+    for path in notebooks():
+        for name, p in pm.inspect_notebook(str(path)).items():
+            rows.append({"notebook": path.stem, "name": name, "default": p["default"],
+                         "type": p["inferred_type_name"], "help": p["help"]})
+    return rows
+
+
+def parameters_page(out: Path) -> None:
+    """Write the Markdown page listing every chapter's parameters."""
+    lines = ["# Parameters of every chapter", "",
+             "Each chapter states its knobs in one cell tagged `parameters`. Override any of them with",
+             "papermill, e.g. `papermill notebooks/03_integrated_gradients.ipynb out.ipynb -p n_sentences 200`.",
+             "The smallest values (what `make test` runs) are in `helpers.book.SMOKE_PARAMETERS`.", ""]
+    current = None
+    for row in parameters_table():
+        if row["notebook"] != current:
+            current = row["notebook"]
+            lines += ["", f"## {current}", "", "| parameter | default | what it does, and its cost |", "|---|---|---|"]
+        help_text = row["help"].replace("|", "\\|")
+        lines.append(f"| `{row['name']}` | `{row['default']}` | {help_text} |")
+    out.write_text("\n".join(lines) + "\n")
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.book", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="execute the notebooks in order")
+    run.add_argument("--out", default=str(ROOT / "book"))
+    run.add_argument("--smoke", action="store_true", help="use each chapter's smallest parameters")
+    run.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 03")
+    run.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
+                     help="override a parameter (JSON value) in every notebook that declares it")
+    page = sub.add_parser("parameters-page", help="write the parameters page")
+    page.add_argument("--out", default=str(ROOT / "book" / "parameters.md"))
+    args = parser.parse_args(argv)
+    if args.cmd == "parameters-page":
+        parameters_page(Path(args.out))
+        return 0
+    try:
+        run_all(Path(args.out), {k: _parse_value(v) for k, v in args.p}, args.smoke, args.only)
+    except NotebookFailed as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Paths and settings shared by every chapter (DESIGN.md section 9).
+
+Three locations can be moved with environment variables, so that the book, the
+tests and a user's own papermill runs never overwrite each other:
+
+* ``SENTENCE_DATA_DIR``   -- local copies of the public datasets (CI: ``../shared/data``).
+  A notebook's ``data_dir`` parameter overrides it. Unset: the loaders go to the hub.
+* ``SENTENCE_RESULTS_DIR`` -- where chapters write their tables (default ``results/``).
+* ``SENTENCE_CACHE_DIR``   -- attribution caches and trained checkpoints (default ``.cache/``).
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir(override: str | os.PathLike | None = None) -> Path | None:
+    """The local data folder: ``override`` if given, else ``$SENTENCE_DATA_DIR``, else None (hub)."""
+    value = override if override not in (None, "") else os.environ.get("SENTENCE_DATA_DIR")
+    if value in (None, ""):
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = (Path.cwd() / path).resolve()
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"The data folder {path} does not exist. Set SENTENCE_DATA_DIR (or the notebook "
+            "parameter data_dir) to the folder that holds stsb/, sts12/, wiki1m/ and snli/, "
+            "or unset it to download the public copies from the Hugging Face hub."
+        )
+    return path
+
+
+def results_dir(chapter: str) -> Path:
+    """``results/<chapter>/`` (or ``$SENTENCE_RESULTS_DIR/<chapter>``), created on demand."""
+    base = Path(os.environ.get("SENTENCE_RESULTS_DIR") or ROOT / "results")
+    path = base / chapter
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir(kind: str = "") -> Path:
+    """``.cache/<kind>`` (or ``$SENTENCE_CACHE_DIR/<kind>``), created on demand."""
+    base = Path(os.environ.get("SENTENCE_CACHE_DIR") or ROOT / ".cache")
+    path = base / kind if kind else base
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed python, numpy and torch; return a numpy Generator for explicit use."""
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover - torch is a hard requirement of the book
+        pass
+    return np.random.default_rng(seed)

@@ -1,0 +1,99 @@
+"""The book's figure style and its plots (one seaborn theme and palette for every chapter).
+
+Each function draws one figure of a chapter and returns the matplotlib Figure, with
+labelled axes; the notebook adds the caption in its prose.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+PALETTE = "colorblind"
+
+
+def set_theme() -> None:
+    """One theme for the whole book."""
+    sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
+    plt.rcParams.update({"figure.dpi": 100, "savefig.bbox": "tight", "axes.titlesize": "medium"})
+
+
+def bound_gap(check: pd.DataFrame):
+    """Histogram of log-likelihood minus its Jensen bound, by label (theory chapter)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    data = check.assign(pair=check["y"].map({1: "positive (y=1)", 0: "negative (y=0)"}))
+    sns.histplot(data, x="gap", hue="pair", bins=60, element="step", ax=ax)
+    ax.axvline(0, color="black", lw=1)
+    ax.set(xlabel="log p(y|s,s') - Jensen bound", ylabel="sentence pairs")
+    return fig
+
+
+def training_curves(trajectories: pd.DataFrame):
+    """R^2 and slope of ||w||^2 and the G-norm on exact KL against the training step (theory chapter)."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    for ax, col, label in zip(axes, ["loss", "r2_norm2_vs_kl", "r2_gnorm_vs_kl"],
+                              ["training loss", "R$^2$ of $||w||^2$ on KL", "R$^2$ of G-norm on KL"]):
+        sns.lineplot(trajectories, x="step", y=col, hue="model", ax=ax, legend=ax is axes[-1])
+        ax.set(xlabel="training step", ylabel=label)
+    if axes[-1].get_legend():
+        sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1, 1))
+    return fig
+
+
+def norm_vs_kl(words: pd.DataFrame, models: list[str], kind: str = "norm2"):
+    """Scatter of each word's squared norm (or G-norm) against its exact KL, one panel per model."""
+    fig, axes = plt.subplots(1, len(models), figsize=(4 * len(models), 3.5), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        sns.scatterplot(words, x="kl", y=f"{kind}_{model}", hue="spread", palette=PALETTE, s=18, ax=ax,
+                        legend=ax is axes[0][-1])
+        ax.set(xlabel="exact KL(w)", ylabel="||w||$^2$" if kind == "norm2" else "G-norm", title=model)
+    return fig
+
+
+def quantity_scatter(info: pd.DataFrame, x: str, y: str, hue: str | None = None, logx: bool = False,
+                     ax=None, label: dict | None = None):
+    """Scatter of two per-word quantities of an information table, with Pearson and Spearman in the title."""
+    from scipy.stats import pearsonr, spearmanr
+
+    label = label or {}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.5))
+    xs = np.log10(info[x]) if logx else info[x]
+    sns.scatterplot(x=xs, y=info[y], hue=info[hue] if hue else None, s=8, alpha=0.5, linewidth=0, ax=ax)
+    ax.set(xlabel=("log10 " if logx else "") + label.get(x, x), ylabel=label.get(y, y),
+           title=f"Pearson {pearsonr(info[x], info[y])[0]:.2f}, Spearman {spearmanr(info[x], info[y])[0]:.2f}")
+    return ax.figure
+
+
+LABELS = {"kl": "KL(w)", "self_info": "I(w)", "idf": "IDF", "sif": "SIF weight", "count": "count"}
+
+
+def quantity_grid(info: pd.DataFrame, xs: list[str], ys: list[str]):
+    """One scatter per (x, y) pair of per-word quantities, with Pearson and Spearman (appendix B)."""
+    fig, axes = plt.subplots(len(ys), len(xs), figsize=(4.2 * len(xs), 3.4 * len(ys)), squeeze=False)
+    for r, y in enumerate(ys):
+        for c, x in enumerate(xs):
+            quantity_scatter(info, x, y, ax=axes[r][c], label=LABELS)
+    fig.tight_layout()
+    return fig
+
+
+def information_vs_frequency(info: pd.DataFrame):
+    """KL(w) and I(w) against log10 count: how strongly both track frequency."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, y in zip(axes, ["kl", "self_info"]):
+        quantity_scatter(info, "count", y, logx=True, ax=ax, label=LABELS)
+    fig.tight_layout()
+    return fig
+
+
+def kl_vs_size(by_size: pd.DataFrame):
+    """KL against log10 count for corpora of different sizes (the small-corpus bias of rare words)."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    data = by_size.assign(log10_count=np.log10(by_size["count"]))
+    sns.lineplot(data, x="log10_count", y="kl", hue="n_sentences", estimator="median", errorbar=None,
+                 palette="viridis", ax=ax)
+    ax.set(xlabel="log10 count of the word in the sample", ylabel="median KL(w)")
+    ax.legend(title="sentences")
+    return fig
