@@ -162,6 +162,7 @@ def load_sentences(dataset: str, split: str | None = None, data_dir=None, limit:
         raise ValueError(f"{dataset} has no split {split!r} {where}; it has: {', '.join(available)}.")
     df = _read_local(dataset, split, root) if root is not None else _read_hub(dataset, split)
     df.insert(0, "sentence_id", np.arange(len(df)))
+    df = df[["sentence_id", "text"] + [c for c in df.columns if c not in ("sentence_id", "text")]]
     if deduplicate:
         df = df.drop_duplicates("text", keep="first")
     if limit is not None and limit < len(df):

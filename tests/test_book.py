@@ -1,0 +1,53 @@
+import json
+
+import nbformat
+import papermill as pm
+import pytest
+
+from helpers import book
+
+NOTEBOOKS = book.notebooks()
+
+
+def test_there_are_chapters():
+    assert [p.stem[:2] for p in NOTEBOOKS] == sorted(p.stem[:2] for p in NOTEBOOKS)
+    assert {"01_theory", "02_information"} <= {p.stem for p in NOTEBOOKS}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_clean_and_parametrised(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    assert not any(c.get("outputs") for c in code), "committed without outputs"
+    # every assignment of the parameters cell is visible to papermill (a second '=' on a line hides it)
+    assigned = [line.split("=")[0].strip() for line in tagged[0].source.splitlines()
+                if line and not line.startswith((" ", "#")) and "=" in line]
+    inspected = pm.inspect_notebook(str(path))
+    assert list(inspected) == assigned
+    assert all(p["help"] for p in inspected.values()), "every parameter has a comment"
+    # the smoke parameters only name parameters the notebook declares
+    assert set(book.SMOKE_PARAMETERS.get(path.stem, {})) <= set(inspected)
+
+
+def test_failing_notebook_names_notebook_and_cell(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("x = 1  # a parameter")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("y = x + 1"), nbformat.v4.new_code_cell("raise ValueError('boom')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "99_broken.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(book.NotebookFailed, match=r"99_broken.ipynb failed in cell \d.*ValueError: boom"):
+        book.run_notebook(path, tmp_path / "out", progress=False)
+
+
+def test_parameters_page_lists_every_parameter(tmp_path):
+    out = tmp_path / "parameters.md"
+    book.parameters_page(out)
+    text = out.read_text()
+    for path in NOTEBOOKS:
+        assert f"## {path.stem}" in text
+        for name in pm.inspect_notebook(str(path)):
+            assert f"`{name}`" in text

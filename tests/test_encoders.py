@@ -1,0 +1,74 @@
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.encoders import PAPER_ROSTER, load_encoder, resolve_model_path
+
+
+def test_minilm_loads_offline_and_pools():
+    enc = load_encoder("sentence-transformers/all-MiniLM-L6-v2")
+    assert enc.dim == 384 and enc.model.config._attn_implementation == "eager"
+    batch = enc.tokenizer(["A man is playing a guitar.", "A dog."], padding=True, return_tensors="pt")
+    hidden = enc.model(**batch).last_hidden_state
+    mask = batch["attention_mask"][..., None].float()
+    expected = (hidden * mask).sum(1) / mask.sum(1)
+    np.testing.assert_allclose(enc.encode(["A man is playing a guitar.", "A dog."]), expected.detach().numpy(), atol=1e-5)
+    normed = load_encoder("all-MiniLM-L6-v2", normalize=True).encode(["A dog."])
+    assert np.linalg.norm(normed) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_sentence_transformers_agrees():
+    st = pytest.importorskip("sentence_transformers")
+    path = resolve_model_path("all-MiniLM-L6-v2")
+    model = st.SentenceTransformer(path, device="cpu")
+    ref = model.encode(["A young child is riding a horse."], normalize_embeddings=True)
+    ours = load_encoder("all-MiniLM-L6-v2", normalize=True).encode(["A young child is riding a horse."])
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+def test_cls_pooling_and_missing_pooler_warning(tmp_path):
+    from transformers import BertConfig, BertModel
+
+    enc = load_encoder("tiny-random-bert", pooling="cls")
+    before = load_encoder("tiny-random-bert", pooling="cls_before_pooler")
+    ids = enc.tokenizer(["a b c"], return_tensors="pt")
+    out = enc.model(**ids)
+    torch.testing.assert_close(enc.pool(enc.embed_tokens(ids["input_ids"]), ids["attention_mask"]), out.pooler_output)
+    torch.testing.assert_close(before.pool(before.embed_tokens(ids["input_ids"]), ids["attention_mask"]),
+                               out.last_hidden_state[:, 0])
+    # a checkpoint saved without pooler weights: CLS pooling warns
+    config = BertConfig.from_pretrained(resolve_model_path("tiny-random-bert"))
+    BertModel(config, add_pooling_layer=False).save_pretrained(tmp_path / "nopooler")
+    enc.tokenizer.save_pretrained(tmp_path / "nopooler")
+    with pytest.warns(UserWarning, match="no pooler weights"):
+        load_encoder(str(tmp_path / "nopooler"), pooling="cls")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_encoder(str(tmp_path / "nopooler"), pooling="mean")
+
+
+def test_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="offline name"):
+        load_encoder("no-such-org/no-such-model-xyz")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="without a model"):
+        load_encoder(str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="pooling"):
+        load_encoder("tiny-random-bert", pooling="max")
+
+
+def test_fingerprint_follows_weights():
+    a, b = load_encoder("tiny-random-bert"), load_encoder("tiny-random-bert")
+    assert a.fingerprint() == b.fingerprint()
+    with torch.no_grad():
+        b.model.embeddings.word_embeddings.weight[5, 0] += 1.0
+    assert a.fingerprint() != b.fingerprint()
+    assert load_encoder("tiny-random-bert", pooling="cls").fingerprint() != a.fingerprint()
+
+
+def test_paper_roster_is_complete():
+    assert len(PAPER_ROSTER) == 14
+    rows = {r["row"] for r in PAPER_ROSTER}
+    assert all(r["base"] in rows for r in PAPER_ROSTER if r["base"])
