@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 import warnings
 from pathlib import Path
 
@@ -93,6 +94,8 @@ def _quadrature(method: str, n_steps: int):
 
     if method not in QUADRATURES:
         raise ValueError(f"quadrature must be one of {QUADRATURES}, got {method!r}.")
+    if int(n_steps) < 2:
+        raise ValueError(f"n_steps must be at least 2, got {n_steps}.")
     step_sizes, alphas = approximation_parameters(method)
     return torch.tensor(alphas(n_steps)), torch.tensor(step_sizes(n_steps))
 
@@ -118,7 +121,7 @@ def projection_matrix(dim: int, k: int, kind: str = "orthogonal", seed: int = 0)
 # --------------------------------------------------------------------------- IG engine
 def ig_token_norms(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50, quadrature: str = "gausslegendre",
                    baseline: str = "pad", projections: int | None = None, sketch: str = "orthogonal",
-                   chunk_size: int = 64, seed: int = 0) -> dict:
+                   chunk_size: int = 16, seed: int = 0) -> dict:
     """Per-token ||IG[t,:,:]||_F over all D outputs (paper Eq. 4), and the completeness gap.
 
     Exact (``projections=None``): all D cotangents, ``chunk_size`` at a time (memory grows
@@ -250,7 +253,7 @@ def _sentences(sentences) -> pd.DataFrame:
 def word_weights(encoder: Encoder, sentences, method: str = "ig", n_steps: int = 50,
                  quadrature: str = "gausslegendre", baseline: str = "pad", projections: int | None = None,
                  sketch: str = "orthogonal", word_agg: str = "frobenius", normalize: str = "mean1",
-                 chunk_size: int = 64, max_evals: int | None = None, shap_mask: str = "per_token",
+                 chunk_size: int = 16, max_evals: int | None = None, shap_mask: str = "per_token",
                  shap_batch_size: int = 64, truncate: bool = True, cache=True, seed: int = 0,
                  progress: bool = True, gap_warning: float = 0.01) -> pd.DataFrame:
     """Word weights of every sentence (paper sections 3.1.1 and D.4; DESIGN.md sections 2-4).
@@ -270,20 +273,23 @@ def word_weights(encoder: Encoder, sentences, method: str = "ig", n_steps: int =
         settings = {"method": "ig", "n_steps": n_steps, "quadrature": quadrature, "baseline": baseline,
                     "projections": projections, "sketch": sketch if projections else None,
                     "seed": seed if projections else None}
-        _quadrature(quadrature, 2)  # validate before the loop
+        _quadrature(quadrature, n_steps)  # validate before the loop
     else:
         settings = {"method": "shap", "max_evals": max_evals, "shap_mask": shap_mask}
+        if shap_mask not in SHAP_MASKS:
+            raise ValueError(f"shap_mask must be one of {SHAP_MASKS}, got {shap_mask!r}.")
     if baseline not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}.")
     settings.update(model=encoder.name, fingerprint=encoder.fingerprint(), pooling=encoder.pooling,
                     normalize_output=encoder.normalize)
     store = AttributionCache(None if cache is True else cache) if cache else None
-    frames, gaps = [], []
+    frames, gaps, seconds = [], [], []
     for sentence_id, text in tqdm(list(df.itertuples(index=False, name=None)), desc=f"{method} word weights",
                                   disable=not progress):
         key = AttributionCache.key(settings, sentence_id, text)
         result = store.get(key) if store is not None else None
         if result is None:
+            started = time.perf_counter()
             inputs = tokenize(encoder, text, truncate=truncate)
             if method == "ig":
                 sentence_seed = seed * 1_000_003 + int(hashlib.sha1(text.encode()).hexdigest()[:7], 16)
@@ -293,22 +299,187 @@ def word_weights(encoder: Encoder, sentences, method: str = "ig", n_steps: int =
                 out = shap_token_norms(encoder, text, inputs, max_evals=max_evals, mask=shap_mask,
                                        batch_size=shap_batch_size)
             result = {"token_norms": [float(c) for c in out["token_norms"]], "word_ids": inputs["word_ids"],
-                      "words": inputs["words"], "completeness_gap": out["completeness_gap"]}
+                      "words": inputs["words"], "completeness_gap": out["completeness_gap"],
+                      "seconds": time.perf_counter() - started}
             if store is not None:
                 store.put(key, result)
         words = aggregate_words(result["token_norms"], result["word_ids"], result["words"], word_agg, normalize)
         words.insert(0, "sentence_id", sentence_id)
         words["completeness_gap"] = result["completeness_gap"]
         gaps.append(result["completeness_gap"])
+        seconds.append(result.get("seconds", np.nan))
         frames.append(words)
     table = pd.concat(frames, ignore_index=True)
     bad = int(np.sum(np.asarray(gaps) > gap_warning))
     if bad:
         warnings.warn(f"{bad} of {len(gaps)} sentences have a completeness gap above {gap_warning:.0%} "
                       f"(worst {max(gaps):.2%}); raise n_steps (IG) or max_evals (SHAP).", stacklevel=2)
-    table.attrs.update(settings=settings, word_agg=word_agg, normalize=normalize)
+    table.attrs.update(settings=settings, word_agg=word_agg, normalize=normalize,
+                       seconds_per_sentence=float(np.nanmean(seconds)) if seconds else float("nan"))
     return table
 
 
-def shap_token_norms(*args, **kwargs):  # replaced below when SHAP support is added
-    raise NotImplementedError("SHAP word weights are not available yet.")
+SHAP_MASKS = ("per_token", "collapsed")
+
+
+def shap_masker(encoder: Encoder, mask: str = "per_token"):
+    """shap's Text masker replacing removed tokens by the model's mask token (paper appendix D.4).
+
+    ``per_token``: one mask token per removed token (``mask_token=None`` lets shap take the
+    tokenizer's mask token and keeps ``collapse_mask_token`` off); ``collapsed``: a fully
+    masked span becomes a single mask token (what passing ``mask_token="[MASK]"`` turns on).
+    """
+    import shap
+
+    if mask not in SHAP_MASKS:
+        raise ValueError(f"shap_mask must be one of {SHAP_MASKS}, got {mask!r}.")
+    if encoder.tokenizer.mask_token is None:
+        raise ValueError(f"{encoder.name}'s tokenizer has no mask token, which SHAP's masking needs.")
+    if mask == "per_token":
+        return shap.maskers.Text(encoder.tokenizer, mask_token=None, collapse_mask_token=False)
+    return shap.maskers.Text(encoder.tokenizer, mask_token=encoder.tokenizer.mask_token, collapse_mask_token=True)
+
+
+def shap_model(encoder: Encoder, batch_size: int = 64):
+    """The model function shap calls: masked texts -> whole sentence vectors (N x D).
+
+    shap hands over a numpy array of strings; the tokenizer needs a list of ``str``.
+    """
+    def f(texts):
+        texts = [str(t) for t in np.atleast_1d(texts)]
+        return encoder.encode(texts, batch_size=batch_size)
+    return f
+
+
+def shapley_by_enumeration(value, n_players: int):
+    """Exact Shapley values of a vector-valued game by enumerating all 2^n coalitions (paper Eq. 17).
+
+    ``value(masks)`` maps a (m x n) boolean array of coalitions to (m x D) payoffs. Written
+    here because shap's ExactExplainer cannot take the Text masker (its clustering is a
+    function, which ExactExplainer indexes as an array); used as the tests' reference.
+    Returns (phi: n x D, base: the empty coalition's payoff).
+    """
+    from math import factorial
+
+    if n_players > 14:
+        raise ValueError(f"enumeration of 2^{n_players} coalitions is too large.")
+    masks = ((np.arange(2 ** n_players)[:, None] >> np.arange(n_players)) & 1).astype(bool)
+    payoff = np.asarray(value(masks), dtype=float)
+    index = {tuple(m): i for i, m in enumerate(masks)}
+    size = masks.sum(1)
+    weight = np.array([factorial(k) * factorial(n_players - k - 1) / factorial(n_players) if k < n_players else 0.0
+                       for k in size])
+    phi = np.zeros((n_players, payoff.shape[1]))
+    for i in range(n_players):
+        without = ~masks[:, i]
+        with_i = masks[without].copy()
+        with_i[:, i] = True
+        rows = [index[tuple(m)] for m in with_i]
+        phi[i] = (weight[without][:, None] * (payoff[rows] - payoff[without])).sum(0)
+    return phi, payoff[0]
+
+
+def shap_token_norms(encoder: Encoder, text: str, inputs: dict | None = None, max_evals: int | None = None,
+                     mask: str = "per_token", batch_size: int = 64, algorithm: str = "partition") -> dict:
+    """Per-token ||phi[t, :]||_2 over the D outputs from PartitionSHAP (paper appendix D, Eq. 20).
+
+    Uses shap's Partition explainer with its Text masker (:func:`shap_masker`). The text is
+    passed as a one-element list (a bare string would be explained character by character).
+    ``max_evals=None`` is shap's default (500). The additivity gap is
+    max_j |base_j + sum_t phi[t, j] - f_j(x)| / ||f(x) - base||. ``algorithm="exact"``
+    enumerates every coalition (:func:`shapley_by_enumeration`), for short sentences and tests.
+    """
+    import shap
+
+    inputs = inputs or tokenize(encoder, text)
+    masker = shap_masker(encoder, mask)
+    model = shap_model(encoder, batch_size)
+    if algorithm == "partition":
+        explainer = shap.PartitionExplainer(model, masker)
+        kwargs = {"max_evals": max_evals if max_evals is not None else 500}
+    elif algorithm == "exact":
+        def coalition_value(masks):  # masker(mask, text) returns ((masked text,),)
+            return model([masker(m, text)[0][0] for m in masks])
+
+        phi, base = shapley_by_enumeration(coalition_value, masker.shape(text)[1])
+    else:
+        raise ValueError(f"algorithm must be 'partition' or 'exact', got {algorithm!r}.")
+    if algorithm == "partition":
+        explanation = explainer([text], batch_size=batch_size, silent=True, **kwargs)
+        phi = np.asarray(explanation.values[0], dtype=float)  # tokens x D (special tokens included)
+        base = np.asarray(explanation.base_values[0], dtype=float)
+    if phi.shape[0] != len(inputs["word_ids"]):
+        raise RuntimeError(f"shap split {text!r} into {phi.shape[0]} tokens, the tokenizer into "
+                           f"{len(inputs['word_ids'])}; cannot map SHAP values to words.")
+    output = model([text])[0]
+    gap = float(np.max(np.abs(base + phi.sum(0) - output)) / max(np.linalg.norm(output - base), 1e-12))
+    return {"token_norms": np.linalg.norm(phi, axis=1), "completeness_gap": gap, "phi": phi, "base": base}
+
+
+# --------------------------------------------------------------------------- studies of the method
+def completeness_by_steps(encoder: Encoder, texts, n_steps_grid, quadratures=("gausslegendre", "riemann_trapezoid"),
+                          baseline: str = "pad", projections: int | None = 32, progress: bool = True) -> pd.DataFrame:
+    """Worst completeness gap over ``texts`` for every (quadrature, n_steps): choose the cheapest n_steps under 1%.
+
+    With ``projections`` the gap is checked on that many random output directions (IG is
+    linear in the output, so each direction obeys completeness on its own).
+    """
+    rows = []
+    grid = [(q, n) for q in quadratures for n in n_steps_grid]
+    for quadrature, n in tqdm(grid, desc="completeness", disable=not progress):
+        gaps = [ig_token_norms(encoder, tokenize(encoder, t)["input_ids"], n, quadrature, baseline, projections)["completeness_gap"]
+                for t in texts]
+        rows.append({"quadrature": quadrature, "n_steps": n, "max_gap": max(gaps), "mean_gap": float(np.mean(gaps))})
+    return pd.DataFrame(rows)
+
+
+def compare_weights(tables: dict, reference: str | None = None) -> pd.DataFrame:
+    """Spearman correlation and median relative difference of word weights between settings.
+
+    ``tables``: name -> :func:`word_weights` table on the same sentences. With ``reference``,
+    each table is compared with that one; otherwise every pair is.
+    """
+    from scipy.stats import spearmanr
+
+    names = list(tables)
+    pairs = [(reference, n) for n in names if n != reference] if reference else \
+        [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    rows = []
+    for a, b in pairs:
+        merged = tables[a].merge(tables[b], on=["sentence_id", "word_index"], suffixes=("_a", "_b"))
+        rows.append({"a": a, "b": b, "n_words": len(merged),
+                     "spearman": spearmanr(merged["weight_a"], merged["weight_b"])[0],
+                     "median_rel_diff": float(np.median(np.abs(merged["weight_b"] - merged["weight_a"]) / merged["weight_a"]))})
+    return pd.DataFrame(rows)
+
+
+def sketch_error(encoder: Encoder, sentences, exact: pd.DataFrame, ks, seeds=(0, 1, 2), progress: bool = True,
+                 **options) -> pd.DataFrame:
+    """Error of the sketched weights against the exact ones, for each k and seed (DESIGN.md section 2)."""
+    rows = []
+    for k in ks:
+        for seed in seeds:
+            sketch = word_weights(encoder, sentences, projections=k, seed=seed, progress=False, **options)
+            cmp = compare_weights({"exact": exact, "sketch": sketch}, reference="exact").iloc[0]
+            rows.append({"projections": k, "seed": seed, "spearman": cmp["spearman"],
+                         "median_rel_error": cmp["median_rel_diff"]})
+    return pd.DataFrame(rows)
+
+
+def per_sentence_spearman(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Spearman correlation of two settings' word weights within each sentence (sentences of >= 3 words)."""
+    from scipy.stats import spearmanr
+
+    merged = a.merge(b, on=["sentence_id", "word_index"], suffixes=("_a", "_b"))
+    rows = [{"sentence_id": sid, "n_words": len(g), "spearman": spearmanr(g["weight_a"], g["weight_b"])[0]}
+            for sid, g in merged.groupby("sentence_id") if len(g) >= 3]
+    return pd.DataFrame(rows)
+
+
+def mean_word_weights(weights: pd.DataFrame, min_occurrences: int = 3, k: int = 5) -> pd.DataFrame:
+    """The k lowest- and k highest-weighted words (mean weight over occurrences, words seen >= min_occurrences)."""
+    per_word = weights.groupby("word")["weight"].agg(mean_weight="mean", occurrences="count")
+    per_word = per_word[per_word["occurrences"] >= min_occurrences].sort_values("mean_weight")
+    if len(per_word) <= 2 * k:
+        return per_word.assign(end="all")
+    return pd.concat([per_word.head(k).assign(end="lowest"), per_word.tail(k).assign(end="highest")])

@@ -228,6 +228,7 @@ def load_encoder(name_or_path: str, pooling: str = "mean", normalize: bool = Fal
         [CLS], the paper's choice for SimCSE/DiffCSE) or ``cls_before_pooler``.
     normalize: apply L2 normalisation (off: the theory assumes unnormalised embeddings).
     Attention runs in the "eager" implementation, which supports batched backward passes.
+    The weights are frozen (``requires_grad=False``); training code unfreezes what it trains.
     """
     from transformers import AutoModel, AutoTokenizer
 
@@ -255,5 +256,6 @@ def load_encoder(name_or_path: str, pooling: str = "mean", normalize: bool = Fal
                           "newly initialised (random) MLP; its results depend on that layer.", stacklevel=2)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(device).eval()
+    model.requires_grad_(False)  # attribution needs input gradients only; frozen weights skip their graph (~10% faster)
     return Encoder(name=name_or_path, model=model, tokenizer=tokenizer, pooling=pooling,
                    normalize=normalize, device=device)

@@ -97,3 +97,54 @@ def kl_vs_size(by_size: pd.DataFrame):
     ax.set(xlabel="log10 count of the word in the sample", ylabel="median KL(w)")
     ax.legend(title="sentences")
     return fig
+
+
+def word_weight_bars(tables: dict, texts: dict, value: str = "weight", ncols: int = 3):
+    """Word weights of a few sentences as bars, one panel per sentence, one colour per setting/model.
+
+    ``tables``: name -> word-weight table; ``texts``: sentence_id -> sentence (panel titles).
+    """
+    data = pd.concat([t.assign(setting=name) for name, t in tables.items()], ignore_index=True)
+    data = data[data["sentence_id"].isin(list(texts))]
+    ncols = min(ncols, len(texts))
+    nrows = -(-len(texts) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.3 * nrows), squeeze=False)
+    for ax, (sid, text) in zip(axes.flat, texts.items()):
+        d = data[data["sentence_id"] == sid]
+        labels = d.drop_duplicates("word_index").sort_values("word_index")["word"].tolist()
+        sns.barplot(d, x="word_index", y=value, hue="setting", ax=ax, legend=ax is axes.flat[0])
+        ax.set_xticks(range(len(labels)), labels, rotation=45)
+        ax.set(xlabel="", ylabel="word weight" if value == "weight" else value, title=text)
+    for ax in list(axes.flat)[len(texts):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def lines(data: pd.DataFrame, x: str, y: str, hue: str | None = None, xlabel: str | None = None,
+          ylabel: str | None = None, logy: bool = False, hline: float | None = None, logx: bool = False):
+    """A line plot with markers (convergence and error curves)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    sns.lineplot(data, x=x, y=y, hue=hue, marker="o", ax=ax)
+    if hline is not None:
+        ax.axhline(hline, color="grey", ls="--", lw=1)
+    if logy:
+        ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log", base=2)
+    ax.set(xlabel=xlabel or x, ylabel=ylabel or y)
+    return fig
+
+
+def weight_scatter(a: pd.DataFrame, b: pd.DataFrame, label_a: str, label_b: str):
+    """Word weights of two settings on the same words, with the identity line and Spearman in the title."""
+    from scipy.stats import spearmanr
+
+    merged = a.merge(b, on=["sentence_id", "word_index", "word"], suffixes=("_a", "_b"))
+    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    sns.scatterplot(merged, x="weight_a", y="weight_b", s=14, alpha=0.6, linewidth=0, ax=ax)
+    top = float(max(merged["weight_a"].max(), merged["weight_b"].max()))
+    ax.plot([0, top], [0, top], color="grey", ls="--", lw=1)
+    ax.set(xlabel=f"{label_a} word weight", ylabel=f"{label_b} word weight",
+           title=f"Spearman {spearmanr(merged['weight_a'], merged['weight_b'])[0]:.2f} over {len(merged)} words")
+    return fig

@@ -130,6 +130,8 @@ def test_bad_input(bert):
     assert inputs["input_ids"].shape[1] == bert.max_length
     with pytest.raises(ValueError, match="method"):
         attr.word_weights(bert, [SENTENCE], method="lime", cache=False)
+    with pytest.raises(ValueError, match="n_steps"):
+        attr.word_weights(bert, [SENTENCE], n_steps=1, cache=False)
     with pytest.raises(ValueError, match="quadrature"):
         attr.word_weights(bert, [SENTENCE], quadrature="simpson", cache=False)
 
@@ -137,7 +139,7 @@ def test_bad_input(bert):
 def test_gap_warning(bert):
     # the tiny random model is nearly linear, so a coarse rule and a strict threshold trigger it
     with pytest.warns(UserWarning, match="completeness gap"):
-        table = attr.word_weights(bert, [SENTENCE], n_steps=1, quadrature="riemann_left", cache=False,
+        table = attr.word_weights(bert, [SENTENCE], n_steps=2, quadrature="riemann_left", cache=False,
                                   progress=False, gap_warning=1e-9)
     assert table["completeness_gap"].iloc[0] > 1e-9
     with warnings.catch_warnings():

@@ -37,6 +37,35 @@ def _information(results):
         assert (results / "information" / f"{name}_words.csv").is_file()
 
 
+WEIGHT_COLUMNS = ["sentence_id", "word_index", "word", "weight", "raw_weight", "n_subwords", "completeness_gap"]
+
+
+@check("03_integrated_gradients")
+def _ig(results):
+    smoke = book.SMOKE_PARAMETERS["03_integrated_gradients"]
+    weights = pd.read_csv(results / "ig" / "stsb_sample_weights.csv")
+    assert list(weights.columns) == WEIGHT_COLUMNS
+    assert weights["sentence_id"].nunique() == smoke["n_sentences"]
+    assert weights.groupby("sentence_id")["weight"].mean().round(6).eq(1.0).all()
+    exact = pd.read_csv(results / "ig" / "figure3_exact_weights.csv")
+    assert exact["sentence_id"].nunique() == smoke["exact_sentences"]
+    completeness = pd.read_csv(results / "ig" / "completeness.csv")
+    assert set(completeness["n_steps"]) == set(smoke["n_steps_grid"])
+    assert set(pd.read_csv(results / "ig" / "sketch_error.csv")["projections"]) == set(smoke["projections_grid"])
+    assert set(pd.read_csv(results / "ig" / "baselines.csv")["b"]) == set(smoke["baselines"][1:])
+
+
+@check("04_shap")
+def _shap(results):
+    weights = pd.read_csv(results / "shap" / "stsb_sample_weights.csv")
+    assert list(weights.columns) == WEIGHT_COLUMNS
+    assert weights["completeness_gap"].max() < 1e-3  # additivity
+    cmp = pd.read_csv(results / "shap" / "ig_vs_shap.csv")
+    assert {"overall", "sentence"} <= set(cmp["level"]) and cmp["spearman"].between(-1, 1).all()
+    cost = json.loads((results / "shap" / "cost.json").read_text())
+    assert cost["shap_seconds_per_sentence"] > 0 and cost["max_evals"] == book.SMOKE_PARAMETERS["04_shap"]["max_evals"]
+
+
 @pytest.mark.parametrize("path", book.notebooks(), ids=lambda p: p.stem)
 def test_notebook_smoke(path, results_tmp, tmp_path):
     book.run_notebook(path, tmp_path / "executed", book.SMOKE_PARAMETERS.get(path.stem, {}), progress=False)
