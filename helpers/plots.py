@@ -148,3 +148,72 @@ def weight_scatter(a: pd.DataFrame, b: pd.DataFrame, label_a: str, label_b: str)
     ax.set(xlabel=f"{label_a} word weight", ylabel=f"{label_b} word weight",
            title=f"Spearman {spearmanr(merged['weight_a'], merged['weight_b'])[0]:.2f} over {len(merged)} words")
     return fig
+
+
+def trajectory(traj: pd.DataFrame):
+    """R^2 and beta on KL and I, and STS Spearman, against the fine-tuning step, one line per run."""
+    data = traj.assign(run_objective=traj["run"] + " / " + traj["objective"])
+    panels = [("r2_kl", "R$^2$ (IG ~ KL)"), ("beta_kl", "β (IG ~ KL)"), ("r2_self_info", "R$^2$ (IG ~ I)"),
+              ("beta_self_info", "β (IG ~ I)"), ("stsb_spearman", "STS-B Spearman"),
+              ("r2_kl_added_over_subwords", "R$^2$ added by KL over subword count")]
+    fig, axes = plt.subplots(3, 2, figsize=(11, 9))
+    for ax, (col, label) in zip(axes.flat, panels):
+        sns.lineplot(data, x="step", y=col, hue="run_objective", marker="o", ax=ax, legend=ax is axes.flat[1])
+        ax.set(xlabel="fine-tuning step", ylabel=label)
+        ax.set_xscale("symlog", linthresh=10)
+    sns.move_legend(axes.flat[1], "upper left", bbox_to_anchor=(1, 1), title="run / objective")
+    fig.tight_layout()
+    return fig
+
+
+def figure2(weights: dict, info, quantity: str = "kl", max_points: int = 4000, seed: int = 0):
+    """The paper's Figure 2: every word occurrence's weight against KL (or I) with the OLS line, one panel per model.
+
+    ``info``: one information table, or {model: table} where models use different word units.
+    """
+    from .regression import join_information, ols
+
+    fig, axes = plt.subplots(1, len(weights), figsize=(4.6 * len(weights), 3.8), squeeze=False, sharey=True)
+    for ax, (name, w) in zip(axes[0], weights.items()):
+        data = join_information(w, info[name] if isinstance(info, dict) else info, quantity)
+        fit = ols(data[quantity], data["weight"])
+        shown = data.sample(min(max_points, len(data)), random_state=seed)
+        ax.scatter(shown[quantity], shown["weight"], s=5, alpha=0.25, linewidth=0)
+        xs = np.linspace(data[quantity].min(), data[quantity].max(), 50)
+        ax.plot(xs, fit["intercept"] + fit["beta"] * xs, color="C3", lw=2)
+        ax.set(xlabel=LABELS.get(quantity, quantity), ylabel="word weight (mean 1 per sentence)",
+               title=f"{name}\nR$^2$ = {fit['r2']:.2f}, β = {fit['beta']:.3f}")
+    fig.tight_layout()
+    return fig
+
+
+def figure3(weights: dict, info: pd.DataFrame, texts: dict):
+    """The paper's Figure 3: per word, the weights of several models beside KL and I (scaled to mean 1 per sentence)."""
+    fig, axes = plt.subplots(len(texts), 1, figsize=(8, 2.9 * len(texts)), squeeze=False)
+    lookup = info.set_index("word")
+    for ax, (sid, text) in zip(axes[:, 0], texts.items()):
+        frames = []
+        for name, w in weights.items():
+            frames.append(w[w["sentence_id"] == sid][["word_index", "word", "weight"]].assign(series=name))
+        base = frames[0][["word_index", "word"]]
+        for q in ("kl", "self_info"):
+            values = lookup.reindex(base["word"])[q].to_numpy()
+            frames.append(base.assign(weight=values / np.nanmean(values), series=f"{LABELS[q]} (scaled)"))
+        data = pd.concat(frames, ignore_index=True)
+        sns.pointplot(data, x="word_index", y="weight", hue="series", ax=ax, markers=["o", "s", "^", "v", "D"][: data["series"].nunique()],
+                      linestyles="", dodge=0.3, legend=ax is axes[0, 0])
+        ax.set_xticks(range(len(base)), base["word"].tolist())
+        ax.set(xlabel="", ylabel="weight / scaled quantity", title=text)
+    if axes[0, 0].get_legend():
+        sns.move_legend(axes[0, 0], "upper left", bbox_to_anchor=(1, 1), title="")
+    fig.tight_layout()
+    return fig
+
+
+def dataset_gaps(table: pd.DataFrame, stat: str = "r2"):
+    """Appendix F at a glance: R^2 (or β) of every model on every dataset, one panel per method and quantity."""
+    data = table.assign(panel=table["method"].str.upper() + " ~ " + table["quantity"].map(LABELS))
+    g = sns.catplot(data, x="dataset", y=stat, hue="model", col="panel", kind="point", height=3.4, aspect=1.1,
+                    dodge=0.3, linestyles="", sharey=False)
+    g.set_axis_labels("dataset", "R$^2$" if stat == "r2" else "β")
+    return g.figure

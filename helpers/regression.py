@@ -81,3 +81,106 @@ def regress(weights, info, quantity: str = "kl", n_boot: int = 1000, seed: int =
     return {"r2": fit["r2"], "beta": fit["beta"], "intercept": fit["intercept"],
             "r2_low": float(r2_low), "r2_high": float(r2_high), "beta_low": float(beta_low),
             "beta_high": float(beta_high), "n_points": int(len(data)), "n_sentences": int(n_sent)}
+
+
+def regress_with_covariates(weights, info, quantity: str = "kl", covariates=("log_n_subwords",)) -> dict:
+    """OLS of weight on the quantity plus covariates (DESIGN.md section 4's subword-count control).
+
+    ``log_n_subwords`` = log of the word's number of subword tokens (rare words split into more
+    pieces, and Frobenius aggregation grows with that number). Returns the quantity's slope
+    ``beta`` and the model's ``r2``, and ``r2_covariates_only`` for the same covariates without
+    the quantity: R^2 that the quantity adds beyond the word merge is ``r2 - r2_covariates_only``.
+    """
+    data = join_information(weights, info, quantity)
+    data = data.assign(log_n_subwords=np.log(data["n_subwords"]))
+    cov = data[list(covariates)].to_numpy(float)
+    full = sm.OLS(data["weight"].to_numpy(float), sm.add_constant(np.column_stack([data[quantity], cov]))).fit()
+    only = sm.OLS(data["weight"].to_numpy(float), sm.add_constant(cov, has_constant="add")).fit()
+    return {"beta": float(full.params[1]), "r2": float(full.rsquared), "r2_covariates_only": float(only.rsquared),
+            "n_points": int(len(data))}
+
+
+TABLE_COLUMNS = ["dataset", "model", "pooling", "base", "method", "quantity", "r2", "beta", "r2_low", "r2_high",
+                 "beta_low", "beta_high", "n_points", "n_sentences"]
+
+
+def _splitter_key(tokenizer) -> str:
+    """Two tokenizers with the same normaliser and pre-tokeniser give the same word units."""
+    import json as _json
+
+    spec = _json.loads(tokenizer.backend_tokenizer.to_str())
+    return _json.dumps([spec.get("normalizer"), spec.get("pre_tokenizer")], sort_keys=True)
+
+
+def roster_results(rows: list[dict], sentences, info_sentences, dataset: str, methods=("ig",),
+                   quantities=("kl", "self_info"), ig_options: dict | None = None, shap_options: dict | None = None,
+                   n_boot: int = 1000, seed: int = 0, progress: bool = True):
+    """Word weights of every roster row and method on ``sentences``, regressed on KL and I (paper Table 1, appendices E, F).
+
+    The information quantities are computed on ``info_sentences`` (the paper: all of the
+    dataset's sentences) with each row's own word units (its tokenizer; rows that split words
+    alike share one table). Returns (table with :data:`TABLE_COLUMNS`, {(row, method): weights},
+    {row: info}).
+    """
+    import warnings
+
+    from tqdm.auto import tqdm
+
+    from .attribution import word_weights
+    from .encoders import load_encoder
+    from .information import word_information
+
+    infos, by_key, weights, records = {}, {}, {}, []
+    for row in tqdm(rows, desc=f"models on {dataset}", disable=not progress):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*no pooler weights.*")
+            encoder = load_encoder(row["name"], pooling=row["pooling"])
+        key = _splitter_key(encoder.tokenizer)
+        if key not in by_key:
+            by_key[key] = word_information(info_sentences, tokenizer=encoder.tokenizer)
+        infos[row["row"]] = info = by_key[key]
+        for method in methods:
+            options = dict(ig_options or {}) if method == "ig" else dict(shap_options or {})
+            w = word_weights(encoder, sentences, method=method, seed=seed, progress=progress, **options)
+            weights[(row["row"], method)] = w
+            for quantity in quantities:
+                fit = regress(w, info, quantity, n_boot=n_boot, seed=seed)
+                records.append({"dataset": dataset, "model": row["row"], "pooling": row["pooling"],
+                                "base": row.get("base"), "method": method, "quantity": quantity,
+                                **{k: fit[k] for k in TABLE_COLUMNS[6:]}})
+    return pd.DataFrame(records, columns=TABLE_COLUMNS), weights, infos
+
+
+def paper_layout(table: pd.DataFrame, method: str = "ig", quantity: str = "kl", digits: int = 2) -> pd.DataFrame:
+    """Table 1's layout: rows grouped under their base model; contrastive rows show (difference from base)
+    and every cell its bootstrap interval: ``0.52 (+0.30) [0.47, 0.57]``."""
+    t = table[(table["method"] == method) & (table["quantity"] == quantity)].set_index("model")
+    order = []
+    for model, row in t.iterrows():
+        if not row["base"] or row["base"] not in t.index:
+            order.append(model)
+            order += [m for m, r in t.iterrows() if r["base"] == model]
+    order += [m for m in t.index if m not in order]
+
+    def cell(model, stat):
+        r = t.loc[model]
+        text = f"{r[stat]:.{digits}f}"
+        if r["base"] and r["base"] in t.index:
+            text += f" ({r[stat] - t.loc[r['base'], stat]:+.{digits}f})"
+        return text + f" [{r[stat + '_low']:.{digits}f}, {r[stat + '_high']:.{digits}f}]"
+
+    return pd.DataFrame({"model": order, "pooling": [t.loc[m, "pooling"] for m in order],
+                         "R²": [cell(m, "r2") for m in order], "β": [cell(m, "beta") for m in order]}).set_index("model")
+
+
+def word_changes(before: pd.DataFrame, after: pd.DataFrame, min_occurrences: int = 5, k: int = 10) -> pd.DataFrame:
+    """Words whose mean weight a model change raised or lowered most (paired by occurrence)."""
+    merged = before.merge(after, on=["sentence_id", "word_index", "word"], suffixes=("_before", "_after"))
+    per_word = merged.groupby("word").agg(before=("weight_before", "mean"), after=("weight_after", "mean"),
+                                          occurrences=("weight_after", "size"))
+    per_word = per_word[per_word["occurrences"] >= min_occurrences]
+    per_word["change"] = per_word["after"] - per_word["before"]
+    per_word = per_word.sort_values("change")
+    if len(per_word) <= 2 * k:
+        return per_word.assign(direction=np.where(per_word["change"] >= 0, "raised", "lowered"))
+    return pd.concat([per_word.tail(k).iloc[::-1].assign(direction="raised"), per_word.head(k).assign(direction="lowered")])

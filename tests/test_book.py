@@ -51,3 +51,26 @@ def test_parameters_page_lists_every_parameter(tmp_path):
         assert f"## {path.stem}" in text
         for name in pm.inspect_notebook(str(path)):
             assert f"`{name}`" in text
+
+
+SHARED = ["mlm_steps", "mlm_hidden", "mlm_layers", "mlm_batch_size", "simcse_steps", "simcse_batch_size", "seed"]
+
+
+def test_self_trained_pair_settings_agree_across_chapters():
+    """Chapters 05-08 must name the same self-trained pair, or each would train its own."""
+    import inspect
+
+    from helpers import training
+
+    chapters = [p for p in NOTEBOOKS if p.stem[:2] in ("05", "06", "07", "08")]
+    assert len(chapters) == 4
+    defaults = [{k: pm.inspect_notebook(str(p))[k]["default"] for k in SHARED} for p in chapters]
+    assert all(d == defaults[0] for d in defaults)
+    ch05 = pm.inspect_notebook(str(chapters[0]))
+    sig = inspect.signature(training.self_trained_pair).parameters
+    assert sig["lr"].default == float(ch05["lr"]["default"])
+    assert sig["temperature"].default == float(ch05["temperature"]["default"])
+    assert sig["objective"].default in ch05["objectives"]["default"]
+    for stem in ("06_regression", "07_word_weights", "08_other_datasets"):
+        smoke = book.SMOKE_PARAMETERS[stem]
+        assert {k: smoke[k] for k in book.SELF_TRAINED_SMOKE} == book.SELF_TRAINED_SMOKE

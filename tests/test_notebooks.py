@@ -66,6 +66,50 @@ def _shap(results):
     assert cost["shap_seconds_per_sentence"] > 0 and cost["max_evals"] == book.SMOKE_PARAMETERS["04_shap"]["max_evals"]
 
 
+@check("05_finetuning")
+def _finetune(results):
+    smoke = book.SMOKE_PARAMETERS["05_finetuning"]
+    traj = pd.read_csv(results / "finetune" / "trajectory.csv")
+    assert {"run", "step", "r2_kl", "beta_kl", "r2_self_info", "beta_self_info", "stsb_spearman"} <= set(traj.columns)
+    assert set(traj["run"]) == {"mlm_then_simcse", "simcse_from_random", "mlm_only"}
+    assert set(traj["step"]) == set(smoke["save_steps"])
+    assert traj[["r2_kl", "r2_self_info"]].stack().between(0, 1).all()
+    assert traj["stsb_spearman"].between(-1, 1).all()
+
+
+TABLE_COLUMNS = ["dataset", "model", "pooling", "base", "method", "quantity", "r2", "beta", "r2_low", "r2_high",
+                 "beta_low", "beta_high", "n_points", "n_sentences"]
+
+
+@check("06_regression")
+def _regression(results):
+    table = pd.read_csv(results / "regression" / "table.csv")
+    assert list(table.columns) == TABLE_COLUMNS
+    assert set(table["method"]) == {"ig", "shap"} and set(table["quantity"]) == {"kl", "self_info"}
+    models = set(table["model"])
+    assert {"self-trained MLM (CLS)", "self-trained MLM (MEAN)", "self-trained SimCSE (MEAN)",
+            "random init (MEAN, control)", "all-MiniLM-L6-v2"} <= models
+    assert table.loc[table["model"] == "self-trained SimCSE (MEAN)", "base"].eq("self-trained MLM (MEAN)").all()
+    assert (table["r2_low"] <= table["r2"]).all() and (table["r2"] <= table["r2_high"]).all()
+    assert table["n_sentences"].eq(book.SMOKE_PARAMETERS["06_regression"]["n_sentences"] + 3).all()
+
+
+@check("07_word_weights")
+def _word_weights(results):
+    fig3 = pd.read_csv(results / "word_weights" / "figure3.csv")
+    assert fig3["sentence_id"].nunique() == 3
+    assert {"word", "kl", "self_info", "self-trained MLM", "self-trained SimCSE"} <= set(fig3.columns)
+    changes = pd.read_csv(results / "word_weights" / "word_changes.csv")
+    assert {"word", "before", "after", "change"} <= set(changes.columns)
+
+
+@check("08_other_datasets")
+def _datasets(results):
+    table = pd.read_csv(results / "datasets" / "table.csv")
+    assert list(table.columns) == TABLE_COLUMNS
+    assert set(table["dataset"]) == {"wiki", "nli", "sts12"}
+
+
 @pytest.mark.parametrize("path", book.notebooks(), ids=lambda p: p.stem)
 def test_notebook_smoke(path, results_tmp, tmp_path):
     book.run_notebook(path, tmp_path / "executed", book.SMOKE_PARAMETERS.get(path.stem, {}), progress=False)

@@ -1,0 +1,456 @@
+"""Training: a small BERT-style MLM from scratch, and SimCSE fine-tuning (paper section 2; DESIGN.md sections 7 and 10).
+
+The offline book has no pre-trained MLM, so it makes one: :func:`pretrain_mlm` trains a
+small BERT on the local corpora (never the STS-B validation sentences the book
+attributes) with the bert-base-uncased WordPiece vocabulary, computing the MLM logits only
+at masked positions (the 30k-word output layer dominates the cost otherwise).
+:func:`simcse` fine-tunes any checkpoint -- the self-trained MLM, a random initialisation,
+or a hub MLM such as ``bert-base-uncased`` -- with unsupervised SimCSE (dropout positives,
+in-batch negatives) or supervised SimCSE (NLI entailment positives, contradiction hard
+negatives), saving checkpoints at chosen steps.
+
+Both loops are deterministic under a seed on the CPU and resumable: every ``save_every``
+steps the model, optimiser, scheduler and step are written to the run folder, and the data
+order and masks are functions of (seed, step), so an interrupted run that resumes gives
+the same weights as an uninterrupted one; a finished run is not trained again.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .config import cache_dir
+from .data import load_sentences
+from .encoders import resolve_model_path
+
+OBJECTIVES = ("unsup", "sup")
+
+
+# --------------------------------------------------------------------------- corpora
+def pretraining_corpus(data_dir=None, include=("wiki", "stsb_train", "stsb_test", "nli", "sts12")) -> list[str]:
+    """The local sentences for MLM pre-training: never STS-B validation (the attributed set)."""
+    parts = {
+        "wiki": lambda: load_sentences("wiki", data_dir=data_dir),
+        "stsb_train": lambda: load_sentences("stsb", "train", data_dir=data_dir),
+        "stsb_test": lambda: load_sentences("stsb", "test", data_dir=data_dir),
+        "nli": lambda: pd.concat([load_sentences("nli", s, data_dir=data_dir) for s in ("validation", "test")]),
+        "sts12": lambda: load_sentences("sts12", data_dir=data_dir),
+    }
+    texts = pd.concat([parts[name]()["text"] for name in include]).drop_duplicates()
+    held_out = set(load_sentences("stsb", "validation", data_dir=data_dir)["text"])
+    return [t for t in texts if t not in held_out]
+
+
+def nli_triplets(data_dir=None) -> pd.DataFrame:
+    """(anchor, positive, hard negative) from NLI: premise, its entailment, its contradiction (supervised SimCSE)."""
+    frames = []
+    for split in ("validation", "test"):
+        df = load_sentences("nli", split, data_dir=data_dir)
+        pairs = df.pivot(index="pair_id", columns="side", values="text").rename(columns={0: "premise", 1: "hypothesis"})
+        pairs["label"] = df.groupby("pair_id")["label"].first()
+        ent = pairs[pairs["label"] == "entailment"].drop_duplicates("premise").set_index("premise")["hypothesis"]
+        con = pairs[pairs["label"] == "contradiction"].drop_duplicates("premise").set_index("premise")["hypothesis"]
+        both = ent.index.intersection(con.index)
+        frames.append(pd.DataFrame({"anchor": both, "positive": ent[both].values, "negative": con[both].values}))
+    triplets = pd.concat(frames, ignore_index=True)
+    if triplets.empty:
+        raise ValueError("no NLI triplets (premise with both an entailment and a contradiction) were found.")
+    return triplets
+
+
+# --------------------------------------------------------------------------- models
+@dataclass
+class MLMConfig:
+    """A small BERT for pre-training here (DESIGN.md section 10's pilot: 4 x 256)."""
+
+    hidden_size: int = 256
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    intermediate_size: int = 1024
+    max_length: int = 64
+
+
+def new_mlm(config: MLMConfig, seed: int = 0):
+    """A randomly initialised BertForMaskedLM with the bert-base-uncased vocabulary (from the all-MiniLM-L6-v2 package)."""
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("all-MiniLM-L6-v2"))
+    torch.manual_seed(seed)
+    bert_config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=config.hidden_size,
+                             num_hidden_layers=config.num_hidden_layers, num_attention_heads=config.num_attention_heads,
+                             intermediate_size=config.intermediate_size, max_position_embeddings=max(128, config.max_length),
+                             attn_implementation="eager")
+    return BertForMaskedLM(bert_config), tokenizer
+
+
+def _mask_tokens(input_ids, attention_mask, tokenizer, gen, mlm_probability=0.15):
+    """BERT's masking: 15% of real tokens; of those 80% [MASK], 10% random, 10% kept."""
+    special = torch.tensor([[t in tokenizer.all_special_ids for t in row] for row in input_ids.tolist()])
+    prob = torch.rand(input_ids.shape, generator=gen)
+    chosen = (prob < mlm_probability) & attention_mask.bool() & ~special
+    labels = input_ids[chosen]
+    inputs = input_ids.clone()
+    action = torch.rand(input_ids.shape, generator=gen)
+    inputs[chosen & (action < 0.8)] = tokenizer.mask_token_id
+    random_ids = torch.randint(tokenizer.vocab_size, input_ids.shape, generator=gen)
+    swap = chosen & (action >= 0.8) & (action < 0.9)
+    inputs[swap] = random_ids[swap]
+    return inputs, chosen, labels
+
+
+def _batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
+    """The example indices of a step: epochs are seeded permutations, so any step is reproducible alone."""
+    per_epoch = n // batch_size
+    epoch, offset = divmod(step, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    return order[offset * batch_size:(offset + 1) * batch_size]
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _save(run_dir: Path, step: int, model, tokenizer, optimizer, scheduler, history: list) -> None:
+    tmp = run_dir / f"step-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step}, tmp / "state.pt")
+    (tmp / "history.json").write_text(json.dumps(history))
+    final = run_dir / f"step-{step}"
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)  # a checkpoint appears whole or not at all
+
+
+def checkpoints(run_dir: Path) -> dict[int, Path]:
+    """The complete checkpoints of a run folder, by step."""
+    out = {}
+    for path in Path(run_dir).glob("step-*"):
+        if path.suffix != ".tmp" and (path / "state.pt").is_file():
+            out[int(path.name.split("-")[1])] = path
+    return dict(sorted(out.items()))
+
+
+def _linear_schedule(optimizer, warmup: int, total: int):
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / max(1, warmup)) * max(0.0, (total - s) / max(1, total - warmup))
+        if s >= warmup else (s + 1) / max(1, warmup))
+
+
+def _run_dir(kind: str, settings: dict, run_dir=None) -> Path:
+    import hashlib
+
+    if run_dir is not None:
+        path = Path(run_dir)
+    else:
+        key = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
+        path = cache_dir("runs") / f"{kind}-{key}"
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "settings.json").write_text(json.dumps(settings, indent=2, sort_keys=True, default=str))
+    return path
+
+
+# --------------------------------------------------------------------------- MLM pre-training
+def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, lr: float = 5e-4,
+                 warmup: int = 200, config: MLMConfig | None = None, seed: int = 0, save_every: int = 250,
+                 save_steps=(), run_dir=None, progress: bool = True, max_steps_this_call: int | None = None) -> Path:
+    """Pre-train a small BERT MLM from scratch; return the folder of the final checkpoint.
+
+    Resumes from the latest checkpoint of the run folder (named by the settings' hash under
+    ``.cache/runs/`` unless ``run_dir`` is given). ``save_steps``: extra steps to keep a
+    checkpoint at. ``max_steps_this_call`` stops early (for tests of resumption).
+    """
+    from transformers import BertForMaskedLM
+
+    config = config or MLMConfig()
+    settings = {"kind": "mlm", "steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup,
+                "config": asdict(config), "seed": seed, "n_sentences": len(sentences),
+                "corpus_hash": hash_texts(sentences)}
+    run_dir = _run_dir("mlm", settings, run_dir)
+    done = checkpoints(run_dir)
+    if steps in done:
+        return done[steps]
+    if done:
+        start = max(done)
+        model = BertForMaskedLM.from_pretrained(done[start], attn_implementation="eager")
+        from transformers import AutoTokenizer
+        tokenizer = AutoTokenizer.from_pretrained(done[start])
+        state = torch.load(done[start] / "state.pt", weights_only=False)
+        history = json.loads((done[start] / "history.json").read_text())
+    else:
+        start, state, history = 0, None, []
+        model, tokenizer = new_mlm(config, seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    scheduler = _linear_schedule(optimizer, warmup, steps)
+    if state:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    model.train()
+    stop = steps if max_steps_this_call is None else min(steps, start + max_steps_this_call)
+    bar = tqdm(range(start, stop), desc="MLM pre-training", disable=not progress, initial=start, total=steps)
+    for step in bar:
+        torch.manual_seed(seed * 7919 + step)  # dropout of this step
+        idx = _batch_indices(len(sentences), batch_size, step, seed)
+        batch = tokenizer([sentences[i] for i in idx], padding=True, truncation=True,
+                          max_length=config.max_length, return_tensors="pt")
+        gen = torch.Generator().manual_seed(seed * 104729 + step)
+        inputs, chosen, labels = _mask_tokens(batch["input_ids"], batch["attention_mask"], tokenizer, gen)
+        hidden = model.bert(input_ids=inputs, attention_mask=batch["attention_mask"]).last_hidden_state
+        logits = model.cls(hidden[chosen])  # only at masked positions
+        loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        history.append({"step": step + 1, "loss": loss.item()})
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if (step + 1) % save_every == 0 or step + 1 == steps or (step + 1) in save_steps:
+            _save(run_dir, step + 1, model, tokenizer, optimizer, scheduler, history)
+    if stop not in checkpoints(run_dir) and stop > start:
+        _save(run_dir, stop, model, tokenizer, optimizer, scheduler, history)
+    return checkpoints(run_dir)[stop] if stop in checkpoints(run_dir) else run_dir
+
+
+def hash_texts(texts) -> str:
+    import hashlib
+
+    h = hashlib.sha1()
+    for t in texts:
+        h.update(t.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:12]
+
+
+def history(checkpoint: Path) -> pd.DataFrame:
+    """The training loss per step recorded up to a checkpoint."""
+    return pd.DataFrame(json.loads((Path(checkpoint) / "history.json").read_text()))
+
+
+# --------------------------------------------------------------------------- SimCSE
+class SimCSEModel(torch.nn.Module):
+    """Encoder + pooling for training: MEAN over the mask, or CLS through the pooler MLP (SimCSE's CLS)."""
+
+    def __init__(self, backbone, pooling: str):
+        super().__init__()
+        self.backbone, self.pooling = backbone, pooling
+        if pooling == "cls" and getattr(backbone, "pooler", None) is None:
+            raise ValueError("CLS pooling needs a model with a pooler layer (AutoModel's default).")
+
+    def forward(self, batch):
+        out = self.backbone(**batch)
+        if self.pooling == "mean":
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            return (out.last_hidden_state * mask).sum(1) / mask.sum(1)
+        return out.pooler_output
+
+
+def simcse_loss(anchor, positive, negative=None, temperature: float = 0.05):
+    """SimCSE's InfoNCE: cosine similarity / temperature, in-batch negatives (+ hard negatives)."""
+    sim = F.cosine_similarity(anchor[:, None], positive[None], dim=-1) / temperature
+    if negative is not None:
+        sim = torch.cat([sim, F.cosine_similarity(anchor[:, None], negative[None], dim=-1) / temperature], dim=1)
+    return F.cross_entropy(sim, torch.arange(len(anchor)))
+
+
+def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", steps: int = 300,
+           batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, save_steps=(0, 10, 30, 100, 300),
+           sentences: list[str] | None = None, triplets: pd.DataFrame | None = None, max_length: int = 64,
+           seed: int = 0, run_dir=None, progress: bool = True, init_random: bool = False,
+           max_steps_this_call: int | None = None, continue_mlm: bool = False) -> dict[int, Path]:
+    """Fine-tune a checkpoint with SimCSE (or, as a control, continue MLM); return {step: checkpoint folder}.
+
+    init: a checkpoint folder or hub name (``bert-base-uncased`` works the same way with internet).
+    objective: ``unsup`` (``sentences``; the same sentence twice through dropout) or ``sup``
+        (``triplets``: anchor, positive, hard negative).
+    init_random: keep the architecture and tokenizer of ``init`` but re-initialise every weight
+        (the "SimCSE from random initialisation" control).
+    continue_mlm: the "MLM only" control: train ``init`` further with the MLM loss on ``sentences``
+        for the same steps (``init`` must be a masked-LM checkpoint).
+    """
+    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
+
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}.")
+    if continue_mlm or objective == "unsup":
+        if not sentences:
+            raise ValueError("unsupervised SimCSE and continued MLM need `sentences`.")
+    elif triplets is None or triplets.empty:
+        raise ValueError("supervised SimCSE needs `triplets` (anchor, positive, negative).")
+    init_path = resolve_model_path(str(init))
+    data_hash = hash_texts(sentences) if (continue_mlm or objective == "unsup") else \
+        hash_texts(triplets[["anchor", "positive", "negative"]].to_numpy().ravel())
+    settings = {"kind": "mlm_only" if continue_mlm else "simcse", "init": str(init), "objective": objective,
+                "pooling": pooling, "steps": steps, "batch_size": batch_size, "lr": lr, "temperature": temperature,
+                "seed": seed, "init_random": init_random, "data": data_hash, "max_length": max_length,
+                "init_fingerprint": _folder_fingerprint(init_path)}
+    run_dir = _run_dir(settings["kind"], settings, run_dir)
+    save_steps = sorted(set(int(s) for s in save_steps) | {steps})
+    done = checkpoints(run_dir)
+    if steps in done:
+        return {s: p for s, p in done.items() if s in save_steps}
+    tokenizer = AutoTokenizer.from_pretrained(init_path)
+    if done:
+        start = max(done)
+        load_from = done[start]
+        state = torch.load(done[start] / "state.pt", weights_only=False)
+        hist = json.loads((done[start] / "history.json").read_text())
+    else:
+        start, load_from, state, hist = 0, init_path, None, []
+    torch.manual_seed(seed)
+    if continue_mlm:
+        model = AutoModelForMaskedLM.from_pretrained(load_from, attn_implementation="eager")
+    elif init_random and not done:
+        model = AutoModel.from_config(AutoConfig.from_pretrained(init_path), attn_implementation="eager")
+    else:
+        model = AutoModel.from_pretrained(load_from, attn_implementation="eager")
+    model.requires_grad_(True)
+    net = model if continue_mlm else SimCSEModel(model, pooling)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr)
+    scheduler = _linear_schedule(optimizer, 0, steps)
+    if state:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    if start == 0 and 0 in save_steps:
+        _save(run_dir, 0, model, tokenizer, optimizer, scheduler, hist)
+    net.train()
+    n = len(sentences) if (continue_mlm or objective == "unsup") else len(triplets)
+    stop = steps if max_steps_this_call is None else min(steps, start + max_steps_this_call)
+    label = "MLM (control)" if continue_mlm else f"SimCSE {objective}"
+    bar = tqdm(range(start, stop), desc=label, disable=not progress, initial=start, total=steps)
+
+    def encode(texts):
+        return tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+
+    for step in bar:
+        torch.manual_seed(seed * 7919 + step)
+        idx = _batch_indices(n, batch_size, step, seed)
+        if continue_mlm:
+            batch = encode([sentences[i] for i in idx])
+            gen = torch.Generator().manual_seed(seed * 104729 + step)
+            inputs, chosen, labels = _mask_tokens(batch["input_ids"], batch["attention_mask"], tokenizer, gen)
+            hidden = model.base_model(input_ids=inputs, attention_mask=batch["attention_mask"]).last_hidden_state
+            loss = F.cross_entropy(model.cls(hidden[chosen]), labels)
+        elif objective == "unsup":
+            batch = encode([sentences[i] for i in idx])
+            loss = simcse_loss(net(batch), net(batch), temperature=temperature)  # dropout makes the two differ
+        else:
+            rows = triplets.iloc[idx]
+            loss = simcse_loss(net(encode(rows["anchor"])), net(encode(rows["positive"])),
+                               net(encode(rows["negative"])), temperature)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        hist.append({"step": step + 1, "loss": loss.item()})
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step + 1 in save_steps:
+            _save(run_dir, step + 1, model, tokenizer, optimizer, scheduler, hist)
+    if stop not in checkpoints(run_dir) and stop > start:
+        _save(run_dir, stop, model, tokenizer, optimizer, scheduler, hist)
+    return {s: p for s, p in checkpoints(run_dir).items() if s in save_steps}
+
+
+def _folder_fingerprint(path) -> str:
+    """Identify an init checkpoint by its files' sizes and modification-independent names (hub names: the name)."""
+    import hashlib
+
+    p = Path(path)
+    if not p.is_dir():
+        return str(path)
+    h = hashlib.sha1()
+    for f in sorted(p.glob("*.safetensors")) + sorted(p.glob("*.bin")):
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            h.update(fh.read(1 << 20))
+    return h.hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- measurements along training
+def measure_checkpoint(checkpoint, pooling: str, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.DataFrame,
+                       n_steps: int = 16, projections: int | None = 16, seed: int = 0) -> tuple[dict, pd.DataFrame]:
+    """What the fine-tuning chapter tracks at each checkpoint (paper Table 1's quantities, plus STS):
+
+    IG word weights on ``sample`` (sketched with ``projections``; None = exact), R^2 and beta of
+    weight on KL and on I (``info`` from the attributed corpus), the same with the word's
+    subword count as a covariate, and the STS Spearman of cosine similarity on ``stsb``.
+    Returns (measurements, word weights).
+    """
+    import warnings
+
+    from .attribution import word_weights
+    from .encoders import load_encoder, sts_spearman
+    from .regression import regress, regress_with_covariates
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # CLS pooling of an MLM checkpoint warns about its random pooler
+        encoder = load_encoder(str(checkpoint), pooling=pooling)
+        weights = word_weights(encoder, sample, n_steps=n_steps, projections=projections, seed=seed, progress=False)
+    row = {"stsb_spearman": sts_spearman(encoder, stsb)}
+    for quantity in ("kl", "self_info"):
+        fit = regress(weights, info, quantity, n_boot=200, seed=seed)
+        row.update({f"r2_{quantity}": fit["r2"], f"beta_{quantity}": fit["beta"],
+                    f"r2_{quantity}_low": fit["r2_low"], f"r2_{quantity}_high": fit["r2_high"]})
+    cov = regress_with_covariates(weights, info, "kl")
+    row.update({"beta_kl_given_subwords": cov["beta"], "r2_kl_added_over_subwords": cov["r2"] - cov["r2_covariates_only"]})
+    return row, weights
+
+
+def finetune_study(init, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.DataFrame, sentences: list[str],
+                   triplets: pd.DataFrame | None, objectives=("sup",), pooling: str = "mean", steps: int = 200,
+                   save_steps=(0, 10, 30, 100, 200), controls=("simcse_from_random", "mlm_only"),
+                   batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, ig_n_steps: int = 16,
+                   ig_projections: int | None = 16, seed: int = 0, progress: bool = True):
+    """Train every run of the fine-tuning chapter and measure each saved checkpoint.
+
+    Runs: ``mlm_then_simcse`` (one per objective), and the controls ``simcse_from_random``
+    (same objective as the first, from re-initialised weights) and ``mlm_only`` (the MLM loss
+    continued for the same steps). Returns (trajectory, weights): one row per (run, objective,
+    step) with the measurements of :func:`measure_checkpoint`, and every checkpoint's word weights.
+    """
+    plan = [("mlm_then_simcse", obj, {}) for obj in objectives]
+    if "simcse_from_random" in controls:
+        plan.append(("simcse_from_random", objectives[0], {"init_random": True}))
+    if "mlm_only" in controls:
+        plan.append(("mlm_only", "mlm", {"continue_mlm": True}))
+    unknown = set(controls) - {"simcse_from_random", "mlm_only"}
+    if unknown:
+        raise ValueError(f"unknown controls {sorted(unknown)}; choose from simcse_from_random, mlm_only.")
+    rows, weights = [], []
+    for run, objective, extra in plan:
+        ckpts = simcse(init, objective="unsup" if objective == "mlm" else objective, pooling=pooling, steps=steps,
+                       batch_size=batch_size, lr=lr, temperature=temperature, save_steps=save_steps,
+                       sentences=sentences, triplets=triplets, seed=seed, progress=progress, **extra)
+        for step, path in tqdm(ckpts.items(), desc=f"measure {run}/{objective}", disable=not progress):
+            row, w = measure_checkpoint(path, pooling, sample, info, stsb, ig_n_steps, ig_projections, seed)
+            loss = history(path)["loss"] if step > 0 else pd.Series([np.nan])
+            rows.append({"run": run, "objective": objective, "step": step, **row,
+                         "train_loss": float(loss.tail(10).mean()), "checkpoint": str(path)})
+            weights.append(w.assign(run=run, objective=objective, step=step))
+    return pd.DataFrame(rows), pd.concat(weights, ignore_index=True)
+
+
+def self_trained_pair(data_dir=None, mlm_steps: int = 3000, mlm_hidden: int = 256, mlm_layers: int = 4,
+                      mlm_batch_size: int = 64, objective: str = "sup", pooling: str = "mean",
+                      simcse_steps: int = 200, batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05,
+                      save_steps=(0, 10, 30, 100, 200), seed: int = 0, progress: bool = True) -> dict:
+    """The offline "MLM vs its contrastive fine-tune" pair: {"mlm", "simcse", "simcse_pooling"} folders.
+
+    Same settings as the fine-tuning chapter's defaults, so its cached runs are reused (nothing
+    is trained twice); on a fresh machine this trains them (the MLM takes ~30 min on 2 cores).
+    """
+    corpus = pretraining_corpus(data_dir)
+    mlm = pretrain_mlm(corpus, steps=mlm_steps, batch_size=mlm_batch_size, seed=seed, progress=progress,
+                       config=MLMConfig(hidden_size=mlm_hidden, num_hidden_layers=mlm_layers,
+                                        num_attention_heads=max(1, mlm_hidden // 64), intermediate_size=4 * mlm_hidden))
+    triplets = nli_triplets(data_dir) if objective == "sup" else None
+    ckpts = simcse(mlm, objective=objective, pooling=pooling, steps=simcse_steps, batch_size=batch_size, lr=lr,
+                   temperature=temperature, save_steps=save_steps, sentences=corpus, triplets=triplets, seed=seed,
+                   progress=progress)
+    return {"mlm": mlm, "simcse": ckpts[simcse_steps], "simcse_pooling": pooling}

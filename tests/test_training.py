@@ -1,0 +1,82 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from helpers import training
+from helpers.training import MLMConfig
+
+TINY = MLMConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=24)
+SENTENCES = [f"a {w} is {v} the {o} ." for w in ("man", "dog", "child", "woman", "cat", "bird")
+             for v in ("riding", "playing", "eating", "watching") for o in ("horse", "guitar", "ball", "apple")]
+
+
+def _weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_mlm_loss_goes_down_and_is_deterministic(tmp_path):
+    a = training.pretrain_mlm(SENTENCES, steps=40, batch_size=16, lr=3e-3, warmup=5, config=TINY, seed=1,
+                              run_dir=tmp_path / "a", progress=False)
+    b = training.pretrain_mlm(SENTENCES, steps=40, batch_size=16, lr=3e-3, warmup=5, config=TINY, seed=1,
+                              run_dir=tmp_path / "b", progress=False)
+    loss = training.history(a)["loss"]
+    assert loss.tail(10).mean() < loss.head(10).mean()
+    wa, wb = _weights(a), _weights(b)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_mlm_resume_equals_uninterrupted(tmp_path):
+    kwargs = dict(steps=12, batch_size=16, lr=3e-3, warmup=2, config=TINY, seed=2, save_every=4, progress=False)
+    whole = training.pretrain_mlm(SENTENCES, run_dir=tmp_path / "whole", **kwargs)
+    training.pretrain_mlm(SENTENCES, run_dir=tmp_path / "split", max_steps_this_call=5, **kwargs)  # "interrupted"
+    assert max(training.checkpoints(tmp_path / "split")) == 5
+    resumed = training.pretrain_mlm(SENTENCES, run_dir=tmp_path / "split", **kwargs)
+    wa, wb = _weights(whole), _weights(resumed)
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    # a finished run is not trained again
+    assert training.pretrain_mlm(SENTENCES, run_dir=tmp_path / "split", **kwargs) == resumed
+
+
+@pytest.fixture(scope="module")
+def mlm(tmp_path_factory):
+    return training.pretrain_mlm(SENTENCES, steps=20, batch_size=16, lr=3e-3, warmup=5, config=TINY, seed=0,
+                                 run_dir=tmp_path_factory.mktemp("mlm"), progress=False)
+
+
+@pytest.mark.parametrize("objective", ["unsup", "sup"])
+def test_simcse_learns_and_resumes(mlm, tmp_path, objective):
+    triplets = pd.DataFrame({"anchor": SENTENCES[:48], "positive": SENTENCES[1:49], "negative": SENTENCES[48:96][::-1]})
+    kwargs = dict(objective=objective, steps=12, batch_size=16, lr=1e-3, save_steps=(0, 4, 12), sentences=SENTENCES,
+                  triplets=triplets, seed=3, progress=False)
+    whole = training.simcse(mlm, run_dir=tmp_path / "whole", **kwargs)
+    assert sorted(whole) == [0, 4, 12]
+    loss = training.history(whole[12])["loss"]
+    assert loss.tail(4).mean() < loss.head(4).mean()
+    training.simcse(mlm, run_dir=tmp_path / "split", max_steps_this_call=4, **kwargs)
+    resumed = training.simcse(mlm, run_dir=tmp_path / "split", **kwargs)
+    wa, wb = _weights(whole[12]), _weights(resumed[12])
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+
+
+def test_controls_run(mlm, tmp_path):
+    rand = training.simcse(mlm, steps=4, batch_size=16, save_steps=(0, 4), sentences=SENTENCES, init_random=True,
+                           run_dir=tmp_path / "r", progress=False)
+    w0, wm = _weights(rand[0]), load_file(str(mlm / "model.safetensors"))
+    key = "embeddings.word_embeddings.weight"
+    assert not torch.equal(w0[key], wm["bert." + key])  # re-initialised
+    cont = training.simcse(mlm, steps=4, batch_size=16, save_steps=(0, 4), sentences=SENTENCES, continue_mlm=True,
+                           run_dir=tmp_path / "m", progress=False)
+    assert sorted(cont) == [0, 4]
+    with pytest.raises(ValueError, match="objective"):
+        training.simcse(mlm, objective="infonce", sentences=SENTENCES)
+
+
+def test_corpora_exclude_the_attributed_sentences(data_dir):
+    corpus = training.pretraining_corpus(data_dir)
+    from helpers.data import load_sentences
+    held_out = set(load_sentences("stsb", "validation", data_dir=data_dir)["text"])
+    assert len(corpus) > 40000 and not held_out & set(corpus)
+    triplets = training.nli_triplets(data_dir)
+    assert len(triplets) > 3000 and list(triplets.columns) == ["anchor", "positive", "negative"]
