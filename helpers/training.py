@@ -107,6 +107,14 @@ def _mask_tokens(input_ids, attention_mask, tokenizer, gen, mlm_probability=0.15
     return inputs, chosen, labels
 
 
+def mlm_head(model):
+    """The masked-LM output head: BERT's ``cls``, RoBERTa's and MPNet's ``lm_head``."""
+    for name in ("cls", "lm_head"):
+        if hasattr(model, name):
+            return getattr(model, name)
+    raise ValueError(f"{type(model).__name__} has no masked-LM head (cls or lm_head).")
+
+
 def _batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
     """The example indices of a step: epochs are seeded permutations, so any step is reproducible alone."""
     per_epoch = n // batch_size
@@ -202,7 +210,7 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
         gen = torch.Generator().manual_seed(seed * 104729 + step)
         inputs, chosen, labels = _mask_tokens(batch["input_ids"], batch["attention_mask"], tokenizer, gen)
         hidden = model.bert(input_ids=inputs, attention_mask=batch["attention_mask"]).last_hidden_state
-        logits = model.cls(hidden[chosen])  # only at masked positions
+        logits = mlm_head(model)(hidden[chosen])  # only at masked positions
         loss = F.cross_entropy(logits, labels)
         optimizer.zero_grad()
         loss.backward()
@@ -336,7 +344,7 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
             gen = torch.Generator().manual_seed(seed * 104729 + step)
             inputs, chosen, labels = _mask_tokens(batch["input_ids"], batch["attention_mask"], tokenizer, gen)
             hidden = model.base_model(input_ids=inputs, attention_mask=batch["attention_mask"]).last_hidden_state
-            loss = F.cross_entropy(model.cls(hidden[chosen]), labels)
+            loss = F.cross_entropy(mlm_head(model)(hidden[chosen]), labels)
         elif objective == "unsup":
             batch = encode([sentences[i] for i in idx])
             loss = simcse_loss(net(batch), net(batch), temperature=temperature)  # dropout makes the two differ

@@ -80,3 +80,13 @@ def test_corpora_exclude_the_attributed_sentences(data_dir):
     assert len(corpus) > 40000 and not held_out & set(corpus)
     triplets = training.nli_triplets(data_dir)
     assert len(triplets) > 3000 and list(triplets.columns) == ["anchor", "positive", "negative"]
+
+
+def test_any_checkpoint_goes_through_the_same_code(tmp_path):
+    """A hub-style checkpoint of another family (RoBERTa: <mask>, lm_head) fine-tunes by name, as bert-base-uncased would."""
+    sup = training.simcse("tiny-random-roberta", objective="unsup", pooling="cls", steps=2, batch_size=8,
+                          save_steps=(2,), sentences=SENTENCES, run_dir=tmp_path / "s", progress=False)
+    mlm = training.simcse("tiny-random-roberta", steps=2, batch_size=8, save_steps=(2,), sentences=SENTENCES,
+                          continue_mlm=True, run_dir=tmp_path / "m", progress=False)
+    assert (sup[2] / "model.safetensors").is_file() and (mlm[2] / "model.safetensors").is_file()
+    assert len(training.history(mlm[2])) == 2
