@@ -221,6 +221,9 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
         bar.set_postfix(loss=f"{loss.item():.3f}")
         if (step + 1) % save_every == 0 or step + 1 == steps or (step + 1) in save_steps:
             _save(run_dir, step + 1, model, tokenizer, optimizer, scheduler, history)
+            for old_step, old_path in checkpoints(run_dir).items():  # keep the latest and the requested ones
+                if old_step < step + 1 and old_step not in save_steps:
+                    shutil.rmtree(old_path, ignore_errors=True)
     if stop not in checkpoints(run_dir) and stop > start:
         _save(run_dir, stop, model, tokenizer, optimizer, scheduler, history)
     return checkpoints(run_dir)[stop] if stop in checkpoints(run_dir) else run_dir

@@ -32,6 +32,7 @@ def test_mlm_resume_equals_uninterrupted(tmp_path):
     whole = training.pretrain_mlm(SENTENCES, run_dir=tmp_path / "whole", **kwargs)
     training.pretrain_mlm(SENTENCES, run_dir=tmp_path / "split", max_steps_this_call=5, **kwargs)  # "interrupted"
     assert max(training.checkpoints(tmp_path / "split")) == 5
+    assert sorted(training.checkpoints(tmp_path / "whole")) == [12]  # superseded periodic checkpoints are pruned
     resumed = training.pretrain_mlm(SENTENCES, run_dir=tmp_path / "split", **kwargs)
     wa, wb = _weights(whole), _weights(resumed)
     assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
