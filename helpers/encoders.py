@@ -238,6 +238,10 @@ def load_encoder(name_or_path: str, pooling: str = "mean", normalize: bool = Fal
     if Path(path).is_dir() and not (Path(path) / "config.json").is_file():
         raise ValueError(f"{path} is a folder without a model (no config.json). Point to a folder saved with "
                          "save_pretrained, or use a hub name.")
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its "newly initialized" notice is replaced by the warning below
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
         model, info = AutoModel.from_pretrained(path, attn_implementation="eager", output_loading_info=True)
@@ -246,6 +250,8 @@ def load_encoder(name_or_path: str, pooling: str = "mean", normalize: bool = Fal
             f"Could not load the model {name_or_path!r} ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
             f"Use a hub name (needs internet), a local folder, or an offline name: {', '.join(OFFLINE_MODELS)}."
         ) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{name_or_path}: attribution needs a fast tokenizer (word_ids); none could be loaded.")
     if pooling == "cls":
