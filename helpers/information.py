@@ -66,15 +66,15 @@ def _texts(sentences) -> list[str]:
 
 def count_matrix(sentences, tokenizer=None, lowercase: bool = True):
     """Sparse sentence-by-word count matrix C[s, w] and the vocabulary (list of words)."""
+    texts = _texts(sentences)
     vocab: dict[str, int] = {}
     rows, cols = [], []
-    for i, text in enumerate(_texts(sentences)):
+    for i, text in enumerate(texts):
         for word in split_words(text, tokenizer, lowercase):
             rows.append(i)
             cols.append(vocab.setdefault(word, len(vocab)))
-    n_sent = len(_texts(sentences)) if not isinstance(sentences, pd.DataFrame) else len(sentences)
     data = np.ones(len(rows), dtype=np.float64)
-    counts = sp.csr_matrix((data, (rows, cols)), shape=(n_sent, len(vocab)))
+    counts = sp.csr_matrix((data, (rows, cols)), shape=(len(texts), len(vocab)))
     counts.sum_duplicates()
     return counts, list(vocab)
 
