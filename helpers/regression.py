@@ -184,3 +184,16 @@ def word_changes(before: pd.DataFrame, after: pd.DataFrame, min_occurrences: int
     if len(per_word) <= 2 * k:
         return per_word.assign(direction=np.where(per_word["change"] >= 0, "raised", "lowered"))
     return pd.concat([per_word.tail(k).iloc[::-1].assign(direction="raised"), per_word.head(k).assign(direction="lowered")])
+
+
+def figure3_table(weights: dict, info: pd.DataFrame, sentence_ids) -> pd.DataFrame:
+    """Figure 3 as a table: per word of each sentence, every model's weight beside KL and I."""
+    rows = []
+    for sid in sentence_ids:
+        first = next(iter(weights.values()))
+        table = first[first["sentence_id"] == sid][["word_index", "word"]].copy()
+        for name, w in weights.items():
+            table[name] = w[w["sentence_id"] == sid]["weight"].to_numpy()
+        table = table.merge(info[["word", "kl", "self_info"]], on="word", how="left")
+        rows.append(table.assign(sentence_id=sid))
+    return pd.concat(rows, ignore_index=True)
