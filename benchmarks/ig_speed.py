@@ -38,7 +38,7 @@ def main():
     parser.add_argument("--n-sentences", type=int, default=2)
     parser.add_argument("--n-steps", type=int, default=50)
     parser.add_argument("--quadrature", default="gausslegendre")
-    parser.add_argument("--chunk-size", type=int, default=16)
+    parser.add_argument("--chunk-size", type=int, default=4)
     parser.add_argument("--projections", type=int, nargs="*", default=[8, 32, 64])
     parser.add_argument("--sketch-seeds", type=int, default=3, help="sketch repetitions for the error estimate")
     parser.add_argument("--gap-steps", type=int, nargs="*", default=[4, 8, 16, 32, 50])
@@ -54,17 +54,30 @@ def main():
                                 "n_steps": args.n_steps, "quadrature": args.quadrature, "threads": torch.get_num_threads(),
                                 "torch": torch.__version__, "cpu": platform.processor() or platform.machine()}}), flush=True)
 
+    def timed_one(fn):
+        start = time.perf_counter()
+        out = fn()
+        return out, time.perf_counter() - start
+
     def timed(fn):
         start = time.perf_counter()
         out = [fn(i) for i in inputs]
         return out, (time.perf_counter() - start) / len(inputs)
 
-    exact, t_exact = timed(lambda i: attr.ig_token_norms(enc, i["input_ids"], args.n_steps, args.quadrature,
-                                                         chunk_size=args.chunk_size)["token_norms"])
+    # exact and captum alternate sentence by sentence, so a drift in the machine's speed
+    # (a shared virtual CPU varies by 10-20% over minutes) affects both alike
+    exact, ref, t_exact, t_captum = [], [], 0.0, None
+    for i in inputs:
+        out, t = timed_one(lambda: attr.ig_token_norms(enc, i["input_ids"], args.n_steps, args.quadrature,
+                                                       chunk_size=args.chunk_size)["token_norms"])
+        exact.append(out)
+        t_exact += t / len(inputs)
+        if not args.skip_captum:
+            out, t = timed_one(lambda: attr.ig_captum_token_norms(enc, i["input_ids"], args.n_steps, args.quadrature))
+            ref.append(out)
+            t_captum = (t_captum or 0.0) + t / len(inputs)
     exact_words = [word_norms(enc, i, e) for i, e in zip(inputs, exact)]
-    t_captum = None
     if not args.skip_captum:
-        ref, t_captum = timed(lambda i: attr.ig_captum_token_norms(enc, i["input_ids"], args.n_steps, args.quadrature))
         err = max(float(np.max(np.abs(r - e) / np.maximum(np.abs(r), 1e-12))) for r, e in zip(ref, exact))
         print(json.dumps({"method": "captum_loop", "s_per_sentence": round(t_captum, 2), "ratio_to_captum": 1.0}), flush=True)
     print(json.dumps({"method": "exact", "s_per_sentence": round(t_exact, 2),

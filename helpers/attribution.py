@@ -121,7 +121,7 @@ def projection_matrix(dim: int, k: int, kind: str = "orthogonal", seed: int = 0)
 # --------------------------------------------------------------------------- IG engine
 def ig_token_norms(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50, quadrature: str = "gausslegendre",
                    baseline: str = "pad", projections: int | None = None, sketch: str = "orthogonal",
-                   chunk_size: int = 16, seed: int = 0) -> dict:
+                   chunk_size: int = 4, seed: int = 0) -> dict:
     """Per-token ||IG[t,:,:]||_F over all D outputs (paper Eq. 4), and the completeness gap.
 
     Exact (``projections=None``): all D cotangents, ``chunk_size`` at a time (memory grows
@@ -253,7 +253,7 @@ def _sentences(sentences) -> pd.DataFrame:
 def word_weights(encoder: Encoder, sentences, method: str = "ig", n_steps: int = 50,
                  quadrature: str = "gausslegendre", baseline: str = "pad", projections: int | None = None,
                  sketch: str = "orthogonal", word_agg: str = "frobenius", normalize: str = "mean1",
-                 chunk_size: int = 16, max_evals: int | None = None, shap_mask: str = "per_token",
+                 chunk_size: int = 4, max_evals: int | None = None, shap_mask: str = "per_token",
                  shap_batch_size: int = 64, truncate: bool = True, cache=True, seed: int = 0,
                  progress: bool = True, gap_warning: float = 0.01) -> pd.DataFrame:
     """Word weights of every sentence (paper sections 3.1.1 and D.4; DESIGN.md sections 2-4).

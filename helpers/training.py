@@ -414,8 +414,8 @@ def measure_checkpoint(checkpoint, pooling: str, sample: pd.DataFrame, info: pd.
 
 
 def finetune_study(init, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.DataFrame, sentences: list[str],
-                   triplets: pd.DataFrame | None, objectives=("sup",), pooling: str = "mean", steps: int = 200,
-                   save_steps=(0, 10, 30, 100, 200), controls=("simcse_from_random", "mlm_only"),
+                   triplets: pd.DataFrame | None, objectives=("sup",), pooling: str = "mean", steps: int = 150,
+                   save_steps=(0, 15, 50, 150), controls=("simcse_from_random", "mlm_only"),
                    batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, ig_n_steps: int = 16,
                    ig_projections: int | None = 16, seed: int = 0, progress: bool = True):
     """Train every run of the fine-tuning chapter and measure each saved checkpoint.
@@ -434,12 +434,18 @@ def finetune_study(init, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.Data
     if unknown:
         raise ValueError(f"unknown controls {sorted(unknown)}; choose from simcse_from_random, mlm_only.")
     rows, weights = [], []
+    start = None  # step 0 of every run that starts from ``init`` is the same model: measured once
     for run, objective, extra in plan:
         ckpts = simcse(init, objective="unsup" if objective == "mlm" else objective, pooling=pooling, steps=steps,
                        batch_size=batch_size, lr=lr, temperature=temperature, save_steps=save_steps,
                        sentences=sentences, triplets=triplets, seed=seed, progress=progress, **extra)
         for step, path in tqdm(ckpts.items(), desc=f"measure {run}/{objective}", disable=not progress):
-            row, w = measure_checkpoint(path, pooling, sample, info, stsb, ig_n_steps, ig_projections, seed)
+            from_init = step == 0 and not extra.get("init_random")
+            if from_init and start is not None:
+                row, w = start
+            else:
+                row, w = measure_checkpoint(path, pooling, sample, info, stsb, ig_n_steps, ig_projections, seed)
+                start = (row, w) if from_init else start
             loss = history(path)["loss"] if step > 0 else pd.Series([np.nan])
             rows.append({"run": run, "objective": objective, "step": step, **row,
                          "train_loss": float(loss.tail(10).mean()), "checkpoint": str(path)})
@@ -447,10 +453,28 @@ def finetune_study(init, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.Data
     return pd.DataFrame(rows), pd.concat(weights, ignore_index=True)
 
 
+SUMMARY_QUANTITIES = ("r2_kl", "beta_kl", "r2_self_info", "beta_self_info", "stsb_spearman")
+
+
+def trajectory_summary(trajectory: pd.DataFrame) -> pd.DataFrame:
+    """First and last checkpoint of every run, side by side: did R^2, beta and STS move? (chapter 05).
+
+    One row per (run, objective, quantity) with ``start``, ``end`` and ``change`` = end - start.
+    """
+    rows = []
+    for (run, objective), traj in trajectory.sort_values("step").groupby(["run", "objective"], sort=False):
+        first, last = traj.iloc[0], traj.iloc[-1]
+        for quantity in SUMMARY_QUANTITIES:
+            rows.append({"run": run, "objective": objective, "quantity": quantity, "start_step": int(first["step"]),
+                         "end_step": int(last["step"]), "start": first[quantity], "end": last[quantity],
+                         "change": last[quantity] - first[quantity]})
+    return pd.DataFrame(rows)
+
+
 def self_trained_pair(data_dir=None, mlm_steps: int = 3000, mlm_hidden: int = 256, mlm_layers: int = 4,
                       mlm_batch_size: int = 64, objective: str = "sup", pooling: str = "mean",
-                      simcse_steps: int = 200, batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05,
-                      save_steps=(0, 10, 30, 100, 200), seed: int = 0, progress: bool = True) -> dict:
+                      simcse_steps: int = 150, batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05,
+                      save_steps=(0, 15, 50, 150), seed: int = 0, progress: bool = True) -> dict:
     """The offline "MLM vs its contrastive fine-tune" pair: {"mlm", "simcse", "simcse_pooling"} folders.
 
     Same settings as the fine-tuning chapter's defaults, so its cached runs are reused (nothing

@@ -75,6 +75,14 @@ def _finetune(results):
     assert set(traj["step"]) == set(smoke["save_steps"])
     assert traj[["r2_kl", "r2_self_info"]].stack().between(0, 1).all()
     assert traj["stsb_spearman"].between(-1, 1).all()
+    summary = pd.read_csv(results / "finetune" / "summary.csv")  # first -> last checkpoint of each run
+    last = traj[traj["step"] == max(smoke["save_steps"])].set_index("run")
+    ends = summary[summary["quantity"] == "r2_kl"].set_index("run")
+    assert (ends["end"] - last["r2_kl"]).abs().max() < 1e-9
+    assert (ends["end"] - ends["start"] - ends["change"]).abs().max() < 1e-9
+    # the MLM is measured once: mlm_only starts where mlm_then_simcse starts
+    start = traj[traj["step"] == 0].set_index("run")
+    assert start.loc["mlm_only", "r2_kl"] == start.loc["mlm_then_simcse", "r2_kl"]
 
 
 TABLE_COLUMNS = ["dataset", "model", "pooling", "base", "method", "quantity", "r2", "beta", "r2_low", "r2_high",

@@ -91,3 +91,33 @@ def test_any_checkpoint_goes_through_the_same_code(tmp_path):
                           continue_mlm=True, run_dir=tmp_path / "m", progress=False)
     assert (sup[2] / "model.safetensors").is_file() and (mlm[2] / "model.safetensors").is_file()
     assert len(training.history(mlm[2])) == 2
+
+
+def test_finetune_study_measures_the_shared_start_once(mlm, tmp_path, monkeypatch):
+    triplets = pd.DataFrame({"anchor": SENTENCES[:48], "positive": SENTENCES[1:49], "negative": SENTENCES[48:96][::-1]})
+    monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))
+    measured = []
+
+    def fake_measure(path, *args):
+        measured.append(path)
+        return {"r2_kl": float(len(measured)), "beta_kl": 0.0, "r2_self_info": 0.0, "beta_self_info": 0.0,
+                "stsb_spearman": 0.0}, pd.DataFrame({"sentence_id": [0], "weight": [1.0]})
+
+    monkeypatch.setattr(training, "measure_checkpoint", fake_measure)
+    traj, weights = training.finetune_study(mlm, None, None, None, SENTENCES, triplets, steps=4, save_steps=(0, 4),
+                                            batch_size=16, progress=False)
+    assert len(measured) == 5  # 6 checkpoints; mlm_only's step 0 is the MLM already measured
+    start = traj[traj["step"] == 0].set_index("run")["r2_kl"]
+    assert start["mlm_only"] == start["mlm_then_simcse"] != start["simcse_from_random"]
+    assert set(weights["run"]) == {"mlm_then_simcse", "simcse_from_random", "mlm_only"}
+
+
+def test_trajectory_summary():
+    traj = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 2, "objective": "sup", "step": [50, 0, 10, 0, 50],
+                         "r2_kl": [0.5, 0.1, 0.2, 0.3, 0.2], "beta_kl": 1.0, "r2_self_info": 0.0,
+                         "beta_self_info": 0.0, "stsb_spearman": [0.6, 0.4, 0.5, 0.4, 0.4]})
+    summary = training.trajectory_summary(traj).set_index(["run", "quantity"])
+    assert summary.loc[("a", "r2_kl"), ["start", "end", "end_step"]].tolist() == [0.1, 0.5, 50]
+    assert summary.loc[("a", "r2_kl"), "change"] == pytest.approx(0.4)
+    assert summary.loc[("b", "r2_kl"), "change"] == pytest.approx(-0.1)
+    assert summary.loc[("a", "stsb_spearman"), "change"] == pytest.approx(0.2)
