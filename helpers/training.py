@@ -424,6 +424,8 @@ def finetune_study(init, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.Data
     (same objective as the first, from re-initialised weights) and ``mlm_only`` (the MLM loss
     continued for the same steps). Returns (trajectory, weights): one row per (run, objective,
     step) with the measurements of :func:`measure_checkpoint`, and every checkpoint's word weights.
+    Step 0 of every run that starts from ``init``'s weights (all but ``simcse_from_random``) is
+    the same model, so it is measured once.
     """
     plan = [("mlm_then_simcse", obj, {}) for obj in objectives]
     if "simcse_from_random" in controls:
