@@ -384,6 +384,10 @@ def _folder_fingerprint(path) -> str:
 
 
 # --------------------------------------------------------------------------- measurements along training
+SIMCSE_STEPS = 150  # the book's SimCSE run length (chapter 05 and the self-trained pair of 06-09)
+SAVE_STEPS = (0, 15, 50, 150)  # its measured checkpoints
+
+
 def measure_checkpoint(checkpoint, pooling: str, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.DataFrame,
                        n_steps: int = 16, projections: int | None = 16, seed: int = 0) -> tuple[dict, pd.DataFrame]:
     """What the fine-tuning chapter tracks at each checkpoint (paper Table 1's quantities, plus STS):
@@ -414,8 +418,8 @@ def measure_checkpoint(checkpoint, pooling: str, sample: pd.DataFrame, info: pd.
 
 
 def finetune_study(init, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.DataFrame, sentences: list[str],
-                   triplets: pd.DataFrame | None, objectives=("sup",), pooling: str = "mean", steps: int = 150,
-                   save_steps=(0, 15, 50, 150), controls=("simcse_from_random", "mlm_only"),
+                   triplets: pd.DataFrame | None, objectives=("sup",), pooling: str = "mean",
+                   steps: int = SIMCSE_STEPS, save_steps=SAVE_STEPS, controls=("simcse_from_random", "mlm_only"),
                    batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, ig_n_steps: int = 16,
                    ig_projections: int | None = 16, seed: int = 0, progress: bool = True):
     """Train every run of the fine-tuning chapter and measure each saved checkpoint.
@@ -436,7 +440,7 @@ def finetune_study(init, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.Data
     if unknown:
         raise ValueError(f"unknown controls {sorted(unknown)}; choose from simcse_from_random, mlm_only.")
     rows, weights = [], []
-    start = None  # step 0 of every run that starts from ``init`` is the same model: measured once
+    start = None  # (row, weights) of the shared step 0
     for run, objective, extra in plan:
         ckpts = simcse(init, objective="unsup" if objective == "mlm" else objective, pooling=pooling, steps=steps,
                        batch_size=batch_size, lr=lr, temperature=temperature, save_steps=save_steps,
@@ -464,7 +468,8 @@ def trajectory_summary(trajectory: pd.DataFrame) -> pd.DataFrame:
     One row per (run, objective, quantity) with ``start``, ``end`` and ``change`` = end - start.
     """
     rows = []
-    for (run, objective), traj in trajectory.sort_values("step").groupby(["run", "objective"], sort=False):
+    ordered = trajectory.sort_values("step", kind="stable")
+    for (run, objective), traj in ordered.groupby(["run", "objective"], sort=False):
         first, last = traj.iloc[0], traj.iloc[-1]
         for quantity in SUMMARY_QUANTITIES:
             rows.append({"run": run, "objective": objective, "quantity": quantity, "start_step": int(first["step"]),
@@ -475,8 +480,8 @@ def trajectory_summary(trajectory: pd.DataFrame) -> pd.DataFrame:
 
 def self_trained_pair(data_dir=None, mlm_steps: int = 3000, mlm_hidden: int = 256, mlm_layers: int = 4,
                       mlm_batch_size: int = 64, objective: str = "sup", pooling: str = "mean",
-                      simcse_steps: int = 150, batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05,
-                      save_steps=(0, 15, 50, 150), seed: int = 0, progress: bool = True) -> dict:
+                      simcse_steps: int = SIMCSE_STEPS, batch_size: int = 64, lr: float = 1e-4,
+                      temperature: float = 0.05, save_steps=SAVE_STEPS, seed: int = 0, progress: bool = True) -> dict:
     """The offline "MLM vs its contrastive fine-tune" pair: {"mlm", "simcse", "simcse_pooling"} folders.
 
     Same settings as the fine-tuning chapter's defaults, so its cached runs are reused (nothing

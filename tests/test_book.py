@@ -60,6 +60,7 @@ SHARED = ["mlm_steps", "mlm_hidden", "mlm_layers", "mlm_batch_size", "simcse_ste
 
 def test_self_trained_pair_settings_agree_across_chapters():
     """Chapters 05-08 must name the same self-trained pair, or each would train its own."""
+    import ast
     import inspect
 
     from helpers import training
@@ -73,6 +74,8 @@ def test_self_trained_pair_settings_agree_across_chapters():
     assert sig["lr"].default == float(ch05["lr"]["default"])
     assert sig["temperature"].default == float(ch05["temperature"]["default"])
     assert sig["objective"].default in ch05["objectives"]["default"]
+    assert sig["simcse_steps"].default == int(ch05["simcse_steps"]["default"])
+    assert list(sig["save_steps"].default) == ast.literal_eval(ch05["save_steps"]["default"])
     for stem in ("06_regression", "07_word_weights", "08_other_datasets", "09_explorer"):
         smoke = book.SMOKE_PARAMETERS[stem]
         assert {k: smoke[k] for k in book.SELF_TRAINED_SMOKE} == book.SELF_TRAINED_SMOKE
