@@ -33,6 +33,7 @@ SMOKE_PARAMETERS = {
     "05_finetuning": {**SELF_TRAINED_SMOKE, "objectives": ["sup"], "save_steps": [0, 6], "n_sentences": 10,
                       "ig_n_steps": 4, "ig_projections": 4},
     "06_regression": {**SELF_TRAINED_SMOKE, "n_sentences": 6, "ig_n_steps": 4, "ig_projections": 4, "max_evals": 40,
+                      "sketch_check_sentences": 2, "choice_boot": 20,
                       "n_boot": 50},
     "07_word_weights": {**SELF_TRAINED_SMOKE, "n_sentences": 6, "ig_n_steps": 4, "ig_projections": 4,
                         "min_occurrences": 2},
@@ -54,28 +55,78 @@ def notebooks() -> list[Path]:
 
 
 def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, progress: bool = True) -> Path:
-    """Execute one notebook with papermill into ``out_dir``; raise :class:`NotebookFailed` on error."""
+    """Execute one notebook with papermill into ``out_dir``; raise :class:`NotebookFailed` on error.
+
+    Progress bars inside the notebook are plain text (:func:`helpers.config.tqdm`); with
+    ``progress`` they and every warning are streamed to this process's stderr as they come,
+    so a long cell (the MLM pre-training) shows its steps on the terminal.
+    """
+    import os
+
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
+
+    from .config import TEXT_PROGRESS
 
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / path.name
     declared = pm.inspect_notebook(str(path))
     params = {k: v for k, v in (parameters or {}).items() if k in declared}
+    saved = os.environ.get(TEXT_PROGRESS)
+    os.environ[TEXT_PROGRESS] = "1"  # inherited by the kernel
     try:
-        pm.execute_notebook(str(path), str(out), parameters=params, kernel_name="python3",
-                            cwd=str(ROOT), progress_bar=progress, report_mode=False)
+        pm.execute_notebook(str(path), str(out), parameters=params, kernel_name="python3", cwd=str(ROOT),
+                            progress_bar=False, report_mode=False, stderr_file=sys.stderr if progress else None)
     except PapermillExecutionError as err:
         raise NotebookFailed(
             f"notebook {path.name} failed in cell {err.cell_index} (execution count {err.exec_count}): "
             f"{err.ename}: {err.evalue}\n(the executed copy with the traceback is {out})") from err
+    finally:
+        if saved is None:
+            os.environ.pop(TEXT_PROGRESS, None)
+        else:
+            os.environ[TEXT_PROGRESS] = saved
     return out
+
+
+def select(only: list[str] | None) -> list[Path]:
+    """The notebooks whose names start with one of ``only`` (all when empty); an unknown prefix is an error."""
+    paths = notebooks()
+    if not only:
+        return paths
+    unknown = [o for o in only if not any(p.stem.startswith(o) for p in paths)]
+    if unknown:
+        raise ValueError(f"--only {' '.join(unknown)}: no notebook starts with that; the notebooks are "
+                         f"{', '.join(p.stem for p in paths)}.")
+    return [p for p in paths if any(p.stem.startswith(o) for o in only)]
+
+
+def check_overrides(paths: list[Path], overrides: dict) -> None:
+    """Every overridden parameter must be declared by at least one of the notebooks run (no silent typo)."""
+    import papermill as pm
+
+    declared = set()
+    for path in paths:
+        declared |= set(pm.inspect_notebook(str(path)))
+    unknown = sorted(set(overrides) - declared)
+    if unknown:
+        import difflib
+
+        hints = [f"{u} (did you mean {', '.join(difflib.get_close_matches(u, declared, 2)) or 'none close'}?)"
+                 for u in unknown]
+        raise ValueError(f"-p {'; '.join(hints)}: no notebook run declares it. The parameters are on the book's "
+                         "Parameters page (python -m helpers.book parameters-page).")
 
 
 def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, only: list[str] | None = None) -> dict:
     """Run every notebook in order; return and save ``{notebook: seconds}``."""
-    paths = [p for p in notebooks() if not only or any(p.stem.startswith(o) for o in only)]
-    times = {}
+    paths = select(only)
+    check_overrides(paths, overrides or {})
+    times_file = results_dir("book") / "run_times.json"
+    try:
+        times = json.loads(times_file.read_text()) if times_file.is_file() else {}
+    except json.JSONDecodeError:
+        times = {}
     for i, path in enumerate(paths, 1):
         params = dict(SMOKE_PARAMETERS.get(path.stem, {})) if smoke else {}
         params.update(overrides or {})
@@ -84,7 +135,7 @@ def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, o
         run_notebook(path, out_dir, params)
         times[path.stem] = round(time.perf_counter() - start, 1)
         print(f"[{i}/{len(paths)}] {path.name} done in {times[path.stem]} s", flush=True)
-    (results_dir("book") / "run_times.json").write_text(json.dumps(times, indent=2))
+        times_file.write_text(json.dumps(times, indent=2))  # the chapters run so far (earlier runs of others kept)
     return times
 
 
@@ -227,9 +278,9 @@ def main(argv=None) -> int:
         return 0
     try:
         run_all(Path(args.out), {k: _parse_value(v) for k, v in args.p}, args.smoke, args.only)
-    except NotebookFailed as err:
+    except (NotebookFailed, ValueError) as err:
         print(f"ERROR: {err}", file=sys.stderr)
-        return 1
+        return 1 if isinstance(err, NotebookFailed) else 2
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +64,27 @@ def seed_everything(seed: int) -> np.random.Generator:
     except ImportError:  # pragma: no cover - torch is a hard requirement of the book
         pass
     return np.random.default_rng(seed)
+
+
+#: Set by ``python -m helpers.book run``: progress bars are text (streamed to the terminal, saved as text in
+#: the executed notebooks) instead of Jupyter widgets.
+TEXT_PROGRESS = "SENTENCE_TEXT_PROGRESS"
+
+
+def tqdm(*args, **kwargs):
+    """A tqdm progress bar: a widget in Jupyter, plain text in the book's papermill runs (``$SENTENCE_TEXT_PROGRESS``).
+
+    In a papermill run a widget would be invisible on the terminal and, in the HTML, a widget
+    that needs scripts from the network; a text bar on stderr is streamed to the terminal by
+    :func:`helpers.book.run_notebook` and stored as plain text.
+    """
+    if os.environ.get(TEXT_PROGRESS) == "1":
+        from tqdm import tqdm as text_bar
+
+        kwargs.setdefault("file", sys.stderr)
+        kwargs.setdefault("mininterval", 10.0)  # a line every 10 s at most in the build log
+        kwargs.setdefault("ascii", True)
+        return text_bar(*args, **kwargs)
+    from tqdm.auto import tqdm as auto_bar
+
+    return auto_bar(*args, **kwargs)

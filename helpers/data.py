@@ -41,6 +41,11 @@ HUB_SPLITS = {
 }
 PAPER_SPLIT = {"stsb": "validation", "sts12": "test", "wiki": "train", "nli": "train"}
 DATASETS = tuple(LOCAL_FILES)
+#: The evaluation sentences of each dataset (what the chapters attribute) are held out of every
+#: training corpus of the book: STS-B validation whole, and of the others a fixed sample of the
+#: paper's size (3,000 distinct sentences of the default split, appendix F.1).
+EVALUATION_SIZE = 3000
+EVALUATION_SEED = 0
 #: The paper's Figure 3 sentences (all three are in STS-B validation).
 FIGURE3 = ("A man is playing a guitar.", "A man with a hard hat is dancing.", "A young child is riding a horse.")
 
@@ -58,38 +63,97 @@ def _pairs_frame(s1, s2, extra: dict) -> pd.DataFrame:
     return df
 
 
-def _read_stsb(path: Path) -> pd.DataFrame:
+#: Pairs (lines) in the published files: a local copy with another count is cut short or mixed up.
+PUBLISHED_ROWS = {
+    "stsb/sts-train.csv": 5749, "stsb/sts-dev.csv": 1500, "stsb/sts-test.csv": 1379,
+    "snli/s1.dev": 9842, "snli/s1.test": 9824,
+    "sts12/STS.input.MSRpar.txt": 750, "sts12/STS.input.MSRvid.txt": 750, "sts12/STS.input.SMTeuroparl.txt": 459,
+    "sts12/STS.input.surprise.OnWN.txt": 750, "sts12/STS.input.surprise.SMTnews.txt": 399,
+}
+
+
+class DataFileError(ValueError):
+    """A local dataset file is damaged: the message names the file (and the line) and what to do."""
+
+
+def _lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file; an empty or non-UTF-8 file is an error naming the file and line."""
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataFileError(f"{path} is empty: restore it from the dataset's original copy.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataFileError(f"{path}, line {line}: not UTF-8 text ({exc.reason} at byte {exc.start}). The book reads "
+                            "the datasets as UTF-8: convert the file (e.g. iconv -f latin1 -t utf-8).") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
+def _check_rows(path: Path, found: int, root: Path, strict: bool) -> None:
+    expected = PUBLISHED_ROWS.get(path.relative_to(root).as_posix()) if strict else None
+    if expected is not None and found != expected:
+        raise DataFileError(f"{path} has {found} rows, the published file {expected}: it is cut short or altered. "
+                            "Restore the original file, or pass strict=False to load_sentences to read it as it is.")
+
+
+def _read_stsb(path: Path, root: Path, strict: bool = True) -> pd.DataFrame:
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        # 22 rows carry 2 extra trailing fields: keep the first 7, never merge quotes
-        for fields in csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if len(fields) >= 7:
-                rows.append(fields[:7])
+    # 22 rows carry 2 extra trailing fields: keep the first 7, never merge quotes
+    for number, fields in enumerate(csv.reader(_lines(path), delimiter="\t", quoting=csv.QUOTE_NONE), 1):
+        if len(fields) < 7:
+            raise DataFileError(f"{path}, line {number}: {len(fields)} tab-separated fields, STS-B rows have 7 "
+                                "(genre, file, year, id, score, sentence 1, sentence 2). The file is damaged: "
+                                "restore it from the original copy.")
+        try:
+            float(fields[4])
+        except ValueError:
+            raise DataFileError(f"{path}, line {number}: the score field {fields[4]!r} is not a number.") from None
+        rows.append(fields[:7])
+    _check_rows(path, len(rows), root, strict)
     genre, _, _, _, score, s1, s2 = map(list, zip(*rows))
     return _pairs_frame(s1, s2, {"score": np.asarray(score, dtype=float), "genre": genre})
 
 
-def _read_sts12(paths: list[Path]) -> pd.DataFrame:
+def _read_sts12(paths: list[Path], root: Path, strict: bool = True) -> pd.DataFrame:
     frames = []
     for path in paths:
         part = path.name[len("STS.input."):-len(".txt")]
-        with open(path, encoding="utf-8") as fh:
-            pairs = [line.rstrip("\n").split("\t")[:2] for line in fh if line.strip()]
+        pairs = []
+        for number, line in enumerate(_lines(path), 1):
+            fields = line.split("\t")
+            if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
+                raise DataFileError(f"{path}, line {number}: expected two tab-separated sentences.")
+            pairs.append(fields[:2])
+        _check_rows(path, len(pairs), root, strict)
         gold = path.with_name(f"STS.gs.{part}.txt")
-        scores = [float(x) if x.strip() else np.nan for x in gold.read_text().splitlines()]
+        scores = [float(x) if x.strip() else np.nan for x in _lines(gold)]
+        if len(scores) != len(pairs):
+            raise DataFileError(f"{gold} has {len(scores)} scores for the {len(pairs)} pairs of {path}: one of "
+                                "the two files is damaged.")
         s1, s2 = zip(*pairs)
-        frames.append(_pairs_frame(s1, s2, {"score": scores[: len(s1)], "part": [part] * len(s1)}))
+        frames.append(_pairs_frame(s1, s2, {"score": scores, "part": [part] * len(s1)}))
     df = pd.concat(frames, ignore_index=True)
     df["pair_id"] = np.repeat(np.arange(len(df) // 2), 2)
     return df
 
 
-def _read_snli(paths: list[Path]) -> pd.DataFrame:
-    s1, s2, labels = ([line.strip() for line in p.read_text(encoding="utf-8").splitlines()] for p in paths)
+def _read_snli(paths: list[Path], root: Path, strict: bool = True) -> pd.DataFrame:
+    s1, s2, labels = ([line.strip() for line in _lines(p)] for p in paths)
+    if not len(s1) == len(s2) == len(labels):
+        raise DataFileError(f"{', '.join(map(str, paths))} have {len(s1)}, {len(s2)} and {len(labels)} lines; "
+                            "they must be parallel (one premise, hypothesis and label per line).")
+    _check_rows(paths[0], len(s1), root, strict)
+    for name, column in (("premise", s1), ("hypothesis", s2)):
+        if "" in column:
+            raise DataFileError(f"{paths[0 if name == 'premise' else 1]}, line {column.index('') + 1}: empty {name}.")
     return _pairs_frame(s1, s2, {"label": labels})
 
 
-def _read_local(dataset: str, split: str, root: Path) -> pd.DataFrame:
+def _read_local(dataset: str, split: str, root: Path, strict: bool = True) -> pd.DataFrame:
     paths = [root / rel for rel in LOCAL_FILES[dataset][split]]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -98,12 +162,12 @@ def _read_local(dataset: str, split: str, root: Path) -> pd.DataFrame:
             "(SENTENCE_DATA_DIR / data_dir). See shared/data/README.md for the expected layout."
         )
     if dataset == "stsb":
-        return _read_stsb(paths[0])
+        return _read_stsb(paths[0], root, strict)
     if dataset == "sts12":
-        return _read_sts12(paths)
+        return _read_sts12(paths, root, strict)
     if dataset == "nli":
-        return _read_snli(paths)
-    lines = [ln.strip() for ln in paths[0].read_text(encoding="utf-8").splitlines()]
+        return _read_snli(paths, root, strict)
+    lines = [ln.strip() for ln in _lines(paths[0])]
     return pd.DataFrame({"text": [ln for ln in lines if ln]})
 
 
@@ -137,7 +201,7 @@ def _read_hub(dataset: str, split: str) -> pd.DataFrame:  # pragma: no cover - n
 
 
 def load_sentences(dataset: str, split: str | None = None, data_dir=None, limit: int | None = None,
-                   seed: int = 0, deduplicate: bool = False) -> pd.DataFrame:
+                   seed: int = 0, deduplicate: bool = False, strict: bool = True) -> pd.DataFrame:
     """Load the sentences of a dataset (paper section 5.1, appendix F.1).
 
     Parameters
@@ -149,6 +213,9 @@ def load_sentences(dataset: str, split: str | None = None, data_dir=None, limit:
     data_dir: overrides ``SENTENCE_DATA_DIR``; both unset = the hub copy.
     limit, seed: a reproducible random sample of ``limit`` sentences (kept in file order).
     deduplicate: drop repeated texts (SNLI repeats each premise three times).
+    strict: a local file must have the published number of rows (a file cut short is an error
+        naming it); False reads your own files in the same layout as they are. Damaged rows,
+        empty files and non-UTF-8 files are errors (:class:`DataFileError`) either way.
 
     Returns a DataFrame with ``sentence_id`` (0..n-1 in the full split, stable across
     samples), ``text`` and the dataset's extra columns (``pair_id``, ``side``, ``score``...).
@@ -162,7 +229,9 @@ def load_sentences(dataset: str, split: str | None = None, data_dir=None, limit:
     if split not in available:
         where = f"in the local copy at {root}" if root is not None else "on the hub"
         raise ValueError(f"{dataset} has no split {split!r} {where}; it has: {', '.join(available)}.")
-    df = _read_local(dataset, split, root) if root is not None else _read_hub(dataset, split)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ValueError(f"limit must be a positive whole number of sentences (or None for all), got {limit!r}.")
+    df = _read_local(dataset, split, root, strict) if root is not None else _read_hub(dataset, split)
     df.insert(0, "sentence_id", np.arange(len(df)))
     df = df[["sentence_id", "text"] + [c for c in df.columns if c not in ("sentence_id", "text")]]
     if deduplicate:
@@ -186,3 +255,39 @@ def with_sentences(sample: pd.DataFrame, full: pd.DataFrame, texts=FIGURE3) -> p
     out = out.reset_index(drop=True)
     out.attrs.update(sample.attrs)
     return out
+
+
+def evaluation_sentences(dataset: str, data_dir=None, limit: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """The held-out sentences a chapter may evaluate on (attribute, and count KL and I over).
+
+    STS-B: the whole validation split (the paper's set). wiki, nli, sts12: a fixed sample of
+    :data:`EVALUATION_SIZE` distinct sentences of the default split (seed :data:`EVALUATION_SEED`),
+    the paper's appendix F sample. No training corpus of the book contains any of them
+    (:func:`held_out_texts`). ``limit``/``seed``: a reproducible subsample of those.
+    """
+    if dataset == "stsb":
+        full = load_sentences("stsb", "validation", data_dir=data_dir)
+    elif dataset in DATASETS:
+        full = load_sentences(dataset, data_dir=data_dir, limit=EVALUATION_SIZE, seed=EVALUATION_SEED,
+                              deduplicate=True)
+    else:
+        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
+    if limit is None or limit == len(full):
+        return full
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        raise ValueError(f"limit must be a positive whole number of sentences, got {limit!r}.")
+    if limit > len(full):
+        raise ValueError(f"{dataset} holds out {len(full)} evaluation sentences, fewer than limit={limit}: the "
+                         "others are in the book's training corpora. Use at most that many, or train without them.")
+    keep = np.sort(np.random.default_rng(seed).choice(len(full), size=limit, replace=False))
+    out = full.iloc[keep].reset_index(drop=True)
+    out.attrs.update(full.attrs)
+    return out
+
+
+def held_out_texts(data_dir=None, datasets=DATASETS) -> set[str]:
+    """Every evaluation sentence of every dataset (:func:`evaluation_sentences`): kept out of training."""
+    texts: set[str] = set()
+    for dataset in datasets:
+        texts |= set(evaluation_sentences(dataset, data_dir)["text"])
+    return texts

@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from .config import cache_dir
 
 POOLINGS = ("mean", "cls", "cls_before_pooler")
+#: A model folder needs one of these to have a tokenizer.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 
 #: The paper's roster (DESIGN.md section 7): row, hub checkpoint, pooling, base row.
 PAPER_ROSTER = [
@@ -35,10 +37,15 @@ PAPER_ROSTER = [
     {"row": "DiffCSE-BERT", "name": "voidism/diffcse-bert-base-uncased-sts", "pooling": "cls", "base": "BERT (CLS)"},
     {"row": "BERT (MEAN)", "name": "bert-base-uncased", "pooling": "mean", "base": None},
     {"row": "SBERT", "name": "sentence-transformers/bert-base-nli-mean-tokens", "pooling": "mean", "base": "BERT (MEAN)"},
-    {"row": "RoBERTa (CLS)", "name": "roberta-base", "pooling": "cls", "base": None},
-    {"row": "U.SimCSE-RoBERTa", "name": "princeton-nlp/unsup-simcse-roberta-base", "pooling": "cls", "base": "RoBERTa (CLS)"},
-    {"row": "S.SimCSE-RoBERTa", "name": "princeton-nlp/sup-simcse-roberta-base", "pooling": "cls", "base": "RoBERTa (CLS)"},
-    {"row": "DiffCSE-RoBERTa", "name": "voidism/diffcse-roberta-base-sts", "pooling": "cls", "base": "RoBERTa (CLS)"},
+    # roberta-base was pre-trained without next-sentence prediction and ships no pooler weights:
+    # its [CLS] (<s>) row is the vector before the pooler, never a randomly initialised one
+    {"row": "RoBERTa (CLS before pooler)", "name": "roberta-base", "pooling": "cls_before_pooler", "base": None},
+    {"row": "U.SimCSE-RoBERTa", "name": "princeton-nlp/unsup-simcse-roberta-base", "pooling": "cls",
+     "base": "RoBERTa (CLS before pooler)"},
+    {"row": "S.SimCSE-RoBERTa", "name": "princeton-nlp/sup-simcse-roberta-base", "pooling": "cls",
+     "base": "RoBERTa (CLS before pooler)"},
+    {"row": "DiffCSE-RoBERTa", "name": "voidism/diffcse-roberta-base-sts", "pooling": "cls",
+     "base": "RoBERTa (CLS before pooler)"},
     {"row": "RoBERTa (MEAN)", "name": "roberta-base", "pooling": "mean", "base": None},
     {"row": "SRoBERTa", "name": "sentence-transformers/roberta-base-nli-mean-tokens", "pooling": "mean", "base": "RoBERTa (MEAN)"},
     {"row": "MPNet (MEAN)", "name": "microsoft/mpnet-base", "pooling": "mean", "base": None},
@@ -54,6 +61,10 @@ OFFLINE_MODELS = {
     "tiny-random-bert": "made here: 2-layer, 32-wide BERT on the bert-base-uncased vocabulary, random weights",
     "tiny-random-roberta": "made here: 2-layer, 32-wide RoBERTa on a byte-level vocabulary, random weights",
 }
+
+
+class MissingPoolerError(ValueError):
+    """``pooling="cls"`` asked of a checkpoint that has no trained pooler weights."""
 
 
 def _minilm_path() -> Path:
@@ -114,7 +125,7 @@ def _tiny_path(kind: str, seed: int = 0) -> Path:
                               RobertaTokenizerFast)
 
     target = cache_dir("models") / f"tiny-random-{kind}-seed{seed}"
-    if (target / "config.json").is_file():
+    if (target / ".complete").is_file():
         return target
     torch.manual_seed(seed)
     if kind == "bert":
@@ -139,9 +150,22 @@ def _tiny_path(kind: str, seed: int = 0) -> Path:
         config = RobertaConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                                intermediate_size=64, max_position_embeddings=130, pad_token_id=1)
         model = RobertaModel(config)
-    model.save_pretrained(target)
-    tok.save_pretrained(target)
+    _save_whole(target, model, tok)
     return target
+
+
+def _save_whole(target: Path, model, tokenizer) -> None:
+    """Save a model and tokenizer to a temporary folder, then rename it into place: a killed save leaves no
+    half-written model behind (the next call makes it again). ``.complete`` marks a finished folder."""
+    import shutil
+
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / ".complete").write_text("")
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -225,7 +249,8 @@ def load_encoder(name_or_path: str, pooling: str = "mean", normalize: bool = Fal
     """Load a sentence encoder by hub name, offline name or local folder (DESIGN.md sections 1 and 7).
 
     pooling: ``mean`` (average over the attention mask), ``cls`` (the trained pooler MLP on
-        [CLS], the paper's choice for SimCSE/DiffCSE) or ``cls_before_pooler``.
+        [CLS], the paper's choice for SimCSE/DiffCSE; a checkpoint without trained pooler weights
+        raises :class:`MissingPoolerError`) or ``cls_before_pooler`` (the [CLS] vector itself).
     normalize: apply L2 normalisation (off: the theory assumes unnormalised embeddings).
     Attention runs in the "eager" implementation, which supports batched backward passes.
     The weights are frozen (``requires_grad=False``); training code unfreezes what it trains.
@@ -242,24 +267,39 @@ def load_encoder(name_or_path: str, pooling: str = "mean", normalize: bool = Fal
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # its "newly initialized" notice is replaced by the warning below
+    folder = Path(path) if Path(path).is_dir() else None
+    if folder is not None and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        hf_logging.set_verbosity(verbosity)
+        raise ValueError(f"{folder} has no tokenizer files (one of {', '.join(TOKENIZER_FILES)}): save the "
+                         "tokenizer beside the model (tokenizer.save_pretrained(folder)).")
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
         model, info = AutoModel.from_pretrained(path, attn_implementation="eager", output_loading_info=True)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - OSError, ValueError, SafetensorError, ImportError...: say what and where
+        first = (str(exc).splitlines() or [""])[0]
+        if folder is not None:
+            raise ValueError(f"Could not load the model folder {folder} ({type(exc).__name__}: {first}). A weights "
+                             "or tokenizer file there is damaged or incomplete (an interrupted download or save?): "
+                             "save or download the model again.") from exc
         raise ValueError(
-            f"Could not load the model {name_or_path!r} ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
+            f"Could not load the model {name_or_path!r} ({type(exc).__name__}: {first}). "
             f"Use a hub name (needs internet), a local folder, or an offline name: {', '.join(OFFLINE_MODELS)}."
         ) from exc
     finally:
         hf_logging.set_verbosity(verbosity)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{name_or_path}: attribution needs a fast tokenizer (word_ids); none could be loaded.")
+    untrained_pooler = any(k.startswith("pooler.") or ".pooler." in k for k in info.get("missing_keys", []))
+    if untrained_pooler and pooling != "cls" and getattr(model, "pooler", None) is not None:
+        model.pooler = None  # randomly initialised and unused: dropped, so the weights (and fingerprint) are the checkpoint's
     if pooling == "cls":
-        if getattr(model, "pooler", None) is None:
+        if getattr(model, "pooler", None) is None and not untrained_pooler:
             raise ValueError(f"{name_or_path} has no pooler layer; use pooling='cls_before_pooler' or 'mean'.")
-        if any(k.startswith("pooler.") or ".pooler." in k for k in info.get("missing_keys", [])):
-            warnings.warn(f"{name_or_path}: the checkpoint has no pooler weights, so CLS pooling goes through a "
-                          "newly initialised (random) MLP; its results depend on that layer.", stacklevel=2)
+        if untrained_pooler:
+            raise MissingPoolerError(
+                f"{name_or_path} has no trained pooler weights (a masked-LM checkpoint, or roberta-base), so "
+                "pooling='cls' would go through a randomly initialised layer that changes at every load. Use "
+                "pooling='cls_before_pooler' (the [CLS] vector itself) or 'mean'.")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(device).eval()
     model.requires_grad_(False)  # attribution needs input gradients only; frozen weights skip their graph (~10% faster)
@@ -285,10 +325,9 @@ def random_init_copy(name_or_path: str, seed: int = 0) -> str:
 
     path = resolve_model_path(name_or_path)
     target = cache_dir("models") / f"random-init-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}-seed{seed}"
-    if not (target / "config.json").is_file():
+    if not (target / ".complete").is_file():
         torch.manual_seed(seed)
-        AutoModel.from_config(AutoConfig.from_pretrained(path)).save_pretrained(target)
-        AutoTokenizer.from_pretrained(path).save_pretrained(target)
+        _save_whole(target, AutoModel.from_config(AutoConfig.from_pretrained(path)), AutoTokenizer.from_pretrained(path))
     return str(target)
 
 
@@ -323,11 +362,14 @@ def roster(spec="offline", self_trained: dict | None = None, include_mpnet: bool
     rows = []
     if self_trained:
         pooling = self_trained.get("simcse_pooling", "mean")
+        # the MLM has no trained pooler (BertForMaskedLM saves none): its CLS row is the [CLS] vector itself
+        mlm_cls, mlm_mean = "self-trained MLM (CLS before pooler)", "self-trained MLM (MEAN)"
         rows += [
-            {"row": "self-trained MLM (CLS)", "name": str(self_trained["mlm"]), "pooling": "cls", "base": None, "kind": "base"},
-            {"row": "self-trained MLM (MEAN)", "name": str(self_trained["mlm"]), "pooling": "mean", "base": None, "kind": "base"},
+            {"row": mlm_cls, "name": str(self_trained["mlm"]), "pooling": "cls_before_pooler", "base": None,
+             "kind": "base"},
+            {"row": mlm_mean, "name": str(self_trained["mlm"]), "pooling": "mean", "base": None, "kind": "base"},
             {"row": f"self-trained SimCSE ({pooling.upper()})", "name": str(self_trained["simcse"]), "pooling": pooling,
-             "base": f"self-trained MLM ({pooling.upper()})", "kind": "contrastive"},
+             "base": mlm_mean if pooling == "mean" else mlm_cls, "kind": "contrastive"},
             {"row": "random init (MEAN, control)", "name": random_init_copy(str(self_trained["mlm"])), "pooling": "mean",
              "base": None, "kind": "control"},
         ]

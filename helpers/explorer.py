@@ -9,7 +9,6 @@ longer than the model accepts, an unknown model) become a message, never a trace
 from __future__ import annotations
 
 import html
-import warnings
 from functools import lru_cache
 
 import matplotlib.pyplot as plt
@@ -28,9 +27,7 @@ METHODS = {"IG (sketched)": {"method": "ig", "projections": 16}, "IG (exact)": {
 
 @lru_cache(maxsize=16)
 def _encoder(name: str, pooling: str):
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*no pooler weights.*")
-        return load_encoder(name, pooling=pooling)
+    return load_encoder(name, pooling=pooling)
 
 
 @lru_cache(maxsize=8)

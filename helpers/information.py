@@ -1,8 +1,8 @@
 """Information quantities of words (paper section 3.2, appendix B; DESIGN.md sections 4 and 5).
 
-Word units follow DESIGN.md section 4: a tokenizer's normaliser and pre-tokeniser
-(whitespace and punctuation splits), lower-cased by default, punctuation kept,
-special tokens dropped. :func:`split_words` is the single definition of a word:
+Word units follow DESIGN.md section 4: spans of the sentence cut where a tokenizer's
+pre-tokeniser cuts (whitespace and punctuation splits), lower-cased when the tokenizer
+is uncased, punctuation kept, special tokens dropped. :func:`split_words` is the single definition of a word:
 the attribution module maps subword tokens onto exactly these words, so weight
 tables and information tables share their units.
 """
@@ -16,7 +16,6 @@ import pandas as pd
 import scipy.sparse as sp
 
 SIF_A = 1e-3  # Arora et al. (2017): a / (a + p(w)) with a = 1e-3 (DESIGN.md section 5)
-_MARKERS = ("\u0120", "\u2581", "##")  # byte-level BPE space, sentencepiece space, WordPiece
 
 
 @lru_cache(maxsize=1)
@@ -36,35 +35,79 @@ def _pipeline(tokenizer):
     return backend.normalizer, backend.pre_tokenizer
 
 
-def _clean(piece: str, lowercase: bool) -> str:
-    for marker in _MARKERS:
-        if piece.startswith(marker):
-            piece = piece[len(marker):]
-    return piece.lower() if lowercase else piece
+def lowercases(tokenizer=None) -> bool:
+    """Whether the tokenizer's normaliser lower-cases (uncased models): then word units are lower-cased too."""
+    normalizer, _ = _pipeline(tokenizer)
+    return normalizer is not None and normalizer.normalize_str("A") == "a"
 
 
-def split_words(text: str, tokenizer=None, lowercase: bool = True) -> list[str]:
-    """The word units of one sentence (DESIGN.md section 4).
+def word_spans(text: str, tokenizer=None) -> list[tuple[int, int]]:
+    """(start, end) character offsets in ``text`` of every piece the tokenizer's pre-tokeniser cuts.
 
-    ``tokenizer=None`` uses bert-base-uncased's normaliser and pre-tokeniser. With
-    a fast tokenizer, the i-th word returned here is the word that the tokenizer's
-    ``word_ids()`` calls i, which is how attribution maps subwords to words.
+    The i-th span is the piece that a fast tokenizer's ``word_ids()`` calls word i. The
+    pieces are found on the normalised text and mapped back to the original one by the
+    ``tokenizers`` library's alignments (``PreTokenizedString.get_splits``), so accents,
+    byte-level markers and lower-casing never leak into the word text. Pieces that are only
+    white space (byte-level tokenizers keep a double space, tab or newline as a piece) are
+    included, to keep the numbering; :func:`split_words` drops them.
     """
+    from tokenizers import PreTokenizedString
+
+    if not isinstance(text, str):
+        raise TypeError(f"a sentence must be a str, got {type(text).__name__}: {text!r}.")
     normalizer, pre_tokenizer = _pipeline(tokenizer)
-    normed = normalizer.normalize_str(text) if normalizer is not None else text
-    pieces = pre_tokenizer.pre_tokenize_str(normed) if pre_tokenizer is not None else [(normed, None)]
-    return [_clean(p, lowercase) for p, _ in pieces]
+    pieces = PreTokenizedString(text)
+    if normalizer is not None:
+        pieces.normalize(lambda normalized: normalizer.normalize(normalized))
+    if pre_tokenizer is not None:
+        pre_tokenizer.pre_tokenize(pieces)
+    return [span for _, span, _ in pieces.get_splits(offset_referential="original", offset_type="char")]
+
+
+def surface_words(text: str, tokenizer=None, lowercase: bool | None = None) -> list[str | None]:
+    """The surface text of every piece of :func:`word_spans` (None for a white-space-only piece).
+
+    ``lowercase=None`` follows the tokenizer (lower-cased for uncased tokenizers, as is its input).
+    """
+    lower = lowercases(tokenizer) if lowercase is None else lowercase
+    words = []
+    for start, end in word_spans(text, tokenizer):
+        word = text[start:end].strip()
+        words.append((word.lower() if lower else word) or None)
+    return words
+
+
+def split_words(text: str, tokenizer=None, lowercase: bool | None = None) -> list[str]:
+    """The word units of one sentence: spans of the original text cut at the pre-tokeniser's offsets.
+
+    ``tokenizer=None`` uses bert-base-uncased's normaliser and pre-tokeniser (whitespace and
+    punctuation splits). The word is the sentence's own text (never the byte-level or
+    accent-stripped form the model sees), lower-cased when the tokenizer is uncased
+    (``lowercase=None``; True or False forces it). White-space-only pieces are not words.
+    Attribution (:func:`helpers.attribution.tokenize`) maps subwords onto these same units.
+    """
+    return [w for w in surface_words(text, tokenizer, lowercase) if w is not None]
+
+
+CONTEXTS = ("presence", "count")
 
 
 def _texts(sentences) -> list[str]:
     if isinstance(sentences, pd.DataFrame):
-        return sentences["text"].tolist()
-    if isinstance(sentences, str):
+        if "text" not in sentences:
+            raise ValueError("a DataFrame of sentences needs a 'text' column.")
+        texts = sentences["text"].tolist()
+    elif isinstance(sentences, str):
         raise TypeError("sentences must be a list of strings or a DataFrame with a 'text' column, not a str.")
-    return list(sentences)
+    else:
+        texts = list(sentences)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"sentence {i} is {type(text).__name__} {text!r}, not a str: every sentence must be text.")
+    return texts
 
 
-def count_matrix(sentences, tokenizer=None, lowercase: bool = True):
+def count_matrix(sentences, tokenizer=None, lowercase: bool | None = None):
     """Sparse sentence-by-word count matrix C[s, w] and the vocabulary (list of words)."""
     texts = _texts(sentences)
     vocab: dict[str, int] = {}
@@ -79,17 +122,27 @@ def count_matrix(sentences, tokenizer=None, lowercase: bool = True):
     return counts, list(vocab)
 
 
-def kl_from_counts(counts: sp.csr_matrix) -> np.ndarray:
+def _check_contexts(contexts: str) -> None:
+    if contexts not in CONTEXTS:
+        raise ValueError(f"contexts must be one of {CONTEXTS}, got {contexts!r}.")
+
+
+def kl_from_counts(counts: sp.csr_matrix, contexts: str = "presence") -> np.ndarray:
     """Information gain KL(p(.|w) || p(.)) for every column word (paper section 3.2.1).
 
-    n(w, w') = sum over sentences s containing w of count_s(w') (DESIGN.md section 5),
-    computed as (C > 0)^T C with sparse matrices; p(w'|w) = n(w, w') / sum_w'' n(w, w'').
+    ``contexts="presence"`` (the paper's wording, "the words of the sentences in which w
+    appears"): n(w, w') = sum over sentences s containing w of count_s(w'), i.e. (C > 0)^T C.
+    ``contexts="count"`` (the pair sum of the paper's appendix): every occurrence of w counts
+    its sentence once more, n(w, w') = sum_s count_s(w) count_s(w'), i.e. C^T C. Both count
+    the word's own occurrence(s) as context. p(w'|w) = n(w, w') / sum_w'' n(w, w'').
     """
+    _check_contexts(contexts)
     counts = sp.csr_matrix(counts, dtype=np.float64)
     p = np.asarray(counts.sum(axis=0)).ravel() / counts.sum()
-    present = counts.copy()
-    present.data[:] = 1.0
-    cooc = (present.T @ counts).tocsr()  # V x V, sparse
+    weight = counts.copy()
+    if contexts == "presence":
+        weight.data[:] = 1.0
+    cooc = (weight.T @ counts).tocsr()  # V x V, sparse
     row_tot = np.asarray(cooc.sum(axis=1)).ravel()
     row_of = np.repeat(np.arange(cooc.shape[0]), np.diff(cooc.indptr))
     cond = cooc.data / row_tot[row_of]
@@ -97,21 +150,27 @@ def kl_from_counts(counts: sp.csr_matrix) -> np.ndarray:
     return np.bincount(row_of, weights=terms, minlength=cooc.shape[0])
 
 
-def word_information(sentences, tokenizer=None, lowercase: bool = True, min_count: int = 1) -> pd.DataFrame:
+def word_information(sentences, tokenizer=None, lowercase: bool | None = None, min_count: int = 1,
+                     contexts: str = "presence") -> pd.DataFrame:
     """One row per word type: ``word, count, p, kl, self_info, idf, sif`` (paper section 3.2).
 
     * p(w) = count(w) / N over all word tokens of ``sentences``;
-    * kl = KL(p(.|w) || p(.)), the information gain (section 3.2.1);
+    * kl = KL(p(.|w) || p(.)), the information gain (section 3.2.1), with ``contexts`` as in
+      :func:`kl_from_counts`;
     * self_info = I(w) = -log p(w) (section 3.2.2);
     * idf = log(N_sentences / df(w)) and sif = a / (a + p(w)), a = 1e-3 (appendix B).
 
     ``sentences``: a list of strings or :func:`helpers.data.load_sentences`' DataFrame.
+    Word units are :func:`split_words` with ``tokenizer`` (lower-cased when it is uncased).
     Distributions use every word; ``min_count`` only drops rare words from the table.
     Rows are sorted by count (descending), then word.
     """
     texts = _texts(sentences)
     if not texts:
         raise ValueError("word_information needs at least one sentence.")
+    _check_contexts(contexts)
+    if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
+        raise ValueError(f"min_count must be a whole number >= 1, got {min_count!r}.")
     counts, vocab = count_matrix(texts, tokenizer, lowercase)
     if counts.nnz == 0:
         raise ValueError("The sentences contain no words.")
@@ -122,7 +181,7 @@ def word_information(sentences, tokenizer=None, lowercase: bool = True, min_coun
         "word": vocab,
         "count": count.astype(int),
         "p": p,
-        "kl": kl_from_counts(counts),
+        "kl": kl_from_counts(counts, contexts),
         "self_info": -np.log(p),
         "idf": np.log(len(texts) / doc_freq),
         "sif": SIF_A / (SIF_A + p),
@@ -130,26 +189,51 @@ def word_information(sentences, tokenizer=None, lowercase: bool = True, min_coun
     table = table[table["count"] >= min_count]
     table = table.sort_values(["count", "word"], ascending=[False, True], kind="stable")
     table = table.reset_index(drop=True)
-    table.attrs.update(n_sentences=len(texts), n_tokens=int(count.sum()), lowercase=lowercase,
+    table.attrs.update(n_sentences=len(texts), n_tokens=int(count.sum()), contexts=contexts,
+                       lowercase=lowercases(tokenizer) if lowercase is None else lowercase,
                        tokenizer=getattr(tokenizer, "name_or_path", None) or "bert-base-uncased pre-tokenizer")
     return table
 
 
-def context_distribution(sentences, word: str, tokenizer=None, lowercase: bool = True, top: int = 10) -> pd.DataFrame:
+def context_distribution(sentences, word: str, tokenizer=None, lowercase: bool | None = None, top: int = 10,
+                         contexts: str = "presence") -> pd.DataFrame:
     """The words that p(.|word) favours most over p(.): ``context, p_given_word, p, ratio`` (section 3.2.1).
 
     Shows what makes KL(word) large or small: the log of ``ratio`` is what KL averages.
     """
+    _check_contexts(contexts)
     counts, vocab = count_matrix(sentences, tokenizer, lowercase)
     if word not in vocab:
         raise KeyError(f"{word!r} does not occur in these sentences.")
     col = vocab.index(word)
-    present = (counts[:, col].toarray().ravel() > 0)
-    row = np.asarray(counts[present].sum(axis=0)).ravel()
+    weight = counts[:, col].toarray().ravel()
+    if contexts == "presence":
+        weight = (weight > 0).astype(float)
+    row = np.asarray(counts.T @ weight).ravel()
     p = np.asarray(counts.sum(axis=0)).ravel() / counts.sum()
     cond = row / row.sum()
     table = pd.DataFrame({"context": vocab, "p_given_word": cond, "p": p, "ratio": cond / p})
     return table[table["p_given_word"] > 0].nlargest(top, "p_given_word").reset_index(drop=True)
+
+
+def compare_contexts(sentences, tokenizer=None, min_count: int = 1, k: int = 10) -> tuple[dict, pd.DataFrame]:
+    """How much KL changes between presence-based and count-weighted contexts (chapter 02).
+
+    Returns ({"spearman", "pearson", "n_words", "n_changed"}, the ``k`` words whose KL moves most)
+    over the words with at least ``min_count`` occurrences. Only words repeated inside a
+    sentence, and the words that share sentences with them, can move.
+    """
+    from scipy.stats import pearsonr, spearmanr
+
+    presence = word_information(sentences, tokenizer, min_count=min_count, contexts="presence")
+    count = word_information(sentences, tokenizer, min_count=min_count, contexts="count")
+    both = presence[["word", "count", "kl"]].merge(count[["word", "kl"]], on="word", suffixes=("_presence", "_count"))
+    both["change"] = both["kl_count"] - both["kl_presence"]
+    stats = {"spearman": float(spearmanr(both["kl_presence"], both["kl_count"])[0]),
+             "pearson": float(pearsonr(both["kl_presence"], both["kl_count"])[0]),
+             "n_words": int(len(both)), "n_changed": int((both["change"].abs() > 1e-9).sum())}
+    movers = both.reindex(both["change"].abs().sort_values(ascending=False).index).head(k).reset_index(drop=True)
+    return stats, movers
 
 
 def kl_by_sample_size(sentences: pd.DataFrame, sizes, seed: int = 0, **kwargs) -> pd.DataFrame:

@@ -18,6 +18,11 @@ def ols(x, y) -> dict:
         raise ValueError(f"x and y must be 1-D and of equal length, got {x.shape} and {y.shape}.")
     if len(x) < 3:
         raise ValueError(f"OLS needs at least 3 points, got {len(x)}.")
+    for name, values in (("x (the information quantity)", x), ("y (the weight)", y)):
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} has {int((~np.isfinite(values)).sum())} non-finite values: remove them first.")
+        if np.ptp(values) == 0:
+            raise ValueError(f"{name} is constant ({values[0]!r} everywhere): a slope and R^2 are undefined.")
     fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit()
     return {"r2": float(fit.rsquared), "beta": float(fit.params[1]),
             "intercept": float(fit.params[0]), "n": int(len(x))}
@@ -35,6 +40,13 @@ def join_information(weights, info, quantity: str = "kl", min_match: float = 0.9
 
     if quantity not in info.columns:
         raise ValueError(f"the information table has no column {quantity!r}; it has {', '.join(info.columns)}.")
+    for column in ("sentence_id", "word", "weight"):
+        if column not in weights.columns:
+            raise ValueError(f"the weight table has no column {column!r} (word_weights' output has it).")
+    dup = info.loc[info["word"].duplicated(), "word"].unique().tolist()
+    if len(dup):
+        raise ValueError(f"the information table lists these words more than once: {list(dup[:5])}; each word "
+                         "needs one row (word_information gives that), or every occurrence would be counted twice.")
     merged = weights.merge(info[["word", quantity]], on="word", how="left")
     matched = merged[quantity].notna()
     if len(merged) == 0 or matched.mean() < min_match:
@@ -65,8 +77,15 @@ def regress(weights, info, quantity: str = "kl", n_boot: int = 1000, seed: int =
     ``n_sentences``. ``weights``: a word-weight table (``sentence_id, word, weight``);
     ``info``: :func:`helpers.information.word_information`'s table.
     """
+    from .attribution import check_count
+
+    check_count("n_boot", n_boot, 1)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}.")
     data = join_information(weights, info, quantity)
     fit = ols(data[quantity], data["weight"])
+    if data["sentence_id"].nunique() < 2:
+        raise ValueError("the bootstrap resamples sentences, so it needs at least 2 sentences; got 1.")
     x, y = data[quantity].to_numpy(float), data["weight"].to_numpy(float)
     sums = pd.DataFrame({"sentence_id": data["sentence_id"], "n": 1.0, "sx": x, "sy": y, "sxx": x * x,
                          "syy": y * y, "sxy": x * y}).groupby("sentence_id").sum().to_numpy()
@@ -101,7 +120,9 @@ def regress_with_covariates(weights, info, quantity: str = "kl", covariates=("lo
 
 
 TABLE_COLUMNS = ["dataset", "model", "pooling", "base", "method", "quantity", "r2", "beta", "r2_low", "r2_high",
-                 "beta_low", "beta_high", "n_points", "n_sentences"]
+                 "beta_low", "beta_high", "n_points", "n_sentences", "sketch_spearman", "sketch_median_rel_err"]
+#: A sketched row is marked when its weights rank the words of the check sentences this far from exact IG.
+SKETCH_MIN_SPEARMAN = 0.95
 
 
 def _splitter_key(tokenizer) -> str:
@@ -112,29 +133,55 @@ def _splitter_key(tokenizer) -> str:
     return _json.dumps([spec.get("normalizer"), spec.get("pre_tokenizer")], sort_keys=True)
 
 
+def sketch_check(encoder, sentences, sketched: pd.DataFrame, n_sentences: int, ig_options: dict,
+                 seed: int = 0) -> dict:
+    """How far a row's sketched IG weights are from exact IG (all D outputs) on its first ``n_sentences``.
+
+    Returns ``sketch_spearman`` (over every word of those sentences) and ``sketch_median_rel_err``
+    (median of |sketch - exact| / exact); NaN for both when ``n_sentences`` is 0 or the weights
+    are not sketched. Exact IG costs D/k times the sketch, so the check uses a fixed subset.
+    """
+    from .attribution import _sentences, compare_weights, word_weights
+
+    options = dict(ig_options or {})
+    if not n_sentences or options.get("projections") is None:
+        return {"sketch_spearman": float("nan"), "sketch_median_rel_err": float("nan")}
+    subset = _sentences(sentences).head(int(n_sentences))
+    exact = word_weights(encoder, subset, **{**options, "projections": None}, seed=seed, progress=False)
+    mine = sketched[sketched["sentence_id"].isin(subset["sentence_id"])]
+    cmp = compare_weights({"exact": exact, "sketch": mine}, reference="exact").iloc[0]
+    return {"sketch_spearman": float(cmp["spearman"]), "sketch_median_rel_err": float(cmp["median_rel_diff"])}
+
+
 def roster_results(rows: list[dict], sentences, info_sentences, dataset: str, methods=("ig",),
                    quantities=("kl", "self_info"), ig_options: dict | None = None, shap_options: dict | None = None,
-                   n_boot: int = 1000, seed: int = 0, progress: bool = True):
+                   n_boot: int = 1000, seed: int = 0, progress: bool = True, sketch_check_sentences: int = 0):
     """Word weights of every roster row and method on ``sentences``, regressed on KL and I (paper Table 1, appendices E, F).
 
     The information quantities are computed on ``info_sentences`` (the paper: all of the
     dataset's sentences) with each row's own word units (its tokenizer; rows that split words
-    alike share one table). Returns (table with :data:`TABLE_COLUMNS`, {(row, method): weights},
-    {row: info}).
+    alike share one table). With sketched IG and ``sketch_check_sentences`` > 0, every row's
+    sketch is compared with exact IG on that many of the sentences (:func:`sketch_check`).
+    Returns (table with :data:`TABLE_COLUMNS`, {(row, method): weights}, {row: info}).
     """
     import warnings
 
-    from tqdm.auto import tqdm
+    from .config import tqdm
 
     from .attribution import word_weights
-    from .encoders import load_encoder
+    from .encoders import MissingPoolerError, load_encoder
     from .information import word_information
 
     infos, by_key, weights, records = {}, {}, {}, []
     for row in tqdm(rows, desc=f"models on {dataset}", disable=not progress):
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*no pooler weights.*")
-            encoder = load_encoder(row["name"], pooling=row["pooling"])
+        pooling = row["pooling"]
+        try:
+            encoder = load_encoder(row["name"], pooling=pooling)
+        except MissingPoolerError:  # never a random pooler: the [CLS] vector itself, and the table says so
+            warnings.warn(f"{row['row']}: {row['name']} has no trained pooler weights; its CLS row uses the "
+                          "[CLS] vector before the pooler (pooling column 'cls_before_pooler').", stacklevel=2)
+            pooling = "cls_before_pooler"
+            encoder = load_encoder(row["name"], pooling=pooling)
         key = _splitter_key(encoder.tokenizer)
         if key not in by_key:
             by_key[key] = word_information(info_sentences, tokenizer=encoder.tokenizer)
@@ -143,17 +190,20 @@ def roster_results(rows: list[dict], sentences, info_sentences, dataset: str, me
             options = dict(ig_options or {}) if method == "ig" else dict(shap_options or {})
             w = word_weights(encoder, sentences, method=method, seed=seed, progress=progress, **options)
             weights[(row["row"], method)] = w
+            check = sketch_check(encoder, sentences, w, sketch_check_sentences if method == "ig" else 0, options, seed)
             for quantity in quantities:
                 fit = regress(w, info, quantity, n_boot=n_boot, seed=seed)
-                records.append({"dataset": dataset, "model": row["row"], "pooling": row["pooling"],
+                records.append({"dataset": dataset, "model": row["row"], "pooling": pooling,
                                 "base": row.get("base"), "method": method, "quantity": quantity,
-                                **{k: fit[k] for k in TABLE_COLUMNS[6:]}})
+                                **{k: fit[k] for k in TABLE_COLUMNS[6:14]}, **check})
     return pd.DataFrame(records, columns=TABLE_COLUMNS), weights, infos
 
 
 def paper_layout(table: pd.DataFrame, method: str = "ig", quantity: str = "kl", digits: int = 2) -> pd.DataFrame:
     """Table 1's layout: rows grouped under their base model; contrastive rows show (difference from base)
-    and every cell its bootstrap interval: ``0.52 (+0.30) [0.47, 0.57]``."""
+    and every cell its bootstrap interval: ``0.52 (+0.30) [0.47, 0.57]``. With a sketch check, a column
+    ``sketch ρ`` (Spearman against exact IG), and a row whose ρ is below :data:`SKETCH_MIN_SPEARMAN` is
+    marked with a dagger."""
     t = table[(table["method"] == method) & (table["quantity"] == quantity)].set_index("model")
     order = []
     for model, row in t.iterrows():
@@ -169,8 +219,16 @@ def paper_layout(table: pd.DataFrame, method: str = "ig", quantity: str = "kl", 
             text += f" ({r[stat] - t.loc[r['base'], stat]:+.{digits}f})"
         return text + f" [{r[stat + '_low']:.{digits}f}, {r[stat + '_high']:.{digits}f}]"
 
-    return pd.DataFrame({"model": order, "pooling": [t.loc[m, "pooling"] for m in order],
-                         "R²": [cell(m, "r2") for m in order], "β": [cell(m, "beta") for m in order]}).set_index("model")
+    def label(model):
+        rho = t.loc[model].get("sketch_spearman", float("nan"))
+        return f"{model} †" if pd.notna(rho) and rho < SKETCH_MIN_SPEARMAN else model
+
+    layout = pd.DataFrame({"model": [label(m) for m in order], "pooling": [t.loc[m, "pooling"] for m in order],
+                           "R²": [cell(m, "r2") for m in order], "β": [cell(m, "beta") for m in order]})
+    if "sketch_spearman" in t and t["sketch_spearman"].notna().any():
+        layout["sketch ρ"] = [f"{t.loc[m, 'sketch_spearman']:.3f}" if pd.notna(t.loc[m, "sketch_spearman"]) else ""
+                              for m in order]
+    return layout.set_index("model")
 
 
 def word_changes(before: pd.DataFrame, after: pd.DataFrame, min_occurrences: int = 5, k: int = 10) -> pd.DataFrame:
@@ -197,3 +255,46 @@ def figure3_table(weights: dict, info: pd.DataFrame, sentence_ids) -> pd.DataFra
         table = table.merge(info[["word", "kl", "self_info"]], on="word", how="left")
         rows.append(table.assign(sentence_id=sid))
     return pd.concat(rows, ignore_index=True)
+
+
+def choice_sensitivity(rows: list[dict], sentences, infos: dict, ig_options: dict | None = None,
+                       quantities=("kl",), word_aggs=None, normalizations=None, n_boot: int = 200, seed: int = 0,
+                       progress: bool = True) -> pd.DataFrame:
+    """R^2 and beta of every row under each word aggregation and length normalisation (paper Eq. 4, section 5).
+
+    The paper's normalisation formula was lost from its text, and its subword merge is one of
+    several reasonable choices; this table shows what each choice does to the regression. The
+    per-token attributions come from the attribution cache, so only the aggregation is redone.
+    One row per (model, word_agg, normalize, quantity) with ``r2, beta`` and their intervals.
+    """
+    from .config import tqdm
+
+    from .attribution import NORMALIZATIONS, WORD_AGGS, word_weights
+    from .encoders import load_encoder
+
+    word_aggs = WORD_AGGS if word_aggs is None else word_aggs
+    normalizations = NORMALIZATIONS if normalizations is None else normalizations
+    records = []
+    for row in tqdm(rows, desc="aggregation x normalisation", disable=not progress):
+        encoder = load_encoder(row["name"], pooling=row["pooling"])
+        for word_agg in word_aggs:
+            for normalize in normalizations:
+                w = word_weights(encoder, sentences, word_agg=word_agg, normalize=normalize, seed=seed,
+                                 progress=False, **dict(ig_options or {}))
+                for quantity in quantities:
+                    fit = regress(w, infos[row["row"]], quantity, n_boot=n_boot, seed=seed)
+                    records.append({"model": row["row"], "word_agg": word_agg, "normalize": normalize,
+                                    "quantity": quantity, **{k: fit[k] for k in ("r2", "beta", "r2_low", "r2_high",
+                                                                                  "beta_low", "beta_high")}})
+    return pd.DataFrame(records)
+
+
+def contrast_under_choices(choices: pd.DataFrame, model: str, base: str, quantity: str = "kl") -> dict:
+    """In how many of the aggregation x normalisation choices ``model`` has a higher R^2 and a higher beta than ``base``.
+
+    Returns ``n_choices``, ``r2_higher``, ``beta_higher`` (counts) for the sentence the chapter states.
+    """
+    t = choices[choices["quantity"] == quantity].set_index(["word_agg", "normalize", "model"])
+    a, b = t.xs(model, level="model"), t.xs(base, level="model")
+    return {"n_choices": int(len(a)), "r2_higher": int((a["r2"] > b["r2"]).sum()),
+            "beta_higher": int((a["beta"] > b["beta"]).sum())}

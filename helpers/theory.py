@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
+from .config import tqdm
 from .regression import ols
 
 

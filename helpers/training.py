@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,10 +27,9 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from .config import cache_dir
-from .data import load_sentences
+from .config import cache_dir, tqdm
+from .data import held_out_texts, load_sentences
 from .encoders import resolve_model_path
 
 OBJECTIVES = ("unsup", "sup")
@@ -37,7 +37,11 @@ OBJECTIVES = ("unsup", "sup")
 
 # --------------------------------------------------------------------------- corpora
 def pretraining_corpus(data_dir=None, include=("wiki", "stsb_train", "stsb_test", "nli", "sts12")) -> list[str]:
-    """The local sentences for MLM pre-training: never STS-B validation (the attributed set)."""
+    """The local sentences for MLM pre-training, without any evaluation sentence of any chapter.
+
+    The held-out set is :func:`helpers.data.held_out_texts`: STS-B validation and the 3,000-sentence
+    evaluation samples of wiki, NLI and STS12 that the other-datasets chapter attributes.
+    """
     parts = {
         "wiki": lambda: load_sentences("wiki", data_dir=data_dir),
         "stsb_train": lambda: load_sentences("stsb", "train", data_dir=data_dir),
@@ -46,12 +50,16 @@ def pretraining_corpus(data_dir=None, include=("wiki", "stsb_train", "stsb_test"
         "sts12": lambda: load_sentences("sts12", data_dir=data_dir),
     }
     texts = pd.concat([parts[name]()["text"] for name in include]).drop_duplicates()
-    held_out = set(load_sentences("stsb", "validation", data_dir=data_dir)["text"])
+    held_out = held_out_texts(data_dir)
     return [t for t in texts if t not in held_out]
 
 
 def nli_triplets(data_dir=None) -> pd.DataFrame:
-    """(anchor, positive, hard negative) from NLI: premise, its entailment, its contradiction (supervised SimCSE)."""
+    """(anchor, positive, hard negative) from NLI: premise, its entailment, its contradiction (supervised SimCSE).
+
+    A triplet with any held-out evaluation sentence (:func:`helpers.data.held_out_texts`) is left out.
+    """
+    held_out = held_out_texts(data_dir)
     frames = []
     for split in ("validation", "test"):
         df = load_sentences("nli", split, data_dir=data_dir)
@@ -62,6 +70,8 @@ def nli_triplets(data_dir=None) -> pd.DataFrame:
         both = ent.index.intersection(con.index)
         frames.append(pd.DataFrame({"anchor": both, "positive": ent[both].values, "negative": con[both].values}))
     triplets = pd.concat(frames, ignore_index=True)
+    clean = ~triplets.isin(held_out).any(axis=1)
+    triplets = triplets[clean].reset_index(drop=True)
     if triplets.empty:
         raise ValueError("no NLI triplets (premise with both an entailment and a contradiction) were found.")
     return triplets
@@ -140,7 +150,7 @@ def checkpoints(run_dir: Path) -> dict[int, Path]:
     """The complete checkpoints of a run folder, by step."""
     out = {}
     for path in Path(run_dir).glob("step-*"):
-        if path.suffix != ".tmp" and (path / "state.pt").is_file():
+        if path.suffix not in (".tmp", ".broken") and (path / "state.pt").is_file():
             out[int(path.name.split("-")[1])] = path
     return dict(sorted(out.items()))
 
@@ -152,6 +162,7 @@ def _linear_schedule(optimizer, warmup: int, total: int):
 
 
 def _run_dir(kind: str, settings: dict, run_dir=None) -> Path:
+    """The run's folder (named by the settings' hash unless given); a folder holding another run is an error."""
     import hashlib
 
     if run_dir is not None:
@@ -160,8 +171,70 @@ def _run_dir(kind: str, settings: dict, run_dir=None) -> Path:
         key = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
         path = cache_dir("runs") / f"{kind}-{key}"
     path.mkdir(parents=True, exist_ok=True)
-    (path / "settings.json").write_text(json.dumps(settings, indent=2, sort_keys=True, default=str))
+    stored_file = path / "settings.json"
+    wanted = json.loads(json.dumps(settings, sort_keys=True, default=str))
+    if stored_file.is_file():
+        try:
+            stored = json.loads(stored_file.read_text())
+        except json.JSONDecodeError:
+            stored = None  # a damaged settings file: the checkpoints decide (they are test-loaded)
+        if stored is not None and stored != wanted:
+            differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+            changes = "; ".join(f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} now" for k in differ)
+            raise ValueError(f"{path} holds a run with other settings ({changes}). Use another run_dir, or "
+                             "run_dir=None to let the book name the folder after the settings.")
+    tmp = stored_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(wanted, indent=2, sort_keys=True))
+    tmp.replace(stored_file)
     return path
+
+
+def _check_training_args(steps, batch_size, n_examples, what: str, save_every=None) -> None:
+    from .attribution import check_count
+
+    check_count("steps", steps, 1)
+    check_count("batch_size", batch_size, 1)
+    if save_every is not None:
+        check_count("save_every", save_every, 1)
+    if n_examples < batch_size:
+        raise ValueError(f"{n_examples} {what} are fewer than one batch (batch_size={batch_size}): pass more "
+                         "data or a smaller batch_size.")
+
+
+def _check_texts(sentences, name: str = "sentences") -> None:
+    for i, text in enumerate(sentences):
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{name}[{i}] is {text!r}: every training sentence must be a non-empty str.")
+
+
+def _load_state(path: Path, model_class):
+    """Model, tokenizer, optimiser state and history of a checkpoint, or None when any part does not load."""
+    from transformers import AutoTokenizer
+
+    try:
+        model = model_class.from_pretrained(path, attn_implementation="eager")
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        state = torch.load(path / "state.pt", weights_only=False)
+        history = json.loads((path / "history.json").read_text())
+        if not isinstance(history, list) or state.get("step") != len(history) and history:
+            raise ValueError("the history does not match the step")
+        return model, tokenizer, state, history
+    except Exception as exc:  # noqa: BLE001 - any damage means "do not resume from here"
+        warnings.warn(f"The checkpoint {path} does not load ({type(exc).__name__}: {str(exc)[:200]}); it is set "
+                      "aside (renamed *.broken) and the run resumes from the one before.", stacklevel=3)
+        broken = path.with_name(path.name + ".broken")
+        shutil.rmtree(broken, ignore_errors=True)
+        path.rename(broken)
+        return None
+
+
+def _resume(run_dir: Path, model_class):
+    """The newest checkpoint of ``run_dir`` that loads: (step, (model, tokenizer, state, history)) or (0, None)."""
+    for step in sorted(checkpoints(run_dir), reverse=True):
+        loaded = _load_state(checkpoints(run_dir)[step], model_class)
+        if loaded is not None:
+            return step, loaded
+    return 0, None
 
 
 # --------------------------------------------------------------------------- MLM pre-training
@@ -176,21 +249,18 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
     """
     from transformers import BertForMaskedLM
 
+    _check_texts(sentences)
+    _check_training_args(steps, batch_size, len(sentences), "sentences", save_every)
     config = config or MLMConfig()
     settings = {"kind": "mlm", "steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup,
                 "config": asdict(config), "seed": seed, "n_sentences": len(sentences),
                 "corpus_hash": hash_texts(sentences)}
     run_dir = _run_dir("mlm", settings, run_dir)
-    done = checkpoints(run_dir)
-    if steps in done:
-        return done[steps]
-    if done:
-        start = max(done)
-        model = BertForMaskedLM.from_pretrained(done[start], attn_implementation="eager")
-        from transformers import AutoTokenizer
-        tokenizer = AutoTokenizer.from_pretrained(done[start])
-        state = torch.load(done[start] / "state.pt", weights_only=False)
-        history = json.loads((done[start] / "history.json").read_text())
+    start, loaded = _resume(run_dir, BertForMaskedLM)  # the newest checkpoint that loads
+    if start == steps:
+        return checkpoints(run_dir)[steps]
+    if loaded:
+        model, tokenizer, state, history = loaded
     else:
         start, state, history = 0, None, []
         model, tokenizer = new_mlm(config, seed)
@@ -289,11 +359,25 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
 
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}.")
+    if pooling not in ("mean", "cls"):
+        raise ValueError(f"pooling must be 'mean' or 'cls' for SimCSE training, got {pooling!r}.")
     if continue_mlm or objective == "unsup":
         if not sentences:
             raise ValueError("unsupervised SimCSE and continued MLM need `sentences`.")
+        _check_texts(sentences)
+        _check_training_args(steps, batch_size, len(sentences), "sentences")
     elif triplets is None or triplets.empty:
         raise ValueError("supervised SimCSE needs `triplets` (anchor, positive, negative).")
+    else:
+        missing = {"anchor", "positive", "negative"} - set(triplets.columns)
+        if missing:
+            raise ValueError(f"triplets need the columns anchor, positive, negative; missing {sorted(missing)}.")
+        for column in ("anchor", "positive", "negative"):
+            _check_texts(triplets[column].tolist(), f"triplets['{column}']")
+        _check_training_args(steps, batch_size, len(triplets), "triplets")
+    for name, value in (("save_steps", s) for s in save_steps):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= steps:
+            raise ValueError(f"{name} must hold whole numbers from 0 to steps={steps}, got {value!r}.")
     init_path = resolve_model_path(str(init))
     data_hash = hash_texts(sentences) if (continue_mlm or objective == "unsup") else \
         hash_texts(triplets[["anchor", "positive", "negative"]].to_numpy().ravel())
@@ -303,24 +387,20 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
                 "init_fingerprint": _folder_fingerprint(init_path)}
     run_dir = _run_dir(settings["kind"], settings, run_dir)
     save_steps = sorted(set(int(s) for s in save_steps) | {steps})
-    done = checkpoints(run_dir)
-    if steps in done:
-        return {s: p for s, p in done.items() if s in save_steps}
-    tokenizer = AutoTokenizer.from_pretrained(init_path)
-    if done:
-        start = max(done)
-        load_from = done[start]
-        state = torch.load(done[start] / "state.pt", weights_only=False)
-        hist = json.loads((done[start] / "history.json").read_text())
-    else:
-        start, load_from, state, hist = 0, init_path, None, []
+    model_class = AutoModelForMaskedLM if continue_mlm else AutoModel
+    start, loaded = _resume(run_dir, model_class)  # the newest checkpoint that loads
+    if start == steps:
+        return {s: p for s, p in checkpoints(run_dir).items() if s in save_steps}
     torch.manual_seed(seed)
-    if continue_mlm:
-        model = AutoModelForMaskedLM.from_pretrained(load_from, attn_implementation="eager")
-    elif init_random and not done:
-        model = AutoModel.from_config(AutoConfig.from_pretrained(init_path), attn_implementation="eager")
+    if loaded:
+        model, tokenizer, state, hist = loaded
     else:
-        model = AutoModel.from_pretrained(load_from, attn_implementation="eager")
+        state, hist = None, []
+        tokenizer = AutoTokenizer.from_pretrained(init_path)
+        if init_random:
+            model = AutoModel.from_config(AutoConfig.from_pretrained(init_path), attn_implementation="eager")
+        else:
+            model = model_class.from_pretrained(init_path, attn_implementation="eager")
     model.requires_grad_(True)
     net = model if continue_mlm else SimCSEModel(model, pooling)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr)
@@ -369,7 +449,7 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
 
 
 def _folder_fingerprint(path) -> str:
-    """Identify an init checkpoint by its files' sizes and modification-independent names (hub names: the name)."""
+    """Identify an init checkpoint by a hash of its weight files, whole (hub names: the name)."""
     import hashlib
 
     p = Path(path)
@@ -378,8 +458,9 @@ def _folder_fingerprint(path) -> str:
     h = hashlib.sha1()
     for f in sorted(p.glob("*.safetensors")) + sorted(p.glob("*.bin")):
         h.update(f.name.encode())
-        with open(f, "rb") as fh:
-            h.update(fh.read(1 << 20))
+        with open(f, "rb") as fh:  # the whole file: checkpoints that differ only in later layers differ here
+            for block in iter(lambda: fh.read(1 << 24), b""):
+                h.update(block)
     return h.hexdigest()[:12]
 
 
@@ -397,16 +478,12 @@ def measure_checkpoint(checkpoint, pooling: str, sample: pd.DataFrame, info: pd.
     subword count as a covariate, and the STS Spearman of cosine similarity on ``stsb``.
     Returns (measurements, word weights).
     """
-    import warnings
-
     from .attribution import word_weights
     from .encoders import load_encoder, sts_spearman
     from .regression import regress, regress_with_covariates
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # CLS pooling of an MLM checkpoint warns about its random pooler
-        encoder = load_encoder(str(checkpoint), pooling=pooling)
-        weights = word_weights(encoder, sample, n_steps=n_steps, projections=projections, seed=seed, progress=False)
+    encoder = load_encoder(str(checkpoint), pooling=pooling)
+    weights = word_weights(encoder, sample, n_steps=n_steps, projections=projections, seed=seed, progress=False)
     row = {"stsb_spearman": sts_spearman(encoder, stsb)}
     for quantity in ("kl", "self_info"):
         fit = regress(weights, info, quantity, n_boot=200, seed=seed)

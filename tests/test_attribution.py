@@ -81,7 +81,7 @@ def test_word_aggregation_over_subwords():
 def test_word_weights_on_a_multi_subword_tokenizer(tmp_path):
     roberta = load_encoder("tiny-random-roberta")  # byte-level: every character is a token
     table = attr.word_weights(roberta, ["A man is playing."], n_steps=8, cache=tmp_path / "c.sqlite", progress=False)
-    assert table["word"].tolist() == ["a", "man", "is", "playing", "."]
+    assert table["word"].tolist() == ["A", "man", "is", "playing", "."]  # a cased tokenizer keeps the case
     assert table["n_subwords"].tolist() == [1, 4, 3, 8, 1]  # the space marker joins the next word
     assert table["weight"].mean() == pytest.approx(1.0)
 
@@ -113,8 +113,15 @@ def test_baselines(bert):
     torch.testing.assert_close(pad[0, 1], bert.embed_tokens(torch.tensor([[tok.pad_token_id]]))[0, 0])
     zero = attr.baseline_embeddings(bert, ids, "zero")
     assert zero[0, 1:-1].abs().sum() == 0 and torch.equal(zero[0, -1], x[0, -1])
-    results = {b: attr.ig_token_norms(bert, ids, n_steps=8, baseline=b)["token_norms"] for b in attr.BASELINES}
-    assert not np.allclose(results["pad"], results["mask"])
+    words = slice(1, -1)
+    for name, token_id in (("mask", tok.mask_token_id), ("unk", tok.unk_token_id)):
+        emb = attr.baseline_embeddings(bert, ids, name)
+        expected = bert.embed_tokens(torch.full_like(ids[:, words], token_id))
+        torch.testing.assert_close(emb[:, words], expected)
+        torch.testing.assert_close(emb[0, [0, -1]], x[0, [0, -1]])
+    # each baseline's IG sums to f(x) - f(x'), its own baseline: completeness holds for all four
+    for b in attr.BASELINES:
+        assert attr.ig_token_norms(bert, ids, n_steps=32, baseline=b)["completeness_gap"] < 1e-3, b
     with pytest.raises(ValueError, match="baseline"):
         attr.baseline_embeddings(bert, ids, "blank")
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.encoders import PAPER_ROSTER, load_encoder, resolve_model_path
+from helpers.encoders import PAPER_ROSTER, POOLINGS, load_encoder, resolve_model_path, roster
 
 
 def test_minilm_loads_offline_and_pools():
@@ -28,7 +28,7 @@ def test_sentence_transformers_agrees():
     np.testing.assert_allclose(ours, ref, atol=1e-5)
 
 
-def test_cls_pooling_and_missing_pooler_warning(tmp_path):
+def test_cls_pooling_and_missing_pooler(tmp_path):
     from transformers import BertConfig, BertModel
 
     enc = load_encoder("tiny-random-bert", pooling="cls")
@@ -38,11 +38,11 @@ def test_cls_pooling_and_missing_pooler_warning(tmp_path):
     torch.testing.assert_close(enc.pool(enc.embed_tokens(ids["input_ids"]), ids["attention_mask"]), out.pooler_output)
     torch.testing.assert_close(before.pool(before.embed_tokens(ids["input_ids"]), ids["attention_mask"]),
                                out.last_hidden_state[:, 0])
-    # a checkpoint saved without pooler weights: CLS pooling warns
+    # a checkpoint saved without pooler weights: CLS pooling is refused, never a random layer
     config = BertConfig.from_pretrained(resolve_model_path("tiny-random-bert"))
     BertModel(config, add_pooling_layer=False).save_pretrained(tmp_path / "nopooler")
     enc.tokenizer.save_pretrained(tmp_path / "nopooler")
-    with pytest.warns(UserWarning, match="no pooler weights"):
+    with pytest.raises(ValueError, match="no trained pooler weights"):
         load_encoder(str(tmp_path / "nopooler"), pooling="cls")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -70,5 +70,28 @@ def test_fingerprint_follows_weights():
 
 def test_paper_roster_is_complete():
     assert len(PAPER_ROSTER) == 14
-    rows = {r["row"] for r in PAPER_ROSTER}
-    assert all(r["base"] in rows for r in PAPER_ROSTER if r["base"])
+    rows = {r["row"]: r for r in PAPER_ROSTER}
+    for r in PAPER_ROSTER:
+        assert r["pooling"] in POOLINGS
+        if r["base"]:  # a contrastive row names a base row of the same architecture that is itself a base
+            base = rows[r["base"]]
+            assert base["base"] is None and base["name"].split("/")[-1].split("-")[0] in r["name"].split("/")[-1]
+    # the MLMs pooled by CLS must have a trained pooler: bert-base-uncased has (NSP), roberta-base has none
+    assert rows["BERT (CLS)"]["pooling"] == "cls"
+    assert {r["pooling"] for r in PAPER_ROSTER if r["name"] == "roberta-base"} == {"cls_before_pooler", "mean"}
+
+
+def test_offline_roster_rows_load_with_their_documented_pooling():
+    pair = {"mlm": "tiny-random-bert", "simcse": "tiny-random-bert", "simcse_pooling": "mean"}
+    rows = roster("offline", self_trained=pair, include_mpnet=False)
+    kinds = {r["row"]: r["kind"] for r in rows}
+    for r in rows:
+        enc = load_encoder(r["name"], pooling=r["pooling"])
+        assert enc.pooling == r["pooling"]
+        ids = enc.tokenizer(["A man plays."], return_tensors="pt")
+        out = enc.model(**ids)
+        expected = {"mean": out.last_hidden_state.mean(1), "cls_before_pooler": out.last_hidden_state[:, 0]}.get(
+            r["pooling"], getattr(out, "pooler_output", None))
+        torch.testing.assert_close(enc.pool(enc.embed_tokens(ids["input_ids"]), ids["attention_mask"]), expected)
+        if r["base"]:
+            assert kinds[r["base"]] == "base" and r["kind"] == "contrastive"

@@ -121,3 +121,52 @@ def test_trajectory_summary():
     assert summary.loc[("a", "r2_kl"), "change"] == pytest.approx(0.4)
     assert summary.loc[("b", "r2_kl"), "change"] == pytest.approx(-0.1)
     assert summary.loc[("a", "stsb_spearman"), "change"] == pytest.approx(0.2)
+
+
+def test_masking_is_bert_s_80_10_10_split():
+    from transformers import AutoTokenizer
+
+    from helpers.encoders import resolve_model_path
+
+    tok = AutoTokenizer.from_pretrained(resolve_model_path("all-MiniLM-L6-v2"))
+    ids = torch.randint(1000, 20000, (100, 100))  # 10,000 ordinary tokens
+    ids[:, 0], ids[:, -1] = tok.cls_token_id, tok.sep_token_id
+    mask = torch.ones_like(ids)
+    mask[:10, 50:] = 0  # padding is never chosen
+    gen = torch.Generator().manual_seed(0)
+    inputs, chosen, labels = training._mask_tokens(ids, mask, tok, gen)
+    eligible = int((mask.bool() & (ids != tok.cls_token_id) & (ids != tok.sep_token_id)).sum())
+    n = int(chosen.sum())
+    assert not chosen[:, 0].any() and not chosen[:, -1].any() and not chosen[:10, 50:].any()
+    assert abs(n - 0.15 * eligible) < 4 * (eligible * 0.15 * 0.85) ** 0.5  # binomial, 4 sd
+    assert torch.equal(labels, ids[chosen])
+    masked = int((inputs[chosen] == tok.mask_token_id).sum())
+    kept = int((inputs[chosen] == ids[chosen]).sum())
+    swapped = n - masked - kept
+    for count, share in ((masked, 0.8), (swapped, 0.1)):
+        assert abs(count - share * n) < 4 * (n * share * (1 - share)) ** 0.5, (count, share, n)
+    # kept = the 10% left alone, plus the rare random draws of the token itself
+    assert abs(kept - 0.1 * n) < 4 * (n * 0.09) ** 0.5 + 2
+    assert torch.equal(inputs[~chosen], ids[~chosen])
+
+
+def test_simcse_loss_by_hand():
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    p = torch.tensor([[2.0, 0.1], [0.3, 1.0], [1.0, 0.8]])
+    n = torch.tensor([[0.0, 1.0], [1.0, 0.0], [-1.0, 1.0]])
+    t = 0.05
+
+    def cos(u, v):
+        return float(u @ v / (u.norm() * v.norm()))
+
+    def by_hand(negatives):
+        total = 0.0
+        for i in range(3):
+            logits = [cos(a[i], p[j]) / t for j in range(3)]
+            if negatives:
+                logits += [cos(a[i], n[j]) / t for j in range(3)]
+            total += -logits[i] + np.log(np.sum(np.exp(logits)))
+        return total / 3
+
+    assert training.simcse_loss(a, p, temperature=t).item() == pytest.approx(by_hand(False), rel=1e-5)
+    assert training.simcse_loss(a, p, n, temperature=t).item() == pytest.approx(by_hand(True), rel=1e-5)
