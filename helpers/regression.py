@@ -280,7 +280,8 @@ def choice_sensitivity(rows: list[dict], sentences, infos: dict, ig_options: dic
         for word_agg in word_aggs:
             for normalize in normalizations:
                 w = word_weights(encoder, sentences, word_agg=word_agg, normalize=normalize, seed=seed,
-                                 progress=False, **dict(ig_options or {}))
+                                 progress=False, gap_warning=float("inf"),  # reported once, by the main table
+                                 **dict(ig_options or {}))
                 for quantity in quantities:
                     fit = regress(w, infos[row["row"]], quantity, n_boot=n_boot, seed=seed)
                     records.append({"model": row["row"], "word_agg": word_agg, "normalize": normalize,

@@ -288,7 +288,7 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
         optimizer.step()
         scheduler.step()
         history.append({"step": step + 1, "loss": loss.item()})
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         if (step + 1) % save_every == 0 or step + 1 == steps or (step + 1) in save_steps:
             _save(run_dir, step + 1, model, tokenizer, optimizer, scheduler, history)
             for old_step, old_path in checkpoints(run_dir).items():  # keep the latest and the requested ones
@@ -440,7 +440,7 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
         optimizer.step()
         scheduler.step()
         hist.append({"step": step + 1, "loss": loss.item()})
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         if step + 1 in save_steps:
             _save(run_dir, step + 1, model, tokenizer, optimizer, scheduler, hist)
     if stop not in checkpoints(run_dir) and stop > start:
@@ -570,6 +570,41 @@ def self_trained_pair(data_dir=None, mlm_steps: int = 3000, mlm_hidden: int = 25
                                         num_attention_heads=max(1, mlm_hidden // 64), intermediate_size=4 * mlm_hidden))
     triplets = nli_triplets(data_dir) if objective == "sup" else None
     ckpts = simcse(mlm, objective=objective, pooling=pooling, steps=simcse_steps, batch_size=batch_size, lr=lr,
-                   temperature=temperature, save_steps=save_steps, sentences=corpus, triplets=triplets, seed=seed,
-                   progress=progress)
+                   temperature=temperature, save_steps=[s for s in save_steps if s <= simcse_steps], sentences=corpus,
+                   triplets=triplets, seed=seed, progress=progress)
     return {"mlm": mlm, "simcse": ckpts[simcse_steps], "simcse_pooling": pooling}
+
+
+def finetune_verdict(trajectory: pd.DataFrame, run: str = "mlm_then_simcse") -> dict:
+    """The fine-tuning chapter's verdict on the paper's claim, from its measured trajectory.
+
+    Compares the first and last checkpoint of ``run`` (its first objective): the paper's claim
+    is reproduced when R^2 and beta on KL both rise and the R^2 intervals of the two ends do not
+    overlap; partly when one of them rises; not reproduced otherwise. Returns the end values of
+    every run (``<run>_<quantity>_start/end``) and ``verdict``, a short sentence.
+    """
+    out = {}
+    ordered = trajectory.sort_values("step", kind="stable")
+    for name, traj in ordered.groupby("run", sort=False):
+        traj = traj[traj["objective"] == traj["objective"].iloc[0]]
+        for q in ("r2_kl", "beta_kl", "stsb_spearman", "r2_kl_low", "r2_kl_high"):
+            if q in traj:
+                out[f"{name}_{q}_start"], out[f"{name}_{q}_end"] = float(traj[q].iloc[0]), float(traj[q].iloc[-1])
+    if f"{run}_r2_kl_start" not in out:
+        raise ValueError(f"the trajectory has no run {run!r}; it has {sorted(trajectory['run'].unique())}.")
+    r2_up = out[f"{run}_r2_kl_end"] > out[f"{run}_r2_kl_start"]
+    beta_up = out[f"{run}_beta_kl_end"] > out[f"{run}_beta_kl_start"]
+    apart = (out.get(f"{run}_r2_kl_low_end", np.nan) > out.get(f"{run}_r2_kl_high_start", np.nan)) if r2_up else False
+    if r2_up and beta_up and apart:
+        verdict = "reproduced: R² and β on KL both rise, and the R² intervals of the two ends do not overlap"
+    elif r2_up and beta_up:
+        verdict = "partly reproduced: R² and β on KL both rise, but the R² intervals of the two ends overlap"
+    elif beta_up:
+        verdict = "partly reproduced: β on KL rises, but R² falls"
+    elif r2_up:
+        verdict = "partly reproduced: R² on KL rises, but β falls"
+    else:
+        verdict = "not reproduced: R² and β on KL both fall"
+    out["verdict"] = verdict
+    out["start_slope_sign"] = "negative" if out[f"{run}_beta_kl_start"] < 0 else "positive"
+    return out
