@@ -25,7 +25,7 @@ SELF_TRAINED_SMOKE = {"mlm_steps": 30, "mlm_hidden": 32, "mlm_layers": 1, "mlm_b
 
 #: The smallest parameters of each chapter: what ``make test`` runs.
 SMOKE_PARAMETERS = {
-    "01_theory": {"n_pairs": 500, "steps": 60, "log_every": 20, "batch_size": 64},
+    "01_theory": {"n_pairs": 500, "steps": 60, "log_every": 20, "batch_size": 64, "n_ranks": 3},
     "02_information": {"sizes": [300, 1000], "min_counts": [1, 2]},
     "03_integrated_gradients": {"n_sentences": 2, "n_steps": 8, "exact_sentences": 1,
                                 "projections_grid": [4, 8], "n_steps_grid": [4, 8],

@@ -30,7 +30,7 @@ def bound_gap(check: pd.DataFrame):
 
 
 def training_curves(trajectories: pd.DataFrame):
-    """R^2 and slope of ||w||^2 and the G-norm on exact KL against the training step (theory chapter)."""
+    """Loss and R^2 of ||w||^2 and the G-norm on each model's exact KL against the training step (theory chapter)."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     for ax, col, label in zip(axes, ["loss", "r2_norm2_vs_kl", "r2_gnorm_vs_kl"],
                               ["training loss", "R$^2$ of $||w||^2$ on KL", "R$^2$ of G-norm on KL"]):
@@ -41,13 +41,33 @@ def training_curves(trajectories: pd.DataFrame):
     return fig
 
 
-def norm_vs_kl(words: pd.DataFrame, models: list[str], kind: str = "norm2"):
-    """Scatter of each word's squared norm (or G-norm) against its exact KL, one panel per model."""
-    fig, axes = plt.subplots(1, len(models), figsize=(4 * len(models), 3.5), squeeze=False)
+def norm_vs_kl(words: pd.DataFrame, fits: dict, y: str = "norm2"):
+    """Each word's squared norm (or G-norm) against the exact KL its model is measured on, one panel per model."""
+    models = list(fits)
+    fig, axes = plt.subplots(1, len(models), figsize=(3.3 * len(models), 3.2), squeeze=False)
     for ax, model in zip(axes[0], models):
-        sns.scatterplot(words, x="kl", y=f"{kind}_{model}", hue="spread", palette=PALETTE, s=18, ax=ax,
+        kl = fits[model]["kl_column"]
+        sns.scatterplot(words[words["model"] == model], x=kl, y=y, hue="spread", palette=PALETTE, s=16, ax=ax,
                         legend=ax is axes[0][-1])
-        ax.set(xlabel="exact KL(w)", ylabel="||w||$^2$" if kind == "norm2" else "G-norm", title=model)
+        ax.set(xlabel="exact KL(w)" + (" (s' = s)" if kl == "kl_same" else ""),
+               ylabel="||w||$^2$" if y == "norm2" else "G-norm", title=model)
+    if axes[0][-1].get_legend():
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1, 1), title="spread")
+    fig.tight_layout()
+    return fig
+
+
+def partial_r2_bars(fits: dict):
+    """Per model: what KL explains of ||w||^2 beyond frequency, and what frequency explains beyond KL (partial R^2)."""
+    rows = [{"model": m, "which": label, "partial R$^2$": f[key]} for m, f in fits.items()
+            for key, label in (("partial_r2_kl_given_i", "KL, given frequency"),
+                               ("partial_r2_i_given_kl", "frequency (I), given KL"))]
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    sns.barplot(pd.DataFrame(rows), x="model", y="partial R$^2$", hue="which", ax=ax)
+    ax.set(xlabel="", ylim=(0, 1))
+    ax.tick_params(axis="x", rotation=20)
+    sns.move_legend(ax, "upper right", title="")
+    fig.tight_layout()
     return fig
 
 

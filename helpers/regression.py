@@ -28,6 +28,18 @@ def ols(x, y) -> dict:
             "intercept": float(fit.params[0]), "n": int(len(x))}
 
 
+def partial_r2(y, x, control) -> float:
+    """Partial R^2 of ``x`` given ``control``: the share of the variance of ``y`` left unexplained by
+    ``control`` that adding ``x`` explains, (R^2_full - R^2_control) / (1 - R^2_control) (statsmodels OLS)."""
+    y, x, control = (np.asarray(v, dtype=float) for v in (y, x, control))
+    for name, values in (("y", y), ("x", x), ("control", control)):
+        if values.shape != y.shape or not np.isfinite(values).all():
+            raise ValueError(f"{name} must be finite and as long as y.")
+    reduced = sm.OLS(y, sm.add_constant(control, has_constant="add")).fit().rsquared
+    full = sm.OLS(y, sm.add_constant(np.column_stack([x, control]), has_constant="add")).fit().rsquared
+    return float((full - reduced) / (1 - reduced)) if reduced < 1 else 0.0
+
+
 def join_information(weights, info, quantity: str = "kl", min_match: float = 0.9):
     """Attach each word occurrence's information quantity to its weight (one row per occurrence).
 

@@ -95,36 +95,36 @@ class TopicCorpus:
         return np.minimum(ids, len(self.words) - 1)
 
 
-def make_topic_corpus(n_topics: int = 8, spreads=(1, 2, 4, 8), words_per_spread: int = 40,
-                      zipf: float = 1.0, function_boost: float = 4.0, length: int = 8,
-                      seed: int = 0) -> TopicCorpus:
-    """A topic model with words of graded informativeness.
+def make_topic_corpus(n_topics: int = 8, spreads=(1, 2, 4, 8), n_ranks: int = 10, zipf: float = 1.0,
+                      concentration: float = 1.0, length: int = 8, seed: int = 0) -> TopicCorpus:
+    """A topic model in which a word's informativeness and its frequency vary independently.
 
-    Each word belongs to a random set of topics of size m in ``spreads`` (m = 1: a topical
-    word; m = ``n_topics``: a topic-free function word, its frequency multiplied by
-    ``function_boost``). Within a spread level, word frequencies follow Zipf's law with
-    exponent ``zipf``. Topic z emits word w with probability proportional to its frequency
-    weight if z is in w's topic set. The fewer topics a word spans, the more observing it
-    says about the rest of the sentence: KL(w) falls with m, and also varies with frequency.
+    For every spread level m (the number of topics a word belongs to) and every frequency rank
+    r = 1..``n_ranks``, the topics are split at random into n_topics/m disjoint sets of size m and
+    one word is made for each set, with frequency weight 1/r^``zipf`` (the same Zipf ladder at
+    every level). Within its m topics a word's mass is shared by Dirichlet(``concentration``)
+    proportions, so words of one level differ in how concentrated they are. Topic z emits w with
+    probability proportional to n_topics x weight x share_z; every topic receives one word per
+    (level, rank) set, so the topics are balanced and p(w) stays close to the word's ladder
+    weight whatever its level. KL(w) (paraphrase positives) is fixed by the word's topic shares
+    alone: it falls with the spread and varies with the concentration, not with the rank.
     """
     rng = np.random.default_rng(seed)
-    if max(spreads) > n_topics:
-        raise ValueError("a spread cannot exceed n_topics")
-    words, weights, member = [], [], []
-    zipf_w = 1.0 / np.arange(1, words_per_spread + 1) ** zipf
+    if max(spreads) > n_topics or any(n_topics % m for m in spreads):
+        raise ValueError(f"every spread must divide n_topics={n_topics}; got {spreads}.")
+    words, columns = [], []
     for m in spreads:
-        boost = function_boost if m == n_topics else 1.0
-        for i in range(words_per_spread):
-            topics = rng.choice(n_topics, size=m, replace=False)
-            row = np.zeros(n_topics, dtype=bool)
-            row[topics] = True
-            words.append(f"{'f' if m == n_topics else 'm%d_' % m}{i}")
-            weights.append(boost * zipf_w[i])
-            member.append(row)
-    member = np.array(member).T  # K x V
-    topic_word = member * np.array(weights)[None, :]
+        for r in range(n_ranks):
+            order = rng.permutation(n_topics)
+            for g in range(n_topics // m):
+                shares = rng.dirichlet(np.full(m, concentration)) if m > 1 else np.ones(1)
+                column = np.zeros(n_topics)
+                column[order[g * m:(g + 1) * m]] = shares
+                columns.append(n_topics * column / (r + 1) ** zipf)
+                words.append(f"m{m}_r{r + 1}_{g}")
+    topic_word = np.array(columns).T  # K x V
     topic_word /= topic_word.sum(axis=1, keepdims=True)
-    is_function = member.all(axis=0)
+    is_function = topic_word.astype(bool).all(axis=0)
     return TopicCorpus(words, topic_word, np.full(n_topics, 1.0 / n_topics), length, is_function)
 
 
@@ -158,112 +158,183 @@ def exact_kl(corpus: TopicCorpus, positive: str = "same") -> np.ndarray:
     return terms.sum(axis=1)
 
 
-def gnorm2(vectors: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """(u_w - u_bar)^T G (u_w - u_bar) with u_bar = sum_w p(w) u_w and G the p-weighted covariance
-    of the (tied) context vectors: the quantity that approximates 2 KL(w) (Oyama et al. 2023; appendix C, Eq. 16)."""
+def gnorm2(vectors: np.ndarray, p: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+    """(u_w - u_bar)^T G (u_w - u_bar) with u_bar = sum_w p(w) u_w and G = sum_c p(c) (v_c - v_bar)(v_c - v_bar)^T
+    the p-weighted covariance of the context vectors v (``context``; None: tied, v = u): the quantity
+    that approximates 2 KL(w) at the SGNS optimum (Oyama et al. 2023; appendix C, Eq. 16)."""
     centred = vectors - p @ vectors
-    G = (centred * p[:, None]).T @ centred
+    ctx = centred if context is None else context - p @ context
+    G = (ctx * p[:, None]).T @ ctx
     return np.einsum("vi,ij,vj->v", centred, G, centred)
 
 
-def _loss(emb: torch.nn.Embedding, anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
-          objective: str, similarity: str, temperature: float) -> torch.Tensor:
-    a, p, b = emb(anchor), emb(positive), emb(negative)  # B x n x d
+OBJECTIVES = ("contrastive", "sgns", "cbow")
+
+
+def _loss(emb: torch.nn.Embedding, ctx: torch.nn.Embedding | None, anchor: torch.Tensor, positive: torch.Tensor,
+          negative: torch.Tensor, objective: str, similarity: str, temperature: float,
+          generator: torch.Generator | None = None) -> torch.Tensor:
+    a = emb(anchor)  # B x n x d
+    out = emb if ctx is None else ctx
     if objective == "contrastive":
-        s_a, s_p, s_b = a.mean(1), p.mean(1), b.mean(1)
+        s_a, s_p, s_b = a.mean(1), emb(positive).mean(1), emb(negative).mean(1)
         if similarity == "dot":
             pos, neg = (s_a * s_p).sum(-1), (s_a * s_b).sum(-1)
         else:
             pos = F.cosine_similarity(s_a, s_p, dim=-1) / temperature
             neg = F.cosine_similarity(s_a, s_b, dim=-1) / temperature
         return -(F.logsigmoid(pos) + F.logsigmoid(-neg)).mean()
-    # the SGNS lower bound (appendix C, Eq. 14): every word pair of (s, s') and of (s, s_neg)
-    pos = torch.einsum("bid,bjd->bij", a, p)
-    neg = torch.einsum("bid,bjd->bij", a, b)
-    return -(F.logsigmoid(pos).mean((1, 2)) + F.logsigmoid(-neg).mean((1, 2))).mean()
+    if objective == "sgns":
+        # the SGNS lower bound (appendix C, Eq. 14): every word pair of (s, s'), self-pairs included when s' = s,
+        # against every pair of (s, s_neg); scores <u_w, v_c> with context vectors v (tied: v = u)
+        pos = torch.einsum("bid,bjd->bij", a, out(positive))
+        neg = torch.einsum("bid,bjd->bij", a, out(negative))
+        return -(F.logsigmoid(pos).mean((1, 2)) + F.logsigmoid(-neg).mean((1, 2))).mean()
+    # cbow: the masked-word control -- predict one held-out word from the mean of the others (softmax over V)
+    n = anchor.shape[1]
+    held = torch.randint(n, (anchor.shape[0],), generator=generator)
+    keep = torch.ones(anchor.shape, dtype=torch.bool)
+    keep[torch.arange(anchor.shape[0]), held] = False
+    context = (a * keep[..., None]).sum(1) / (n - 1)
+    logits = context @ out.weight.T
+    return F.cross_entropy(logits, anchor[torch.arange(anchor.shape[0]), held])
 
 
 def train_bow(corpus: TopicCorpus, objective: str = "contrastive", similarity: str = "dot",
-              positive: str = "same", dim: int = 16, steps: int = 2000, batch_size: int = 256,
+              positive: str = "same", tied: bool = True, dim: int = 16, steps: int = 2000, batch_size: int = 256,
               lr: float = 0.05, temperature: float = 0.1, init_scale: float = 0.1,
               log_every: int = 100, seed: int = 0, progress: bool = True):
-    """Train word vectors of a mean-pooled bag-of-words sentence encoder (appendix C's model).
+    """Train word vectors of a mean-pooled bag-of-words sentence encoder (appendix C's model), or a control.
 
     objective: ``contrastive`` -- p(y=1|s,s') = sigmoid(sim(s_bar, s_bar')) with one positive
         and one random negative sentence per anchor (appendix C, assumptions 1-3);
-        ``sgns`` -- its Jensen lower bound, the SGNS objective with the sentence as window.
-    similarity: ``dot`` (the theory's inner product) or ``cos`` (cosine / temperature,
-        the paper's third limitation; only for ``contrastive``).
-    positive: ``same`` (s' = s, assumption 2) or ``topic`` (another sentence of the anchor's
-        topic); the exact KL is computed for the same choice (:func:`exact_kl`).
+        ``sgns`` -- its Jensen lower bound, the SGNS objective with the sentence as window;
+        ``cbow`` -- a non-contrastive control: predict a held-out word of the sentence from the
+        mean of the other words' vectors (a masked-word objective, the analogue of MLM training).
+    similarity: ``dot`` (the theory's inner product) or ``cos`` (cosine / temperature; only for
+        ``contrastive``).
+    positive: ``same`` (s' = s, assumption 2: self-pairs included) or ``topic`` (another sentence of
+        the anchor's topic, a paraphrase); the exact KL is computed for the same choice
+        (:func:`exact_kl`). ``cbow`` predicts from the rest of the sentence: ``topic``.
+    tied: ``sgns`` with context vectors shared with the word vectors (as the encoder has them) or
+        separate (Oyama et al.'s SGNS); ``cbow`` always has its own output vectors.
     Fresh sentences are drawn from ``corpus`` at every step (an infinite corpus). Returns
-    ``(vectors, trajectory)``: the final V x dim word vectors and a DataFrame with, every
-    ``log_every`` steps, the loss and R^2 / slope of ||w||^2 and of the G-norm on the exact KL.
+    ``(vectors, context, trajectory)``: the V x dim word vectors, the context vectors (None when
+    tied) and, every ``log_every`` steps, the loss and R^2 / slope of ||w||^2 and of the G-norm on KL.
     """
-    if objective not in ("contrastive", "sgns"):
-        raise ValueError(f"objective must be 'contrastive' or 'sgns', got {objective!r}.")
-    if similarity not in ("dot", "cos") or (objective == "sgns" and similarity != "dot"):
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}.")
+    if similarity not in ("dot", "cos") or (objective != "contrastive" and similarity != "dot"):
         raise ValueError("similarity must be 'dot' or 'cos' (cos only with the contrastive objective).")
+    if positive not in ("same", "topic") or (objective == "cbow" and positive != "topic"):
+        raise ValueError("positive must be 'same' or 'topic' ('topic' for cbow, which predicts from the others).")
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     emb = torch.nn.Embedding(len(corpus.words), dim)
+    ctx = None if (tied and objective != "cbow") else torch.nn.Embedding(len(corpus.words), dim)
     with torch.no_grad():
         emb.weight.copy_(torch.randn(emb.weight.shape, generator=gen) * init_scale)
-    opt = torch.optim.Adam(emb.parameters(), lr=lr)
+        if ctx is not None:
+            ctx.weight.copy_(torch.randn(ctx.weight.shape, generator=gen) * init_scale)
+    params = list(emb.parameters()) + (list(ctx.parameters()) if ctx is not None else [])
+    opt = torch.optim.Adam(params, lr=lr)
     kl, p = exact_kl(corpus, positive), corpus.p
     rows, running = [], []
-    for step in tqdm(range(1, steps + 1), desc=f"{objective}/{similarity}/{positive}", disable=not progress):
+    name = f"{objective}/{similarity}/{positive}" + ("" if ctx is None or objective == "cbow" else "/untied")
+    for step in tqdm(range(1, steps + 1), desc=name, disable=not progress):
         topics = corpus.sample_topics(batch_size, rng)
         anchor = torch.from_numpy(corpus.sample(batch_size, rng, topics))
         pos = anchor if positive == "same" else torch.from_numpy(corpus.sample(batch_size, rng, topics))
         neg = torch.from_numpy(corpus.sample(batch_size, rng))
-        loss = _loss(emb, anchor, pos, neg, objective, similarity, temperature)
+        loss = _loss(emb, ctx, anchor, pos, neg, objective, similarity, temperature, gen)
         opt.zero_grad()
         loss.backward()
         opt.step()
         running.append(loss.item())
         if step % log_every == 0 or step == steps:
             vec = emb.weight.detach().numpy().astype(float)
-            fit_n, fit_g = ols(kl, (vec ** 2).sum(1)), ols(kl, gnorm2(vec, p))
+            cvec = None if ctx is None else ctx.weight.detach().numpy().astype(float)
+            fit_n, fit_g = ols(kl, (vec ** 2).sum(1)), ols(kl, gnorm2(vec, p, cvec))
             rows.append({"step": step, "loss": float(np.mean(running)),
                          "r2_norm2_vs_kl": fit_n["r2"], "slope_norm2_vs_kl": fit_n["beta"],
                          "r2_gnorm_vs_kl": fit_g["r2"], "slope_gnorm_vs_kl": fit_g["beta"]})
             running = []
-    return emb.weight.detach().numpy().astype(float), pd.DataFrame(rows)
+    context = None if ctx is None else ctx.weight.detach().numpy().astype(float)
+    return emb.weight.detach().numpy().astype(float), context, pd.DataFrame(rows)
 
 
-#: The models the theory chapter trains: the theory's own setting and its variations.
+#: The models the theory chapter trains: the theorem's own setting, the encoder's variations, a control.
 THEORY_MODELS = {
-    "contrastive": dict(objective="contrastive", similarity="dot", positive="topic"),
-    "sgns_bound": dict(objective="sgns", similarity="dot", positive="topic"),
-    "contrastive_cosine": dict(objective="contrastive", similarity="cos", positive="topic"),
-    "contrastive_same": dict(objective="contrastive", similarity="dot", positive="same"),
+    "sgns_untied": dict(objective="sgns", positive="same", tied=False),     # the theorem's setting, Oyama's SGNS
+    "sgns_tied": dict(objective="sgns", positive="same", tied=True),         # ... with the encoder's tied vectors
+    "contrastive": dict(objective="contrastive", similarity="dot", positive="topic"),  # paraphrase positives
+    "contrastive_same": dict(objective="contrastive", similarity="dot", positive="same"),  # s' = s
+    "contrastive_cosine": dict(objective="contrastive", similarity="cos", positive="topic"),  # limitation 3
+    "cbow": dict(objective="cbow", positive="topic"),                       # non-contrastive control
 }
+
+
+def norm_report(words: pd.DataFrame, y: str, kl: str = "kl") -> dict:
+    """What the chapter reports for one model: does ||w||^2 (or the G-norm) encode KL beyond frequency?
+
+    ``words`` needs ``spread``, ``frequency`` and the columns ``y`` and ``kl``. Returns R^2 and slope
+    of y on KL, the partial R^2 of KL given I = -log p(w) and of I given KL (how much each adds to
+    a regression that already has the other), and the Spearman correlation of y with KL and with
+    I within each spread level (NaN where KL is constant within the level).
+    """
+    from scipy.stats import spearmanr
+
+    from .regression import partial_r2
+
+    info = -np.log(words["frequency"].to_numpy(float))
+    fit = ols(words[kl], words[y])
+    out = {"r2_kl": fit["r2"], "slope_kl": fit["beta"],
+           "partial_r2_kl_given_i": partial_r2(words[y], words[kl], info),
+           "partial_r2_i_given_kl": partial_r2(words[y], info, words[kl])}
+    for level, group in words.assign(i=info).groupby("spread"):
+        for q, col in (("kl", kl), ("i", "i")):
+            constant = group[col].nunique() < 3 or np.ptp(group[col]) < 1e-9
+            out[f"within_spearman_{q}_spread{level}"] = (float("nan") if constant
+                                                       else float(spearmanr(group[y], group[col])[0]))
+    return out
 
 
 def run_study(corpus: TopicCorpus, models: dict = THEORY_MODELS, **train_kwargs):
     """Train every model of ``models`` on ``corpus`` and collect what the chapter reports.
 
-    Returns ``(fits, words, trajectories)``: per model the final R^2 and slope of ||w||^2 and
-    of the G-norm on exact KL (plus its settings); one row per word with its spread, p(w),
-    exact KL for both positive schemes, and ``norm2_<model>``, ``gnorm2_<model>``; and every
-    model's training trajectory.
+    Returns ``(fits, words, trajectories)``: per model its settings, :func:`norm_report` for
+    ||w||^2 on its own KL (paraphrase KL ``kl`` for ``topic`` positives and the control, the
+    self-inclusive ``kl_same`` for s' = s), the G-norm's R^2 and slope on that KL; the word table in
+    long form (one row per word per model: ``model, word, spread, frequency, kl, kl_same, norm2,
+    gnorm``); and every model's training trajectory.
     """
-    words = pd.DataFrame({
+    base = pd.DataFrame({
         "word": corpus.words,
         "spread": corpus.topic_word.astype(bool).sum(axis=0),
         "frequency": corpus.p,
         "kl": exact_kl(corpus, "topic"),
         "kl_same": exact_kl(corpus, "same"),
     })
-    fits, trajectories = {}, []
+    fits, frames, trajectories = {}, [], []
     for name, settings in models.items():
-        vectors, trajectory = train_bow(corpus, **settings, **train_kwargs)
-        words[f"norm2_{name}"] = (vectors ** 2).sum(axis=1)
-        words[f"gnorm2_{name}"] = gnorm2(vectors, corpus.p)
-        last = trajectory.iloc[-1]
-        fits[name] = {**settings, "steps": int(last["step"]),
-                      **{k: float(last[k]) for k in ("r2_norm2_vs_kl", "slope_norm2_vs_kl",
-                                                     "r2_gnorm_vs_kl", "slope_gnorm_vs_kl")}}
+        vectors, context, trajectory = train_bow(corpus, **settings, **train_kwargs)
+        words = base.assign(model=name, norm2=(vectors ** 2).sum(axis=1), gnorm=gnorm2(vectors, corpus.p, context))
+        kl = "kl_same" if settings.get("positive") == "same" else "kl"
+        g = ols(words[kl], words["gnorm"])
+        fits[name] = {**settings, "kl_column": kl, "steps": int(trajectory.iloc[-1]["step"]),
+                      **norm_report(words, "norm2", kl), "gnorm_r2": g["r2"], "gnorm_slope": g["beta"]}
+        frames.append(words)
         trajectories.append(trajectory.assign(model=name))
+    words = pd.concat(frames, ignore_index=True)[["model", "word", "spread", "frequency", "kl", "kl_same", "norm2",
+                                                   "gnorm"]]
     return fits, words, pd.concat(trajectories, ignore_index=True)
+
+
+def corpus_summary(corpus: TopicCorpus) -> dict:
+    """How independent the corpus makes KL and frequency: Spearman(KL, I) over the vocabulary, both KLs."""
+    from scipy.stats import spearmanr
+
+    info = -np.log(corpus.p)
+    return {"spearman_kl_i": float(spearmanr(exact_kl(corpus, "topic"), info)[0]),
+            "spearman_kl_same_i": float(spearmanr(exact_kl(corpus, "same"), info)[0]),
+            "vocabulary": len(corpus.words)}

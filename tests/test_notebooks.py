@@ -24,11 +24,16 @@ def _theory(results, executed):
     assert summary["pairs_checked"] == book.SMOKE_PARAMETERS["01_theory"]["n_pairs"]
     assert summary["violations"] == 0  # a check of the code only: Jensen's inequality guarantees it
     words = pd.read_csv(results / "theory" / "words.csv")
+    assert list(words.columns) == ["model", "word", "spread", "frequency", "kl", "kl_same", "norm2", "gnorm"]
+    assert abs(summary["spearman_kl_i"]) < 0.3
     # the summary's fits are the regressions of the written word table (two code paths agree)
     for model, fit in summary["models"].items():
-        refit = ols(words["kl"], words[f"norm2_{model}"])
-        assert fit["r2_norm2_vs_kl"] == pytest.approx(refit["r2"], rel=1e-6), model
-        assert fit["slope_norm2_vs_kl"] == pytest.approx(refit["beta"], rel=1e-6), model
+        w = words[words["model"] == model]
+        refit, gfit = ols(w[fit["kl_column"]], w["norm2"]), ols(w[fit["kl_column"]], w["gnorm"])
+        assert fit["r2_kl"] == pytest.approx(refit["r2"], rel=1e-6), model
+        assert fit["slope_kl"] == pytest.approx(refit["beta"], rel=1e-6), model
+        assert fit["gnorm_slope"] == pytest.approx(gfit["beta"], rel=1e-6), model
+        assert {"partial_r2_kl_given_i", "partial_r2_i_given_kl"} <= set(fit)
 
 
 @check("02_information")
