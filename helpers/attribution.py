@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import cache_dir, tqdm
+from .config import cache_dir, check_count, tqdm
 from .encoders import Encoder
 from .information import split_words
 
@@ -42,16 +42,6 @@ ENGINE_VERSION = 2
 
 
 # --------------------------------------------------------------------------- inputs
-def check_count(name: str, value, minimum: int = 1, allow_none: bool = False):
-    """A whole-number argument at least ``minimum`` (or None where allowed); else a ValueError naming it."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        what = f"a whole number >= {minimum}" + (" or None" if allow_none else "")
-        raise ValueError(f"{name} must be {what}, got {value!r}.")
-    return int(value)
-
-
 def tokenize(encoder: Encoder, text: str, truncate: bool = True) -> dict:
     """Token ids, the word each token belongs to, and the words (DESIGN.md section 4).
 
@@ -228,7 +218,7 @@ def aggregate_words(token_norms, word_ids, words, word_agg: str = "frobenius", n
     if len(c) != len(word_ids):
         raise ValueError(f"{len(c)} token weights for {len(word_ids)} tokens: they must correspond one to one.")
     if not np.isfinite(c).all():
-        bad = [i for i in np.flatnonzero(~np.isfinite(c))]
+        bad = np.flatnonzero(~np.isfinite(c)).tolist()
         raise ValueError(f"non-finite token weights at tokens {bad} (values {c[bad].tolist()}): the model's output "
                          "overflowed or the cached row is damaged. Check the model (e.g. float32, not float16).")
     tokens = pd.DataFrame({"word_index": word_ids, "c": c})

@@ -55,6 +55,16 @@ def cache_dir(kind: str = "") -> Path:
     return path
 
 
+def check_count(name: str, value, minimum: int = 1, allow_none: bool = False):
+    """A whole-number argument at least ``minimum`` (or None where allowed); else a ValueError naming it."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        what = f"a whole number >= {minimum}" + (" or None" if allow_none else "")
+        raise ValueError(f"{name} must be {what}, got {value!r}.")
+    return int(value)
+
+
 def seed_everything(seed: int) -> np.random.Generator:
     """Seed python, numpy and torch; return a numpy Generator for explicit use."""
     random.seed(seed)

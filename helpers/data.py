@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import check_count
 from .config import data_dir as _resolve_data_dir
 
 #: dataset -> {split: local files (relative to the data folder)}; None = hub only
@@ -229,8 +230,7 @@ def load_sentences(dataset: str, split: str | None = None, data_dir=None, limit:
     if split not in available:
         where = f"in the local copy at {root}" if root is not None else "on the hub"
         raise ValueError(f"{dataset} has no split {split!r} {where}; it has: {', '.join(available)}.")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
-        raise ValueError(f"limit must be a positive whole number of sentences (or None for all), got {limit!r}.")
+    check_count("limit", limit, 1, allow_none=True)
     df = _read_local(dataset, split, root, strict) if root is not None else _read_hub(dataset, split)
     df.insert(0, "sentence_id", np.arange(len(df)))
     df = df[["sentence_id", "text"] + [c for c in df.columns if c not in ("sentence_id", "text")]]
@@ -274,8 +274,7 @@ def evaluation_sentences(dataset: str, data_dir=None, limit: int | None = None, 
         raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
     if limit is None or limit == len(full):
         return full
-    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
-        raise ValueError(f"limit must be a positive whole number of sentences, got {limit!r}.")
+    check_count("limit", limit, 1)
     if limit > len(full):
         raise ValueError(f"{dataset} holds out {len(full)} evaluation sentences, fewer than limit={limit}: the "
                          "others are in the book's training corpora. Use at most that many, or train without them.")

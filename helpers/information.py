@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .config import check_count
+
 SIF_A = 1e-3  # Arora et al. (2017): a / (a + p(w)) with a = 1e-3 (DESIGN.md section 5)
 
 
@@ -169,8 +171,7 @@ def word_information(sentences, tokenizer=None, lowercase: bool | None = None, m
     if not texts:
         raise ValueError("word_information needs at least one sentence.")
     _check_contexts(contexts)
-    if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
-        raise ValueError(f"min_count must be a whole number >= 1, got {min_count!r}.")
+    check_count("min_count", min_count, 1)
     counts, vocab = count_matrix(texts, tokenizer, lowercase)
     if counts.nnz == 0:
         raise ValueError("The sentences contain no words.")

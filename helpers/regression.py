@@ -89,7 +89,7 @@ def regress(weights, info, quantity: str = "kl", n_boot: int = 1000, seed: int =
     ``n_sentences``. ``weights``: a word-weight table (``sentence_id, word, weight``);
     ``info``: :func:`helpers.information.word_information`'s table.
     """
-    from .attribution import check_count
+    from .config import check_count
 
     check_count("n_boot", n_boot, 1)
     if not 0 < level < 1:

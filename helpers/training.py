@@ -190,7 +190,7 @@ def _run_dir(kind: str, settings: dict, run_dir=None) -> Path:
 
 
 def _check_training_args(steps, batch_size, n_examples, what: str, save_every=None) -> None:
-    from .attribution import check_count
+    from .config import check_count
 
     check_count("steps", steps, 1)
     check_count("batch_size", batch_size, 1)
