@@ -592,6 +592,10 @@ def finetune_verdict(trajectory: pd.DataFrame, run: str = "mlm_then_simcse") -> 
                 out[f"{name}_{q}_start"], out[f"{name}_{q}_end"] = float(traj[q].iloc[0]), float(traj[q].iloc[-1])
     if f"{run}_r2_kl_start" not in out:
         raise ValueError(f"the trajectory has no run {run!r}; it has {sorted(trajectory['run'].unique())}.")
+    for name in ("mlm_then_simcse", "simcse_from_random", "mlm_only"):  # a run left out (controls=[]): NaN
+        for q in ("r2_kl", "beta_kl", "stsb_spearman", "r2_kl_low", "r2_kl_high"):
+            for end in ("start", "end"):
+                out.setdefault(f"{name}_{q}_{end}", float("nan"))
     r2_up = out[f"{run}_r2_kl_end"] > out[f"{run}_r2_kl_start"]
     beta_up = out[f"{run}_beta_kl_end"] > out[f"{run}_beta_kl_start"]
     apart = (out.get(f"{run}_r2_kl_low_end", np.nan) > out.get(f"{run}_r2_kl_high_start", np.nan)) if r2_up else False
