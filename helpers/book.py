@@ -86,7 +86,33 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, prog
             os.environ.pop(TEXT_PROGRESS, None)
         else:
             os.environ[TEXT_PROGRESS] = saved
+    strip_widgets(out)
     return out
+
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def strip_widgets(path: Path) -> int:
+    """Remove ipywidget views and widget state from an executed notebook; return how many views went.
+
+    A widget needs a live kernel, so in the HTML book it is dead; its state would make the page load
+    require.js and the widget manager from public CDNs. Each view keeps its plain-text fallback, and
+    readers with a kernel run the widgets from ``notebooks/``.
+    """
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    removed = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if WIDGET_MIME in output.get("data", {}):
+                del output["data"][WIDGET_MIME]
+                removed += 1
+    had_state = nb.metadata.pop("widgets", None) is not None
+    if removed or had_state:
+        nbformat.write(nb, path)
+    return removed
 
 
 def select(only: list[str] | None) -> list[Path]:

@@ -79,3 +79,22 @@ def test_self_trained_pair_settings_agree_across_chapters():
     for stem in ("06_regression", "07_word_weights", "08_other_datasets", "09_explorer"):
         smoke = book.SMOKE_PARAMETERS[stem]
         assert {k: smoke[k] for k in book.SELF_TRAINED_SMOKE} == book.SELF_TRAINED_SMOKE
+
+
+def test_widgets_are_stripped_from_executed_copies(tmp_path):
+    import nbformat
+
+    from helpers.book import WIDGET_MIME, strip_widgets
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("w")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={WIDGET_MIME: {"model_id": "x"},
+                                                                  "text/plain": "Explorer(...)"})]
+    nb.cells = [cell, nbformat.v4.new_code_cell("1")]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    assert book.strip_widgets(path) == 1
+    out = nbformat.read(path, as_version=4)
+    assert "widgets" not in out.metadata and out.cells[0].outputs[0]["data"] == {"text/plain": "Explorer(...)"}
+    assert book.strip_widgets(path) == 0  # idempotent

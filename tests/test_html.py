@@ -67,12 +67,16 @@ def test_pages_in_a_browser_have_no_broken_links_or_images(built_html):
         if "An Exception was encountered" in dom.get_text():
             problems.append(f"{page.name}: a cell failed")
         refs = [(a.get("href"), "link") for a in dom.find_all("a")] + [(i.get("src"), "image") for i in dom.find_all("img")]
-        refs += [(s.get("src"), "script") for s in dom.find_all("script")] + [(l.get("href"), "style") for l in dom.find_all("link")]
+        refs += [(s.get("src"), "script") for s in dom.find_all("script")]
+        refs += [(l.get("href"), "style" if "stylesheet" in (l.get("rel") or []) or "font" in (l.get("as") or "")
+                  else "link") for l in dom.find_all("link")]
         for ref, kind in refs:
             if not ref or ref.startswith(("#", "mailto:", "javascript:", "data:")):
                 continue
             url = urlparse(ref)
-            if url.scheme in ("http", "https"):
+            if url.scheme in ("http", "https") or ref.startswith("//"):
+                if kind != "link":  # links for readers to click are fine; nothing may load from a network
+                    problems.append(f"{page.name}: loads the {kind} {ref} from a network")
                 continue
             target = Path(unquote(url.path)) if url.scheme == "file" else (page.parent / unquote(url.path))
             if not target.resolve().exists():
