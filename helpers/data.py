@@ -8,6 +8,7 @@ and, where none is set, the public hub copy through the ``datasets`` library.
 from __future__ import annotations
 
 import csv
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -236,13 +237,18 @@ def load_sentences(dataset: str, split: str | None = None, data_dir=None, limit:
     df = df[["sentence_id", "text"] + [c for c in df.columns if c not in ("sentence_id", "text")]]
     if deduplicate:
         df = df.drop_duplicates("text", keep="first")
-    if limit is not None and limit < len(df):
-        rng = np.random.default_rng(seed)
-        keep = np.sort(rng.choice(len(df), size=limit, replace=False))
-        df = df.iloc[keep]
-    df = df.reset_index(drop=True)
+    df = _sample(df, limit, seed)
     df.attrs["dataset"], df.attrs["split"] = dataset, split
     return df
+
+
+def _sample(df: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    """A reproducible random sample of ``limit`` rows kept in their order (all rows when ``limit`` is None or larger)."""
+    if limit is not None and limit < len(df):
+        df = df.iloc[np.sort(np.random.default_rng(seed).choice(len(df), size=limit, replace=False))]
+    out = df.reset_index(drop=True)
+    out.attrs.update(df.attrs)
+    return out
 
 
 def with_sentences(sample: pd.DataFrame, full: pd.DataFrame, texts=FIGURE3) -> pd.DataFrame:
@@ -278,15 +284,18 @@ def evaluation_sentences(dataset: str, data_dir=None, limit: int | None = None, 
     if limit > len(full):
         raise ValueError(f"{dataset} holds out {len(full)} evaluation sentences, fewer than limit={limit}: the "
                          "others are in the book's training corpora. Use at most that many, or train without them.")
-    keep = np.sort(np.random.default_rng(seed).choice(len(full), size=limit, replace=False))
-    out = full.iloc[keep].reset_index(drop=True)
-    out.attrs.update(full.attrs)
-    return out
+    return _sample(full, limit, seed)
 
 
-def held_out_texts(data_dir=None, datasets=DATASETS) -> set[str]:
-    """Every evaluation sentence of every dataset (:func:`evaluation_sentences`): kept out of training."""
-    texts: set[str] = set()
-    for dataset in datasets:
-        texts |= set(evaluation_sentences(dataset, data_dir)["text"])
-    return texts
+def held_out_texts(data_dir=None, datasets=DATASETS) -> frozenset[str]:
+    """Every evaluation sentence of every dataset (:func:`evaluation_sentences`): kept out of training.
+
+    Read once per data folder and process (the corpus and the NLI triplets both need it).
+    """
+    root = _resolve_data_dir(data_dir)
+    return _held_out(str(root) if root is not None else None, tuple(datasets))
+
+
+@lru_cache(maxsize=8)
+def _held_out(root: str | None, datasets: tuple) -> frozenset[str]:
+    return frozenset().union(*(evaluation_sentences(d, root)["text"] for d in datasets))

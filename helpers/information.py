@@ -112,10 +112,11 @@ def _texts(sentences) -> list[str]:
 def count_matrix(sentences, tokenizer=None, lowercase: bool | None = None):
     """Sparse sentence-by-word count matrix C[s, w] and the vocabulary (list of words)."""
     texts = _texts(sentences)
+    lower = lowercases(tokenizer) if lowercase is None else lowercase  # once, not per sentence
     vocab: dict[str, int] = {}
     rows, cols = [], []
     for i, text in enumerate(texts):
-        for word in split_words(text, tokenizer, lowercase):
+        for word in split_words(text, tokenizer, lower):
             rows.append(i)
             cols.append(vocab.setdefault(word, len(vocab)))
     data = np.ones(len(rows), dtype=np.float64)

@@ -76,7 +76,11 @@ class TopicCorpus:
     topic_word: np.ndarray   # K x V, rows sum to 1
     topic_prior: np.ndarray  # K
     length: int
-    is_function: np.ndarray  # V, bool
+
+    @property
+    def is_function(self) -> np.ndarray:
+        """Words of every topic (spread = all topics): topic-free function words."""
+        return self.topic_word.astype(bool).all(axis=0)
 
     @property
     def p(self) -> np.ndarray:
@@ -124,8 +128,7 @@ def make_topic_corpus(n_topics: int = 8, spreads=(1, 2, 4, 8), n_ranks: int = 10
                 words.append(f"m{m}_r{r + 1}_{g}")
     topic_word = np.array(columns).T  # K x V
     topic_word /= topic_word.sum(axis=1, keepdims=True)
-    is_function = topic_word.astype(bool).all(axis=0)
-    return TopicCorpus(words, topic_word, np.full(n_topics, 1.0 / n_topics), length, is_function)
+    return TopicCorpus(words, topic_word, np.full(n_topics, 1.0 / n_topics), length)
 
 
 def pair_distribution(corpus: TopicCorpus, positive: str = "same") -> np.ndarray:

@@ -27,8 +27,7 @@ def test_bound_is_tight_where_jensen_is_an_equality():
 
 
 def _two_word_corpus(q, length=2):
-    return theory.TopicCorpus(["u", "v"], np.array(q, dtype=float), np.array([0.5, 0.5]), length,
-                              np.array([False, False]))
+    return theory.TopicCorpus(["u", "v"], np.array(q, dtype=float), np.array([0.5, 0.5]), length)
 
 
 def test_exact_kl_hand_computed():
