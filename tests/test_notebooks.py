@@ -182,6 +182,32 @@ def _explorer(results, executed):
     for word in split_words(defaults["sentence"]):
         assert f">{word}<" in html, word
     assert html.count(">" + split_words(defaults["sentence"])[-1] + "<") >= 2  # two models side by side
+    # the static explorer carries every offline model's weights for the chosen sentences, both methods
+    import json
+
+    data = json.loads(html.split('id="static-explorer-data">')[1].split("</script>")[0])
+    smoke = book.SMOKE_PARAMETERS["09_explorer"]
+    assert len(data["sentences"]) >= smoke["static_sentences"] and set(data["methods"]) == {"ig", "shap"}
+    assert {"self-trained MLM (MEAN)", "self-trained SimCSE (MEAN)", "all-MiniLM-L6-v2"} <= set(data["models"])
+    assert all(str(s["id"]) in data["cells"]["shap"]["all-MiniLM-L6-v2"] for s in data["sentences"])
+
+
+@check("10_what_reproduced")
+def _reproduced(results, executed):
+    from helpers import verdicts
+
+    claims = pd.read_csv(results / "reproduced" / "claims.csv")
+    assert len(claims) == len(verdicts.CLAIMS) and set(claims["verdict"]) <= set(verdicts.VERDICTS)
+    # every chapter ran before it, so no claim is left "not measured"
+    assert "not measured" not in set(claims["verdict"]), claims[["claim", "why"]].to_string()
+    # the page's table is the CSV's (generated, not typed)
+    import nbformat
+
+    nb = nbformat.read(executed / "10_what_reproduced.ipynb", as_version=4)
+    shown = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in nb.cells if c.cell_type == "code"
+                    for o in c.get("outputs", []))
+    for verdict, claim in zip(claims["verdict"], claims["claim"]):
+        assert f"**{verdict}**" in shown and claim.split(" (")[0] in shown
 
 
 @pytest.mark.parametrize("path", book.notebooks(), ids=lambda p: p.stem)
@@ -189,3 +215,19 @@ def test_notebook_smoke(path, smoke_book):
     assert path.stem not in smoke_book["errors"], smoke_book["errors"].get(path.stem)
     assert path.stem in CHECKS, f"add a check of {path.stem}'s results to this file"
     CHECKS[path.stem](smoke_book["results"], smoke_book["book"])
+
+
+@pytest.mark.parametrize("path", book.notebooks(), ids=lambda p: p.stem)
+def test_every_glue_key_shown_was_glued(path, smoke_book):
+    """Each {glue} role of the chapter's prose has a value in the executed notebook (a missing one shows nothing)."""
+    import nbformat
+
+    from test_teaching import glue_keys_used
+
+    if path.stem in smoke_book["errors"]:
+        pytest.skip("the notebook failed; test_notebook_smoke reports it")
+    nb = nbformat.read(smoke_book["book"] / path.name, as_version=4)
+    glued = {o.get("metadata", {}).get("scrapbook", {}).get("name") for c in nb.cells if c.cell_type == "code"
+             for o in c.get("outputs", [])}
+    used = glue_keys_used("\n".join(c.source for c in nb.cells if c.cell_type == "markdown"))
+    assert used <= glued, f"glue keys shown but never glued: {sorted(used - glued)}"

@@ -85,3 +85,53 @@ def test_citation_file_is_valid_cff():
     paper = cff["references"][0]
     assert "Implicitly Weight Informative Words" in paper["title"] and paper["year"] == 2023
     assert [a["family-names"] for a in paper["authors"]] == ["Kurita", "Kobayashi", "Yokoi", "Inui"]
+
+
+def test_every_chapter_installs_helpers_on_colab_from_the_configured_repository():
+    import nbformat
+
+    from helpers import book, publishing
+
+    url = publishing.repository_url()
+    for path in book.notebooks():
+        cells = [c for c in nbformat.read(path, as_version=4).cells if publishing.SETUP_TAG in c.metadata.get("tags", [])]
+        assert len(cells) == 1, f"{path.name}: one Colab setup cell (python -m helpers.publishing writes it)"
+        assert cells[0].source == publishing.colab_cell_source(url), f"{path.name}: stale repository URL"
+        assert "remove-cell" in cells[0].metadata["tags"]
+
+
+def test_sync_repository_changes_the_one_setting_everywhere(tmp_path):
+    import nbformat
+
+    from helpers import publishing
+
+    config, notebooks = tmp_path / "_config.yml", tmp_path / "notebooks"
+    shutil.copy(ROOT / "_config.yml", config)
+    shutil.copytree(ROOT / "notebooks", notebooks)
+    publishing.sync_repository("https://github.com/someone/fork", notebooks, config)
+    settings = yaml.safe_load(config.read_text())
+    assert settings["repository"]["url"] == "https://github.com/someone/fork"
+    assert settings["sphinx"]["config"]["ogp_site_url"] == "https://someone.github.io/fork/"
+    for path in notebooks.glob("*.ipynb"):
+        assert "git+https://github.com/someone/fork" in nbformat.read(path, as_version=4).cells[
+            next(i for i, c in enumerate(nbformat.read(path, as_version=4).cells) if c.cell_type == "code")].source
+    with pytest.raises(ValueError, match="url must look like"):
+        publishing.sync_repository("github.com/someone", notebooks, config)
+
+
+def test_launch_urls_point_at_the_committed_notebooks():
+    from helpers.publishing import notebook_links
+
+    binder = "https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/book/03_integrated_gradients.ipynb"
+    colab = "https://colab.research.google.com/github/o/r/blob/main/book/03_integrated_gradients.ipynb"
+    assert notebook_links(binder).endswith("lab/tree/notebooks/03_integrated_gradients.ipynb")
+    assert notebook_links(colab).endswith("blob/main/notebooks/03_integrated_gradients.ipynb")
+    assert notebook_links("https://github.com/o/r") == "https://github.com/o/r"  # the repository button is left alone
+
+
+def test_binder_has_what_it_needs():
+    assert (ROOT / "runtime.txt").read_text().strip().startswith("python-3.")
+    post = ROOT / "postBuild"
+    assert os.access(post, os.X_OK) and "pip install --no-deps -e ." in post.read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "Binder" in readme and "repository.url" in readme

@@ -1,0 +1,130 @@
+"""The chapters teach: an overview, a verdict, exercises with solutions, no number typed by hand,
+equations and glue keys that resolve, and bookkeeping cells hidden from readers."""
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import book
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = book.notebooks()
+
+# math, inline code and MyST roles are where numbers may legitimately appear
+MATH_BLOCK = re.compile(r"\$\$.*?\$\$", re.S)
+MATH_INLINE = re.compile(r"\$[^$\n]+\$")
+CODE = re.compile(r"`[^`\n]*`")
+FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+ROLE = re.compile(r"\{[a-z:]+\}`[^`]*`")
+DECIMAL = re.compile(r"\d+(?:\.\d+)?\s?%|(?<![\w.])[-+−]?\d+\.\d+(?!\w|\.\d)")
+OPTION = re.compile(r"^:[\w-]+:.*$", re.M)  # a directive's options (:width: 90%)
+REFERENCE = re.compile(r"\b(?:[Ss]ection|[Aa]ppendix|Table|Figure|Eq\.)\s+[A-Z]?\d+(?:\.\d+)*")
+
+
+def typed_numbers(markdown: str) -> list[str]:
+    """Decimal numbers and percentages typed into prose: outside math, code, roles and sentences citing a paper.
+
+    Integers (counts, years, chapter numbers) and round percentages of settings (a 95% interval) are prose;
+    a measured value has decimals, so every decimal or decimal percentage must come from a glue role.
+    """
+    found = []
+    text = REFERENCE.sub(" ", OPTION.sub(" ", MATH_BLOCK.sub(" ", markdown)))
+    for sentence in re.split(r"(?<=[.!?])\s+|\n\n", text):
+        if "{cite" in sentence:  # a number quoted from a cited paper
+            continue
+        stripped = ROLE.sub(" ", CODE.sub(" ", MATH_INLINE.sub(" ", sentence)))
+        found += [m for m in DECIMAL.findall(stripped) if not re.fullmatch(r"\d+\s?%", m) or m.strip("% ") not in
+                  ("1", "5", "95", "97", "99", "100", "0", "50", "2")]
+    return found
+
+
+def test_typed_number_detector_catches_typed_values():
+    assert typed_numbers("R² rose from 0.45 to 0.31.") == ["0.45", "0.31"]
+    assert typed_numbers("an error of 0.08% against 2.5%.") == ["0.08%", "2.5%"]
+    assert typed_numbers("R² {glue:}`r2` and $\\beta = 0.5$ and `lr = 1e-4` and a 95% interval.") == []
+    assert typed_numbers("The paper reports 0.65 {cite}`kurita2023contrastive`.") == []
+    assert typed_numbers("About 12% of the words.") == ["12%"]
+
+
+def _cells(path):
+    return nbformat.read(path, as_version=4).cells
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_no_measured_number_is_typed(path):
+    problems = [(i, n) for i, c in enumerate(_cells(path)) if c.cell_type == "markdown" for n in typed_numbers(c.source)]
+    assert not problems, f"{path.name}: numbers typed into markdown (glue them from a cell): {problems}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_has_overview_verdict_and_exercises(path):
+    cells = _cells(path)
+    markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    assert "{admonition} Overview" in cells[0].source, "the first cell opens with an Overview admonition"
+    for part in ("**You will learn**", "**Before you start**", "**Cost**"):
+        assert part in cells[0].source, f"the overview says {part}"
+    if path.stem != "10_what_reproduced":
+        found = re.split(r"^## (?:\d+\. )?What we found", markdown, flags=re.M)
+        assert len(found) == 2, "one closing 'What we found' section"
+        verdict = found[1].split("## Exercises", 1)[0]
+        assert glue_keys_used(verdict), "the verdict quotes glued numbers"
+    exercises = re.findall(r"```\{exercise\}[^\n]*\n:label: (\S+)", markdown)
+    solutions = re.findall(r"```\{solution(?:-start)?\} (\S+)\n:class: dropdown", markdown)
+    assert len(exercises) >= 3, f"{path.stem} has {len(exercises)} exercises; at least 3"
+    assert sorted(exercises) == sorted(solutions), "every exercise has exactly one collapsed solution"
+    starts, ends = markdown.count("{solution-start}"), markdown.count("{solution-end}")
+    assert starts == ends
+
+
+def glue_keys_used(markdown: str) -> set[str]:
+    """The glue keys a chapter's markdown shows (roles and directives)."""
+    return set(re.findall(r"\{glue(?::\w*)?\}`([^`]+)`", markdown)) | set(re.findall(r"```\{glue(?::\w*)?\} (\S+)", markdown))
+
+
+def test_equation_labels_resolve_and_are_unique():
+    sources = [c.source for p in CHAPTERS for c in _cells(p) if c.cell_type == "markdown"]
+    sources += [p.read_text() for p in (ROOT / "book").glob("*.md")]
+    text = "\n".join(sources)
+    labels = re.findall(r"\$\$ \((eq-[\w-]+)\)", text)
+    assert len(labels) == len(set(labels)), "an equation label is defined twice"
+    assert len(labels) >= 12
+    referenced = set(re.findall(r"\{eq\}`(eq-[\w-]+)`", text))
+    assert referenced <= set(labels), f"unknown equation labels: {referenced - set(labels)}"
+    for needed in ("eq-ig", "eq-ig-norm", "eq-kl", "eq-self-info", "eq-regression", "eq-bootstrap"):
+        assert needed in labels
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_bookkeeping_cells_are_hidden(path):
+    for c in _cells(path):
+        if c.cell_type != "code":
+            continue
+        tags = c.metadata.get("tags", [])
+        if "parameters" in tags:
+            assert "hide-input" in tags, "the parameters cell is collapsed for readers"
+        if re.search(r"\.to_csv\(out_dir|write_text\(|print\(\"wrote\"", c.source):
+            assert "remove-cell" in tags, f"a cell that writes results is hidden: {c.source[:80]}"
+
+
+def test_pages_do_not_point_to_developer_notes():
+    for path in [*CHAPTERS, *(ROOT / "book").glob("*.md"), ROOT / "README.md"]:
+        text = path.read_text()
+        assert "DESIGN.md" not in text, path.name
+
+
+def test_figure_names_are_unique_and_referenced_names_exist():
+    names, refs = [], set()
+    for p in CHAPTERS:
+        for c in _cells(p):
+            fig = c.metadata.get("mystnb", {}).get("figure", {})
+            if fig.get("name"):
+                names.append(fig["name"])
+            if c.cell_type == "markdown":
+                names += re.findall(r"```\{figure\}[^\n]*\n:name: (\S+)", c.source)
+                refs |= set(re.findall(r"\{numref\}`([^`]+)`", c.source))
+    assert len(names) == len(set(names))
+    assert refs <= set(names), refs - set(names)
+    for svg in ("jensen_sgns", "ig_path", "shap_hierarchy"):
+        path = ROOT / "book" / "figures" / f"{svg}.svg"
+        assert path.is_file() and path.stat().st_size < 10_000 and "<script" not in path.read_text()
