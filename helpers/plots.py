@@ -237,3 +237,25 @@ def dataset_gaps(table: pd.DataFrame, stat: str = "r2"):
                     dodge=0.3, linestyles="", sharey=False)
     g.set_axis_labels("dataset", "R$^2$" if stat == "r2" else "β")
     return g.figure
+
+
+def design_trajectories(designs: pd.DataFrame):
+    """β and R² of IG weight on KL against the training step, with 95% intervals, for every design and objective
+    measured at more than one checkpoint (chapter 05's designs)."""
+    runs = designs.groupby(["design", "objective"]).filter(lambda d: d["steps"].nunique() > 1)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    if runs.empty:
+        for ax in axes:
+            ax.text(0.5, 0.5, "no design with several checkpoints", ha="center", transform=ax.transAxes)
+        return fig
+    for (design, objective), d in runs.groupby(["design", "objective"], sort=False):
+        d = d.sort_values("steps")
+        for ax, stat in zip(axes, ("beta", "r2")):
+            ax.errorbar(d["steps"], d[stat], yerr=[d[stat] - d[f"{stat}_low"], d[f"{stat}_high"] - d[stat]],
+                        marker="o", capsize=3, label=f"{design}: {objective}")
+    axes[0].axhline(0, color="grey", lw=0.8, ls="--")
+    axes[0].set(xlabel="training step", ylabel="β on KL")
+    axes[1].set(xlabel="training step", ylabel="R² on KL")
+    axes[1].legend(fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    return fig

@@ -75,6 +75,7 @@ def sync_repository(url: str | None = None, notebook_dir: Path = ROOT / "noteboo
             cells[0].source = source
         else:
             cell = nbformat.v4.new_code_cell(source, metadata={"tags": [SETUP_TAG, "remove-cell"]})
+            cell["id"] = SETUP_TAG  # stable: rewriting the cell does not churn the notebook's diff
             first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
             nb.cells.insert(first_code, cell)
         nbformat.write(nb, path)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -344,7 +345,7 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
            batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, save_steps=(0, 10, 30, 100, 300),
            sentences: list[str] | None = None, triplets: pd.DataFrame | None = None, max_length: int = 64,
            seed: int = 0, run_dir=None, progress: bool = True, init_random: bool = False,
-           max_steps_this_call: int | None = None, continue_mlm: bool = False) -> dict[int, Path]:
+           max_steps_this_call: int | None = None, continue_mlm: bool = False, train: bool = True) -> dict[int, Path]:
     """Fine-tune a checkpoint with SimCSE (or, as a control, continue MLM); return {step: checkpoint folder}.
 
     init: a checkpoint folder or hub name (``bert-base-uncased`` works the same way with internet).
@@ -353,7 +354,11 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
     init_random: keep the architecture and tokenizer of ``init`` but re-initialise every weight
         (the "SimCSE from random initialisation" control).
     continue_mlm: the "MLM only" control: train ``init`` further with the MLM loss on ``sentences``
-        for the same steps (``init`` must be a masked-LM checkpoint).
+        for the same steps (``init`` must be a masked-LM checkpoint, or an encoder, which gets a fresh
+        MLM head tied to its input embeddings).
+    train: False returns ``{}`` unless the run is already complete in the cache (a chapter that only
+        shows runs someone has paid for). The wall-clock minutes of the training are kept with the run
+        (:func:`run_minutes`).
     """
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
@@ -387,6 +392,8 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
                 "init_fingerprint": _folder_fingerprint(init_path)}
     run_dir = _run_dir(settings["kind"], settings, run_dir)
     save_steps = sorted(set(int(s) for s in save_steps) | {steps})
+    if not train and steps not in checkpoints(run_dir):
+        return {}
     model_class = AutoModelForMaskedLM if continue_mlm else AutoModel
     start, loaded = _resume(run_dir, model_class)  # the newest checkpoint that loads
     if start == steps:
@@ -419,6 +426,7 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
     def encode(texts):
         return tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
 
+    started = time.perf_counter()
     for step in bar:
         torch.manual_seed(seed * 7919 + step)
         idx = _batch_indices(n, batch_size, step, seed)
@@ -445,7 +453,20 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
             _save(run_dir, step + 1, model, tokenizer, optimizer, scheduler, hist)
     if stop not in checkpoints(run_dir) and stop > start:
         _save(run_dir, stop, model, tokenizer, optimizer, scheduler, hist)
+    _add_minutes(run_dir, (time.perf_counter() - started) / 60)
     return {s: p for s, p in checkpoints(run_dir).items() if s in save_steps}
+
+
+def _add_minutes(run_dir: Path, minutes: float) -> None:
+    path = Path(run_dir) / "minutes.json"
+    total = json.loads(path.read_text())["minutes"] if path.is_file() else 0.0
+    path.write_text(json.dumps({"minutes": total + minutes}))
+
+
+def run_minutes(checkpoint) -> float:
+    """Wall-clock minutes spent training the run a checkpoint belongs to (NaN when not recorded)."""
+    path = Path(checkpoint).parent / "minutes.json"
+    return float(json.loads(path.read_text())["minutes"]) if path.is_file() else float("nan")
 
 
 def _folder_fingerprint(path) -> str:
@@ -488,7 +509,8 @@ def measure_checkpoint(checkpoint, pooling: str, sample: pd.DataFrame, info: pd.
     for quantity in ("kl", "self_info"):
         fit = regress(weights, info, quantity, n_boot=200, seed=seed)
         row.update({f"r2_{quantity}": fit["r2"], f"beta_{quantity}": fit["beta"],
-                    f"r2_{quantity}_low": fit["r2_low"], f"r2_{quantity}_high": fit["r2_high"]})
+                    f"r2_{quantity}_low": fit["r2_low"], f"r2_{quantity}_high": fit["r2_high"],
+                    f"beta_{quantity}_low": fit["beta_low"], f"beta_{quantity}_high": fit["beta_high"]})
     cov = regress_with_covariates(weights, info, "kl")
     row.update({"beta_kl_given_subwords": cov["beta"], "r2_kl_added_over_subwords": cov["r2"] - cov["r2_covariates_only"]})
     return row, weights
