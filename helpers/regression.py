@@ -167,13 +167,17 @@ def sketch_check(encoder, sentences, sketched: pd.DataFrame, n_sentences: int, i
 
 def roster_results(rows: list[dict], sentences, info_sentences, dataset: str, methods=("ig",),
                    quantities=("kl", "self_info"), ig_options: dict | None = None, shap_options: dict | None = None,
-                   n_boot: int = 1000, seed: int = 0, progress: bool = True, sketch_check_sentences: int = 0):
+                   n_boot: int = 1000, seed: int = 0, progress: bool = True, sketch_check_sentences: int = 0,
+                   precomputed: dict | None = None):
     """Word weights of every roster row and method on ``sentences``, regressed on KL and I (paper Table 1, appendices E, F).
 
     The information quantities are computed on ``info_sentences`` (the paper: all of the
     dataset's sentences) with each row's own word units (its tokenizer; rows that split words
     alike share one table). With sketched IG and ``sketch_check_sentences`` > 0, every row's
     sketch is compared with exact IG on that many of the sentences (:func:`sketch_check`).
+    ``precomputed``: {(row, method): weights} read from elsewhere (a sweep's output,
+    :func:`helpers.sweep.weights_by_row`); those rows are not recomputed (and get no sketch check), and
+    every sentence of ``sentences`` must be in them.
     Returns (table with :data:`TABLE_COLUMNS`, {(row, method): weights}, {row: info}).
     """
     import warnings
@@ -200,9 +204,22 @@ def roster_results(rows: list[dict], sentences, info_sentences, dataset: str, me
         infos[row["row"]] = info = by_key[key]
         for method in methods:
             options = dict(ig_options or {}) if method == "ig" else dict(shap_options or {})
-            w = word_weights(encoder, sentences, method=method, seed=seed, progress=progress, **options)
+            if precomputed and (row["row"], method) in precomputed:
+                from .attribution import _sentences
+
+                given = precomputed[(row["row"], method)]
+                wanted = set(_sentences(sentences)["sentence_id"])
+                missing = wanted - set(given["sentence_id"])
+                if missing:
+                    raise ValueError(f"the precomputed {method} weights of {row['row']!r} lack {len(missing)} of the "
+                                     f"sentences (e.g. {sorted(missing)[:3]}); run the sweep on these sentences.")
+                w = given[given["sentence_id"].isin(wanted)].reset_index(drop=True)
+                check = sketch_check(encoder, sentences, w, 0, options, seed)
+            else:
+                w = word_weights(encoder, sentences, method=method, seed=seed, progress=progress, **options)
+                check = sketch_check(encoder, sentences, w, sketch_check_sentences if method == "ig" else 0, options,
+                                     seed)
             weights[(row["row"], method)] = w
-            check = sketch_check(encoder, sentences, w, sketch_check_sentences if method == "ig" else 0, options, seed)
             for quantity in quantities:
                 fit = regress(w, info, quantity, n_boot=n_boot, seed=seed)
                 records.append({"dataset": dataset, "model": row["row"], "pooling": pooling,

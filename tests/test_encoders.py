@@ -95,3 +95,53 @@ def test_offline_roster_rows_load_with_their_documented_pooling():
         torch.testing.assert_close(enc.pool(enc.embed_tokens(ids["input_ids"]), ids["attention_mask"]), expected)
         if r["base"]:
             assert kinds[r["base"]] == "base" and r["kind"] == "contrastive"
+
+
+def test_sentence_transformers_models_are_followed(tmp_path):
+    """load_encoder runs what SentenceTransformer.encode runs: its pooling, Dense layers and (asked) Normalize."""
+    import warnings
+
+    from sentence_transformers import SentenceTransformer, models
+
+    from helpers.encoders import PoolingChoice, _tiny_path, load_encoder, resolve_model_path
+
+    texts = ["A man is playing a guitar.", "Tyrants fall, and a dog runs in the park."]
+    minilm = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")
+    with pytest.warns(PoolingChoice, match="pools with 'mean'"):
+        followed = load_encoder("all-MiniLM-L6-v2", normalize="auto")
+    assert np.abs(followed.encode(texts) - minilm.encode(texts)).max() < 1e-5
+    assert np.abs(load_encoder(minilm, normalize="auto").encode(texts) - minilm.encode(texts)).max() < 1e-5
+    raw = load_encoder("all-MiniLM-L6-v2", pooling="mean")  # the book's measurements leave Normalize out
+    unit = raw.encode(texts) / np.linalg.norm(raw.encode(texts), axis=1, keepdims=True)
+    assert np.abs(unit - minilm.encode(texts)).max() < 1e-5 and not raw.normalize
+    # CLS pooling and a Dense layer, saved as a sentence-transformers folder
+    word = models.Transformer(str(_tiny_path("bert")))
+    pool = models.Pooling(word.get_word_embedding_dimension(), pooling_mode="cls")
+    dense = models.Dense(word.get_word_embedding_dimension(), 7, activation_function=torch.nn.Tanh())
+    model = SentenceTransformer(modules=[word, pool, dense], device="cpu")
+    model.save(str(tmp_path / "st"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PoolingChoice)
+        enc = load_encoder(str(tmp_path / "st"))
+    assert enc.pooling == "cls_before_pooler" and enc.dim == 7
+    assert np.abs(enc.encode(texts) - model.encode(texts)).max() < 1e-5
+    plain = load_encoder(str(_tiny_path("bert")))  # not a sentence-transformers folder: MEAN, no warning
+    assert plain.pooling == "mean" and plain.post == []
+
+
+def test_sentence_transformers_modules_the_book_cannot_follow(tmp_path):
+    import json
+    import shutil
+
+    from helpers.encoders import load_encoder, resolve_model_path
+
+    folder = tmp_path / "minilm"
+    shutil.copytree(resolve_model_path("all-MiniLM-L6-v2"), folder)
+    config = json.loads((folder / "1_Pooling" / "config.json").read_text())
+    config.update(pooling_mode_mean_tokens=False, pooling_mode_max_tokens=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="1_Pooling/config.json: pooling .*max_tokens"):
+        load_encoder(str(folder))
+    assert load_encoder(str(folder), pooling="mean").pooling == "mean"  # an explicit choice overrides it
+    with pytest.raises(ValueError, match="normalize must be True, False or 'auto'"):
+        load_encoder("tiny-random-bert", normalize="yes")

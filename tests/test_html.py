@@ -125,6 +125,10 @@ def test_pages_have_descriptions_and_a_favicon(built_html):
         assert dom.find("meta", attrs={"property": "og:title"}), page.name
         icon = dom.find("link", rel="icon")
         assert icon and (page.parent / icon["href"]).resolve().is_file(), page.name
+        for nav in dom.select("a.left-prev, a.right-next"):  # prev/next navigation leads to pages that exist
+            assert (page.parent / nav["href"].split("#")[0]).resolve().is_file(), (page.name, nav["href"])
+    chapter = BeautifulSoup((built_html["html"] / "book" / "03_integrated_gradients.html").read_text(), "html.parser")
+    assert chapter.select_one("a.left-prev") and chapter.select_one("a.right-next")
 
 
 def _dom(page_uri, budget=4000):

@@ -120,6 +120,15 @@ def _finetune(results, executed):
     ends = summary[summary["quantity"] == "r2_kl"].set_index("run")
     assert (ends["end"] - last["r2_kl"]).abs().max() < 1e-9
     assert (ends["end"] - ends["start"] - ends["change"]).abs().max() < 1e-9
+    # the designs table: the chapter's own runs and the bag-of-words design it trains at the smoke settings
+    from helpers.contrast import DESIGN_COLUMNS
+
+    designs = pd.read_csv(results / "finetune" / "designs.csv")
+    assert list(designs.columns) == DESIGN_COLUMNS and {"default", "bow"} <= set(designs["design"])
+    bow = designs[designs["design"] == "bow"].set_index("objective")
+    assert set(bow.index) == {"init", "cbow", "dropout", "nli"} and (bow["r2_low"] <= bow["r2"]).all()
+    default = designs[designs["design"] == "default"]
+    assert default["r2"].tolist() == pytest.approx(traj["r2_kl"].tolist())
     # the MLM is measured once: mlm_only starts where mlm_then_simcse starts
     start = traj[traj["step"] == 0].set_index("run")
     assert start.loc["mlm_only", "r2_kl"] == start.loc["mlm_then_simcse", "r2_kl"]
@@ -192,7 +201,27 @@ def _explorer(results, executed):
     assert all(str(s["id"]) in data["cells"]["shap"]["all-MiniLM-L6-v2"] for s in data["sentences"])
 
 
-@check("10_what_reproduced")
+@check("10_pair_similarity")
+def _pairs(results, executed):
+    summary = pd.read_csv(results / "pairs" / "summary.csv")
+    assert list(summary.columns) == ["model", "n_pairs", "share_top_kl", "share_identical", "median_completeness_gap"]
+    assert summary["n_pairs"].eq(book.SMOKE_PARAMETERS["10_pair_similarity"]["n_pairs"]).all()
+    assert summary[["share_top_kl", "share_identical"]].stack().between(0, 1).all()
+    per_pair = pd.read_csv(results / "pairs" / "pairs.csv")  # the summary is the mean of the per-pair table
+    assert per_pair.groupby("model")["share_top_kl"].mean().reindex(summary["model"]).to_numpy() == pytest.approx(
+        summary["share_top_kl"].to_numpy())
+
+
+@check("11_faithfulness")
+def _faithfulness(results, executed):
+    table = pd.read_csv(results / "faithfulness" / "aopc.csv")
+    assert list(table.columns[:6]) == ["model", "ranking", "removal", "aopc", "aopc_low", "aopc_high"]
+    assert {"IG", "SHAP", "KL", "I", "IDF", "reverse IG", "random (seed 0)"} <= set(table["ranking"])
+    assert set(table["removal"]) == {"mask", "delete"}
+    assert ((table["aopc_low"] <= table["aopc"]) & (table["aopc"] <= table["aopc_high"])).all()
+
+
+@check("12_what_reproduced")
 def _reproduced(results, executed):
     from helpers import verdicts
 
@@ -203,7 +232,7 @@ def _reproduced(results, executed):
     # the page's table is the CSV's (generated, not typed)
     import nbformat
 
-    nb = nbformat.read(executed / "10_what_reproduced.ipynb", as_version=4)
+    nb = nbformat.read(executed / "12_what_reproduced.ipynb", as_version=4)
     shown = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in nb.cells if c.cell_type == "code"
                     for o in c.get("outputs", []))
     for verdict, claim in zip(claims["verdict"], claims["claim"]):

@@ -64,7 +64,7 @@ def test_chapter_has_overview_verdict_and_exercises(path):
     assert "{admonition} Overview" in cells[0].source, "the first cell opens with an Overview admonition"
     for part in ("**You will learn**", "**Before you start**", "**Cost**"):
         assert part in cells[0].source, f"the overview says {part}"
-    if path.stem != "10_what_reproduced":
+    if path.stem != "12_what_reproduced":
         found = re.split(r"^## (?:\d+\. )?What we found", markdown, flags=re.M)
         assert len(found) == 2, "one closing 'What we found' section"
         verdict = found[1].split("## Exercises", 1)[0]

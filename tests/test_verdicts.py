@@ -86,3 +86,23 @@ def test_markdown_table_links_chapters():
                             "why": "y"}])
     text = verdicts.markdown_table(claims)
     assert "{doc}`06 <06_regression>`" in text and "a \\| b" in text and "**reproduced**" in text
+
+
+def test_designs_claim_pools_every_measured_comparison(tmp_path, monkeypatch):
+    from helpers.contrast import DESIGN_COLUMNS
+
+    monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path))
+    (tmp_path / "finetune").mkdir(exist_ok=True)
+
+    def row(objective, steps, r2, beta):
+        return {"design": "bow", "objective": objective, "steps": steps, "r2": r2, "r2_low": r2 - 0.01,
+                "r2_high": r2 + 0.01, "beta": beta, "beta_low": beta - 0.01, "beta_high": beta + 0.01,
+                "stsb_spearman": 0.5, "minutes": 1.0}
+
+    rows = [row("init", 0, 0.0, 0.0), row("cbow", 10, 0.1, 0.1), row("dropout", 10, 0.5, 0.5), row("nli", 10, 0.4, 0.4)]
+    pd.DataFrame(rows, columns=DESIGN_COLUMNS).to_csv(tmp_path / "finetune" / "designs.csv", index=False)
+    assert verdicts.claim_designs()["verdict"] == "reproduced"
+    rows[3] = row("nli", 10, 0.05, 0.3)  # NLI: beta apart, R² lower -> partly; the pooled verdict follows
+    pd.DataFrame(rows, columns=DESIGN_COLUMNS).to_csv(tmp_path / "finetune" / "designs.csv", index=False)
+    row_ = verdicts.claim_designs()
+    assert row_["verdict"] == "partly reproduced" and row_["evidence"].count("bow,") == 2

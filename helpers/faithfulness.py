@@ -1,0 +1,145 @@
+"""Do the weights matter? Deletion and insertion curves of word rankings (chapter 11).
+
+If an encoder weights a word, removing that word should move the sentence vector. For a ranking of
+the words of each sentence (by IG or SHAP weight, by KL, I or IDF with no model access at all, at
+random, or the reverse of IG as a lower bound), :func:`deletion_curve` removes the top-k words and
+measures how far the sentence vector moves, ``1 - cos(f(x), f(x without them))``; the insertion
+curve starts from the sentence with every word removed and puts back the top-k, measuring
+``cos(f(x), f(top-k only))``. The area over the deletion curve (AOPC, the mean over k of the
+deletion curve) summarises a ranking: the higher, the more the ranking finds the words the vector
+depends on. Words are removed as text: replaced by the tokenizer's mask token, one per subword
+(``removal="mask"``: the sentence keeps its length), or deleted (``"delete"``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .config import check_count, tqdm
+
+REMOVALS = ("mask", "delete")
+
+
+def edit_sentence(text: str, tokenizer, remove: set[int], removal: str = "mask") -> str:
+    """``text`` with the words whose word index (the pre-tokeniser's piece number, as in the weight tables)
+    is in ``remove`` masked or deleted."""
+    from .information import word_spans
+
+    if removal not in REMOVALS:
+        raise ValueError(f"removal must be one of {REMOVALS}, got {removal!r}.")
+    pieces, last = [], 0
+    for index, (start, end) in enumerate(word_spans(text, tokenizer)):
+        if index not in remove:
+            continue
+        pieces.append(text[last:start])
+        if removal == "mask":
+            n = max(1, len(tokenizer(text[start:end], add_special_tokens=False)["input_ids"]))
+            pieces.append(" ".join([tokenizer.mask_token] * n))
+        last = end
+    pieces.append(text[last:])
+    return " ".join("".join(pieces).split())
+
+
+def rank_words(scores: pd.DataFrame) -> dict:
+    """{sentence_id: word indices, highest score first} from a table ``sentence_id, word_index, score``
+    (ties: the earlier word first)."""
+    ordered = scores.sort_values(["sentence_id", "score", "word_index"], ascending=[True, False, True])
+    return {sid: d["word_index"].tolist() for sid, d in ordered.groupby("sentence_id", sort=False)}
+
+
+def deletion_curve(encoder, sentences, ranking: pd.DataFrame, k_max: int = 5, removal: str = "mask",
+                   batch_size: int = 64) -> pd.DataFrame:
+    """Deletion and insertion curves of one ranking over ``sentences`` (``sentence_id, text``).
+
+    ``ranking``: ``sentence_id, word_index, score`` (higher: removed first). ``encoder``: anything with
+    ``encode(list_of_texts) -> array`` and a ``tokenizer`` (an :class:`helpers.encoders.Encoder`). Returns
+    one row per (sentence, k, curve) with ``k`` (1..min(k_max, words)), ``fraction`` (k over the sentence's
+    words) and ``value``: ``1 - cos`` for ``deletion``, ``cos`` for ``insertion``.
+    """
+    from .attribution import _sentences
+
+    check_count("k_max", k_max, 1)
+    if removal not in REMOVALS:
+        raise ValueError(f"removal must be one of {REMOVALS}, got {removal!r}.")
+    missing_cols = {"sentence_id", "word_index", "score"} - set(ranking.columns)
+    if missing_cols:
+        raise ValueError(f"the ranking needs the columns sentence_id, word_index, score; missing {sorted(missing_cols)}.")
+    order = rank_words(ranking)
+    df = _sentences(sentences)
+    lost = sorted(set(df["sentence_id"]) - set(order))
+    if lost:
+        raise ValueError(f"the ranking has no words for sentences {lost[:5]}: rank every sentence you pass.")
+    jobs, texts = [], []
+    for sid, text in df[["sentence_id", "text"]].itertuples(index=False):
+        words = order[sid]
+        texts.append(text)
+        jobs.append((sid, None, None, len(words)))
+        for k in range(1, min(k_max, len(words)) + 1):
+            top = set(words[:k])
+            texts.append(edit_sentence(text, encoder.tokenizer, top, removal))
+            jobs.append((sid, k, "deletion", len(words)))
+            texts.append(edit_sentence(text, encoder.tokenizer, set(words) - top, removal))
+            jobs.append((sid, k, "insertion", len(words)))
+    vectors = np.asarray(encoder.encode(texts, batch_size=batch_size), dtype=float)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    rows, full = [], None
+    for (sid, k, curve, n), v in zip(jobs, vectors):
+        if curve is None:
+            full = v
+            continue
+        cos = float(full @ v)
+        rows.append({"sentence_id": sid, "k": k, "fraction": k / n, "curve": curve,
+                     "value": 1.0 - cos if curve == "deletion" else cos})
+    return pd.DataFrame(rows, columns=["sentence_id", "k", "fraction", "curve", "value"])
+
+
+def aopc(curves: pd.DataFrame, curve: str = "deletion", n_boot: int = 1000, seed: int = 0,
+         level: float = 0.95) -> dict:
+    """The area over the perturbation curve: the mean over k of the curve, averaged over sentences, with a
+    percentile bootstrap interval that resamples sentences."""
+    check_count("n_boot", n_boot, 1)
+    per_sentence = curves[curves["curve"] == curve].groupby("sentence_id")["value"].mean().to_numpy()
+    if len(per_sentence) == 0:
+        raise ValueError(f"no {curve} rows in the curves.")
+    rng = np.random.default_rng(seed)
+    boots = rng.choice(per_sentence, size=(n_boot, len(per_sentence)), replace=True).mean(1)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(boots, [alpha, 1 - alpha])
+    return {"aopc": float(per_sentence.mean()), "aopc_low": float(low), "aopc_high": float(high),
+            "n_sentences": int(len(per_sentence))}
+
+
+def rankings(weights: dict, info: pd.DataFrame, base: pd.DataFrame, seeds=(0, 1, 2)) -> dict:
+    """The rankings compared in chapter 11, each a ``sentence_id, word_index, score`` table.
+
+    ``weights``: {"IG": table, "SHAP": table, ...} (word-weight tables); ``info``: the word table of
+    :func:`helpers.information.word_information` (KL, I, IDF); ``base``: a word-weight table that lists
+    every word of every sentence (e.g. the IG one) for the rankings that need no model. Adds ``random
+    (seed s)`` for each seed and ``reverse IG`` when IG is given. A word missing from ``info`` ranks last.
+    """
+    words = base[["sentence_id", "word_index", "word"]]
+    out = {name: t[["sentence_id", "word_index"]].assign(score=t["weight"].to_numpy()) for name, t in weights.items()}
+    if "IG" in weights:
+        out["reverse IG"] = out["IG"].assign(score=-out["IG"]["score"])
+    by_word = info.set_index("word")
+    for column, name in (("kl", "KL"), ("self_info", "I"), ("idf", "IDF")):
+        score = words["word"].map(by_word[column]).fillna(-np.inf).to_numpy()
+        out[name] = words[["sentence_id", "word_index"]].assign(score=score)
+    for s in seeds:
+        rng = np.random.default_rng(s)
+        out[f"random (seed {s})"] = words[["sentence_id", "word_index"]].assign(score=rng.random(len(words)))
+    return out
+
+
+def faithfulness_table(encoder, sentences, ranks: dict, k_max: int = 5, removals=REMOVALS, n_boot: int = 1000,
+                       seed: int = 0, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """AOPC of every ranking and removal for one encoder: (table ``ranking, removal, aopc, aopc_low, aopc_high,
+    insertion``, all curves)."""
+    rows, curves = [], []
+    for (name, ranking), removal in tqdm([(r, m) for r in ranks.items() for m in removals], desc="rankings",
+                                         disable=not progress):
+        c = deletion_curve(encoder, sentences, ranking, k_max=k_max, removal=removal)
+        curves.append(c.assign(ranking=name, removal=removal))
+        rows.append({"ranking": name, "removal": removal, **aopc(c, "deletion", n_boot, seed),
+                     "insertion": aopc(c, "insertion", n_boot, seed)["aopc"]})
+    return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)

@@ -1,0 +1,123 @@
+"""Chapters 10 and 11: word-pair contributions add up to the similarity; deletion curves have known answers."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import faithfulness, pairs
+from helpers.encoders import load_encoder
+from helpers.information import split_words, word_information
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_encoder("tiny-random-bert")
+
+
+@pytest.mark.parametrize("similarity", ["dot", "cosine"])
+def test_pair_contributions_add_up_to_the_similarity(tiny, similarity):
+    a, b = "a man plays a guitar .", "a man is playing some music ."
+    t = pairs.pair_weights(tiny, a, b, n_steps=64, similarity=similarity, cache=False)
+    assert len(t) == len(split_words(a)) * len(split_words(b))
+    fa, fb = tiny.encode([a, b])
+    if similarity == "cosine":
+        fa, fb = fa / np.linalg.norm(fa), fb / np.linalg.norm(fb)
+    assert t.attrs["score"] == pytest.approx(float(fa @ fb), rel=1e-5)
+    assert t["contribution"].sum() + t.attrs["reference"] == pytest.approx(t.attrs["score"], rel=1e-4, abs=1e-6)
+    assert t.attrs["completeness_gap"] < 1e-4
+    coarse = pairs.pair_weights(tiny, a, b, n_steps=2, similarity=similarity, cache=False)
+    assert coarse.attrs["completeness_gap"] > t.attrs["completeness_gap"]  # the gap measures the quadrature
+
+
+def test_pair_contributions_are_bilinear_in_the_two_sentences(tiny):
+    """Swapping a and b transposes the matrix; the sketch estimates the exact contributions."""
+    a, b = "the dog runs .", "a cat sleeps on the mat ."
+    ab = pairs.pair_matrix(pairs.pair_weights(tiny, a, b, n_steps=32, cache=False))
+    ba = pairs.pair_matrix(pairs.pair_weights(tiny, b, a, n_steps=32, cache=False))
+    assert np.allclose(ab.to_numpy(), ba.to_numpy().T, atol=1e-8)
+    sketch = pairs.pair_matrix(pairs.pair_weights(tiny, a, b, n_steps=32, projections=tiny.dim * 4, cache=False))
+    exact = ab.to_numpy().ravel()
+    assert np.corrcoef(exact, sketch.to_numpy().ravel())[0, 1] > 0.9
+
+
+def test_pair_shares():
+    t = pd.DataFrame({"word_a": ["guitar", "guitar", "a"], "word_b": ["guitar", "a", "a"],
+                      "contribution": [3.0, -1.0, 1.0]})
+    kl = pd.Series({"guitar": 2.0, "a": 0.1, "x": 0.5, "y": 0.4})
+    shares = pairs.pair_shares(t, kl)
+    assert shares["share_identical"] == pytest.approx(4 / 5) and shares["share_top_kl"] == pytest.approx(3 / 5)
+
+
+class BagOfWords:
+    """A linear bag-of-words encoder whose deletion curve is known in closed form."""
+
+    def __init__(self, tokenizer, vectors: dict):
+        self.tokenizer, self.vectors = tokenizer, vectors
+
+    def encode(self, texts, batch_size=64):
+        out = []
+        for text in texts:
+            words = [w for w in text.lower().split() if w in self.vectors]
+            out.append(np.mean([self.vectors[w] for w in words], axis=0) if words else np.zeros(3))
+        return np.array(out)
+
+
+def test_deletion_curve_matches_the_closed_form(tiny):
+    vectors = {"big": np.array([4.0, 0, 0]), "dog": np.array([0, 3.0, 0]), "barks": np.array([0, 0, 1.0]),
+               "[mask]": np.zeros(3)}
+    enc = BagOfWords(tiny.tokenizer, vectors)
+    sentences = pd.DataFrame({"sentence_id": [7], "text": ["big dog barks"]})
+    ranking = pd.DataFrame({"sentence_id": [7, 7, 7], "word_index": [0, 1, 2], "score": [3.0, 2.0, 1.0]})
+    curves = faithfulness.deletion_curve(enc, sentences, ranking, k_max=2, removal="delete")
+    full = np.array([4.0, 3, 1]) / 3
+
+    def one_minus_cos(v):
+        return 1 - v @ full / (np.linalg.norm(v) * np.linalg.norm(full))
+
+    deletion = curves[curves["curve"] == "deletion"].set_index("k")["value"]
+    assert deletion[1] == pytest.approx(one_minus_cos(np.array([0, 3.0, 1]) / 2))   # "big" removed
+    assert deletion[2] == pytest.approx(one_minus_cos(np.array([0, 0, 1.0])))       # "big dog" removed
+    insertion = curves[curves["curve"] == "insertion"].set_index("k")["value"]
+    assert insertion[1] == pytest.approx(1 - one_minus_cos(np.array([4.0, 0, 0])))  # only "big" kept
+    masked = faithfulness.deletion_curve(enc, sentences, ranking, k_max=1, removal="mask")
+    # a [MASK] is a word of the mean here (a zero vector): 1 - cos is unchanged, the mean is not
+    assert masked.loc[masked["curve"] == "deletion", "value"].iloc[0] == pytest.approx(deletion[1])
+    worse = faithfulness.deletion_curve(enc, sentences, ranking.assign(score=-ranking["score"]), k_max=2,
+                                        removal="delete")
+    a, b = faithfulness.aopc(curves, n_boot=10), faithfulness.aopc(worse, n_boot=10)
+    assert a["aopc"] > b["aopc"]  # removing the biggest vector first moves the sentence more
+
+
+def test_edit_sentence_and_rankings(tiny):
+    text = "A man, playing guitar."
+    assert faithfulness.edit_sentence(text, tiny.tokenizer, {1, 2}, "delete") == "A playing guitar."
+    assert faithfulness.edit_sentence(text, tiny.tokenizer, {1}, "mask") == "A [MASK], playing guitar."
+    with pytest.raises(ValueError, match="removal must be one of"):
+        faithfulness.edit_sentence(text, tiny.tokenizer, {1}, "drop")
+    info = word_information(["a man playing guitar .", "a man eats ."])
+    base = pd.DataFrame({"sentence_id": [0] * 4, "word_index": [0, 1, 2, 3], "word": ["a", "man", "theremin", "."],
+                         "weight": [0.5, 1.5, 1.2, 0.8]})
+    ranks = faithfulness.rankings({"IG": base}, info, base, seeds=(0,))
+    assert set(ranks) == {"IG", "reverse IG", "KL", "I", "IDF", "random (seed 0)"}
+    order = faithfulness.rank_words(ranks["KL"])[0]
+    assert order[-1] == 2  # "theremin" is unseen: no KL, ranked last (not as zero information)
+    assert faithfulness.rank_words(ranks["reverse IG"])[0] == faithfulness.rank_words(ranks["IG"])[0][::-1]
+    with pytest.raises(ValueError, match="has no words for sentences"):
+        faithfulness.deletion_curve(tiny, pd.DataFrame({"sentence_id": [5], "text": ["a b"]}), ranks["IG"])
+
+
+def test_pair_weights_are_cached_and_a_damaged_row_is_recomputed(tiny, tmp_path):
+    import sqlite3
+    import warnings
+
+    cache = tmp_path / "pairs.sqlite"
+    first = pairs.pair_weights(tiny, "a dog runs .", "a cat sleeps .", n_steps=8, cache=cache)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a valid row is served silently
+        again = pairs.pair_weights(tiny, "a dog runs .", "a cat sleeps .", n_steps=8, cache=cache)
+    assert again["contribution"].tolist() == first["contribution"].tolist()
+    db = sqlite3.connect(cache)
+    db.execute("UPDATE weights SET value = replace(value, '\"score\"', '\"scores\"')")
+    db.commit()
+    with pytest.warns(UserWarning, match="is invalid"):
+        fixed = pairs.pair_weights(tiny, "a dog runs .", "a cat sleeps .", n_steps=8, cache=cache)
+    assert fixed.attrs["score"] == pytest.approx(first.attrs["score"])
