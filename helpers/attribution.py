@@ -199,18 +199,43 @@ def ig_token_outputs(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 5
     """Per-token IG contributions to every output, summed over input dimensions: ``J[t, j] = sum_i IG[t, i, j]``
     (the IG tensor before the norm; T x D), with f(X) and f(X'). Completeness: sum_t J[t] = f(X) - f(X').
 
-    Sketched (``projections`` = k): ``J`` is T x k, the contributions to the k random directions ``rows``
-    (k x D, E[v v^T] = I), so that ``J_a J_b^T / k`` estimates the inner products of exact rows. Used by
-    :func:`helpers.pairs.pair_weights`.
+    Exact (``projections=None``): ``J[t]`` is a Jacobian-vector product, the derivative of f along token t's
+    own displacement x_t - x'_t, integrated over the path; forward-mode AD gives all D outputs for T tangents,
+    ``chunk_size`` tokens at a time (T passes instead of the D backward passes of the norms' engine; written
+    here because captum attributes one output at a time). Sketched (``projections`` = k): ``J`` is T x k, the
+    contributions to k random directions ``rows`` (k x D, E[v v^T] = I), so that ``J_a J_b^T / k`` estimates
+    the inner products of exact rows. Used by :func:`helpers.pairs.pair_weights`.
     """
-    def rows_for(dim):
-        return torch.eye(dim) if projections is None else projection_matrix(dim, int(projections), sketch, seed)
+    if projections is not None:
+        def rows_for(dim):
+            return projection_matrix(dim, int(projections), sketch, seed)
 
-    f_x, f_ref, rows, chunks = _ig_engine(encoder, input_ids, n_steps, quadrature, baseline, keep, rows_for,
-                                          chunk_size)
-    J = torch.cat([ig.sum(-1).T for _, ig in chunks], dim=1)  # T x k
-    return {"J": J.double().cpu().numpy(), "rows": rows.double().cpu().numpy(), "f_x": f_x.double().cpu().numpy(),
-            "f_ref": f_ref.double().cpu().numpy()}
+        f_x, f_ref, rows, chunks = _ig_engine(encoder, input_ids, n_steps, quadrature, baseline, keep, rows_for,
+                                              chunk_size)
+        J = torch.cat([ig.sum(-1).T for _, ig in chunks], dim=1)  # T x k
+        return {"J": J.double().cpu().numpy(), "rows": rows.double().cpu().numpy(),
+                "f_x": f_x.double().cpu().numpy(), "f_ref": f_ref.double().cpu().numpy()}
+    x = encoder.embed_tokens(input_ids)[0].detach()
+    x0 = baseline_embeddings(encoder, input_ids, baseline, keep)[0].detach()
+    alphas, weights = _quadrature(quadrature, n_steps)
+    alphas, weights = alphas.to(x), weights.to(x)
+    T, H = x.shape
+    with torch.no_grad():
+        ends = encoder.pool(torch.stack([x, x0]), torch.ones(2, T, dtype=torch.long, device=x.device))
+    path = x0 + alphas[:, None, None] * (x - x0)  # S x T x H
+    rows = []
+    for start in range(0, T, chunk_size):
+        tokens = torch.arange(start, min(T, start + chunk_size), device=x.device)
+        c = len(tokens)
+        tangent = torch.zeros(c, len(alphas), T, H, dtype=x.dtype, device=x.device)
+        tangent[torch.arange(c), :, tokens] = (x - x0)[tokens][:, None, :]  # token t moves, the others stay
+        batch = path[None].expand(c, -1, -1, -1).reshape(-1, T, H)
+        mask = torch.ones(batch.shape[0], T, dtype=torch.long, device=x.device)
+        _, jv = torch.func.jvp(lambda e: encoder.pool(e, mask), (batch,), (tangent.reshape(-1, T, H),))
+        rows.append((jv.reshape(c, len(alphas), -1) * weights[None, :, None]).sum(1))
+    J = torch.cat(rows)
+    return {"J": J.double().cpu().numpy(), "rows": np.eye(J.shape[1]), "f_x": ends[0].double().cpu().numpy(),
+            "f_ref": ends[1].double().cpu().numpy()}
 
 
 def ig_captum_token_norms(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50,

@@ -42,7 +42,7 @@ SMOKE_PARAMETERS = {
                           "ig_projections": 4, "n_boot": 50},
     "09_explorer": {**SELF_TRAINED_SMOKE, "static_pool": 6, "static_sentences": 3, "static_extremes": 1,
                     "ig_n_steps": 4, "ig_projections": 4, "max_evals": 40},
-    "10_pair_similarity": {**SELF_TRAINED_SMOKE, "n_pairs": 3, "n_steps": 4, "projections": 4, "exact_pairs": 1},
+    "10_pair_similarity": {**SELF_TRAINED_SMOKE, "n_pairs": 3, "n_steps": 4, "check_projections": 4, "exact_pairs": 1},
     "11_faithfulness": {**SELF_TRAINED_SMOKE, "n_sentences": 4, "sample_size": 6, "k_max": 2, "random_seeds": [0],
                         "n_boot": 20, "ig_n_steps": 4, "ig_projections": 4, "max_evals": 40},
     "04_shap": {"n_sentences": 2, "max_evals": 40, "model": "tiny-random-bert", "ig_n_steps": 8,

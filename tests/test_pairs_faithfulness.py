@@ -121,3 +121,18 @@ def test_pair_weights_are_cached_and_a_damaged_row_is_recomputed(tiny, tmp_path)
     with pytest.warns(UserWarning, match="is invalid"):
         fixed = pairs.pair_weights(tiny, "a dog runs .", "a cat sleeps .", n_steps=8, cache=cache)
     assert fixed.attrs["score"] == pytest.approx(first.attrs["score"])
+
+
+def test_forward_mode_contributions_equal_the_backward_engine(tiny):
+    """J from Jacobian-vector products (one per token) equals J from D backward passes, and adds up to f(X) - f(X')."""
+    import torch
+
+    from helpers.attribution import _ig_engine, ig_token_outputs, tokenize
+
+    inputs = tokenize(tiny, "a man with a hard hat is dancing .")
+    keep = torch.tensor([[w is None for w in inputs["word_ids"]]])
+    forward = ig_token_outputs(tiny, inputs["input_ids"], n_steps=16, keep=keep, chunk_size=3)
+    _, _, _, chunks = _ig_engine(tiny, inputs["input_ids"], 16, "gausslegendre", "pad", keep, torch.eye, 4)
+    backward = torch.cat([ig.sum(-1).T for _, ig in chunks], dim=1).double().numpy()
+    assert np.allclose(forward["J"], backward, atol=1e-5)
+    assert np.allclose(forward["J"].sum(0), forward["f_x"] - forward["f_ref"], atol=1e-4)
