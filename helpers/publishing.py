@@ -89,10 +89,13 @@ def notebook_links(url: str) -> str:
 
 
 def _rewrite(buttons):
+    """Launch buttons only (absolute URLs to Binder, Colab, ...): the download button's ``_sources/`` link to the
+    executed copy is right as it is."""
     for button in buttons:
         if isinstance(button, dict):
-            if isinstance(button.get("url"), str):
-                button["url"] = notebook_links(button["url"])
+            url = button.get("url")
+            if isinstance(url, str) and url.startswith(("http://", "https://")):
+                button["url"] = notebook_links(url)
             if isinstance(button.get("buttons"), list):
                 _rewrite(button["buttons"])
 

@@ -233,8 +233,8 @@ def _reproduced(results, executed):
     import nbformat
 
     nb = nbformat.read(executed / "12_what_reproduced.ipynb", as_version=4)
-    shown = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in nb.cells if c.cell_type == "code"
-                    for o in c.get("outputs", []))
+    shown = "".join(str(o.get("data", {}).get("application/papermill.record/text/markdown", ""))  # the glued table
+                    for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     for verdict, claim in zip(claims["verdict"], claims["claim"]):
         assert f"**{verdict}**" in shown and claim.split(" (")[0] in shown
 

@@ -135,3 +135,15 @@ def test_binder_has_what_it_needs():
     assert os.access(post, os.X_OK) and "pip install --no-deps -e ." in post.read_text()
     readme = (ROOT / "README.md").read_text()
     assert "Binder" in readme and "repository.url" in readme
+
+
+def test_only_launch_buttons_are_rewritten():
+    from helpers.publishing import _rewrite
+
+    buttons = [{"type": "group", "buttons": [
+        {"url": "https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/book/05_finetuning.ipynb"},
+        {"url": "../_sources/book/05_finetuning.ipynb"}]}]  # the download button: the executed copy, kept
+    _rewrite(buttons)
+    urls = [b["url"] for b in buttons[0]["buttons"]]
+    assert urls == ["https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/notebooks/05_finetuning.ipynb",
+                    "../_sources/book/05_finetuning.ipynb"]
