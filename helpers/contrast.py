@@ -142,6 +142,12 @@ def _pool(emb, ids_list, drop: float = 0.0, gen=None):
     return sums / torch.zeros(len(ids_list)).index_add_(0, segment, keep)[:, None]
 
 
+def bow_init(n_words: int, dim: int, seed: int) -> torch.Tensor:
+    """The word vectors every bag-of-words objective starts from (and the design's ``init`` row)."""
+    torch.manual_seed(seed)
+    return torch.randn(n_words, dim) * 0.1
+
+
 def train_bow_text(sentences, objective: str, vocab: list[str], triplets: pd.DataFrame | None = None, dim: int = 64,
                    steps: int = 2000, batch_size: int = 256, lr: float = 0.01, temperature: float = 0.05,
                    drop: float = 0.2, seed: int = 0, progress: bool = True,
@@ -174,8 +180,7 @@ def train_bow_text(sentences, objective: str, vocab: list[str], triplets: pd.Dat
     if not train:
         return None
     index = {w: i for i, w in enumerate(vocab)}
-    torch.manual_seed(seed)
-    emb = torch.nn.Parameter(torch.randn(len(vocab), dim) * 0.1)  # the same start for every objective
+    emb = torch.nn.Parameter(bow_init(len(vocab), dim, seed))  # the same start for every objective
     params = [emb]
     if objective == "cbow":
         out = torch.nn.Linear(dim, len(vocab))
@@ -250,8 +255,7 @@ def bow_design(sample, info, stsb, sentences, triplets, objectives=BOW_OBJECTIVE
     from .regression import regress
 
     vocab = bow_vocabulary(sentences, min_count)
-    torch.manual_seed(seed)
-    start = (torch.randn(len(vocab), dim) * 0.1).numpy()  # train_bow_text's initialisation
+    start = bow_init(len(vocab), dim, seed).numpy()
     trained = {}
     for o in objectives:
         got = train_bow_text(sentences, o, vocab, triplets, dim, steps, batch_size, lr, seed=seed, progress=progress,

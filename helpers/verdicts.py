@@ -89,12 +89,17 @@ def matched_pairs(table: pd.DataFrame) -> list[tuple[str, str]]:
     return [(r["model"], r["base"]) for _, r in rows.iterrows() if isinstance(r["base"], str) and r["base"] in models]
 
 
+def _theory_summary() -> dict | None:
+    """Chapter 01's ``results/theory/summary.json`` (None when it has not run)."""
+    path = results_dir("theory") / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def claim_bound():
     claim = "The contrastive log-likelihood is bounded below by SGNS over the sentence (Jensen)"
-    path = results_dir("theory") / "summary.json"
-    if not path.is_file():
+    s = _theory_summary()
+    if s is None:
         return _missing(claim, "01_theory", "results/theory/summary.json")
-    s = json.loads(path.read_text())
     ok = s["violations"] == 0
     return _row(claim, "01_theory", f"{s['violations']} violations in {s['pairs_checked']} random pairs",
                 "reproduced" if ok else "not reproduced",
@@ -104,10 +109,10 @@ def claim_bound():
 
 def claim_norms():
     claim = "At the SGNS optimum the squared (G-)norm of a word vector encodes its information gain"
-    path = results_dir("theory") / "summary.json"
-    if not path.is_file():
+    summary = _theory_summary()
+    if summary is None:
         return _missing(claim, "01_theory", "results/theory/summary.json")
-    fit = json.loads(path.read_text())["models"].get("sgns_untied")
+    fit = summary["models"].get("sgns_untied")
     if fit is None:
         return _missing(claim, "01_theory", "the sgns_untied model")
     kl, i = fit["partial_r2_kl_given_i"], fit["partial_r2_i_given_kl"]
@@ -124,10 +129,10 @@ def claim_norms():
 
 def claim_toy_contrastive():
     claim = "Contrastive training itself (not any training) makes word norms encode KL (toy corpus)"
-    path = results_dir("theory") / "summary.json"
-    if not path.is_file():
+    summary = _theory_summary()
+    if summary is None:
         return _missing(claim, "01_theory", "results/theory/summary.json")
-    models = json.loads(path.read_text())["models"]
+    models = summary["models"]
     if "contrastive" not in models or "cbow" not in models:
         return _missing(claim, "01_theory", "the contrastive and cbow models")
     c, b = models["contrastive"]["partial_r2_kl_given_i"], models["cbow"]["partial_r2_kl_given_i"]
