@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
 import warnings
@@ -30,7 +31,7 @@ import torch
 
 from .config import cache_dir, check_count, tqdm
 from .encoders import Encoder
-from .information import split_words
+from .information import split_words, units_key  # noqa: F401 (split_words: public re-export)
 
 BASELINES = ("pad", "mask", "zero", "unk")
 WORD_AGGS = ("frobenius", "rms", "sum", "first")
@@ -43,16 +44,17 @@ ENGINE_VERSION = 2
 
 # --------------------------------------------------------------------------- inputs
 def tokenize(encoder: Encoder, text: str, truncate: bool = True) -> dict:
-    """Token ids, the word each token belongs to, and the words (DESIGN.md section 4).
+    """Token ids, the word each token belongs to, and the words (the book's word units).
 
-    Words are :func:`helpers.information.split_words` with the encoder's tokenizer (spans of the
-    original text, lower-cased for uncased tokenizers), so they share units with the
-    information tables. Tokens that belong to no word -- the special tokens the tokenizer adds
-    and pieces that are only white space -- get word id None: they keep their embedding in
-    the baseline and receive no weight. Too long: truncated with a warning (or an error with
-    ``truncate=False``). Empty: an error.
+    Words are :func:`helpers.information.word_units` with the encoder's tokenizer (spans of the
+    original text in NFC, lower-cased for uncased tokenizers), so they share units with the
+    information tables. Tokens that belong to no word -- the special tokens the tokenizer adds,
+    special-token strings written in the text, and pieces that are only white space or invisible
+    characters -- get word id None: they keep their embedding in the baseline and receive no weight.
+    Too long: truncated with a warning (or an error with ``truncate=False``); a word that truncation
+    cuts gets no weight (it is not the whole word). Empty: an error.
     """
-    from .information import surface_words
+    from .information import word_units
 
     if not isinstance(text, str):
         raise TypeError(f"a sentence must be a str, got {type(text).__name__}: {text!r}.")
@@ -60,20 +62,43 @@ def tokenize(encoder: Encoder, text: str, truncate: bool = True) -> dict:
         raise ValueError(f"Cannot attribute an empty sentence: {text!r}.")
     tok = encoder.tokenizer
     full = tok(text, add_special_tokens=True)
-    if len(full["input_ids"]) > encoder.max_length:
-        if not truncate:
-            raise ValueError(f"The sentence has {len(full['input_ids'])} tokens, more than the model's "
-                             f"{encoder.max_length}: shorten it or pass truncate=True.")
-        warnings.warn(f"Sentence of {len(full['input_ids'])} tokens truncated to the model's {encoder.max_length}; "
-                      "the words beyond it get no weight.", stacklevel=3)
+    truncated = len(full["input_ids"]) > encoder.max_length
+    if truncated and not truncate:
+        raise ValueError(f"The sentence has {len(full['input_ids'])} tokens, more than the model's "
+                         f"{encoder.max_length}: shorten it or pass truncate=True.")
     enc = tok(text, add_special_tokens=True, truncation=True, max_length=encoder.max_length,
-              return_special_tokens_mask=True)
-    words = surface_words(text, tok)  # one entry per pre-tokenizer piece; None for white space
-    word_ids = [None if special or w is None or words[w] is None else w
-                for w, special in zip(enc.word_ids(), enc["special_tokens_mask"])]
+              return_special_tokens_mask=True, return_offsets_mapping=True)
+    units = word_units(text, tok)
+    unit_of = {p: i for i, u in enumerate(units) for p in u["pieces"]}
+    piece_ids = enc.word_ids()
+    cut = None
+    if truncated:
+        kept = [w for w in piece_ids if w is not None]
+        if kept and kept[-1] in full.word_ids()[len(piece_ids) - 1:]:
+            cut = unit_of.get(kept[-1])  # the last kept piece goes on past the limit: its word is cut
+        warnings.warn(f"Sentence of {len(full['input_ids'])} tokens truncated to the model's {encoder.max_length}; "
+                      "the words beyond it get no weight"
+                      + (f", nor the word {units[cut]['word']!r} that the limit cuts." if cut is not None else "."),
+                      stacklevel=3)
+    word_ids = []
+    for position, (piece, special) in enumerate(zip(piece_ids, enc["special_tokens_mask"])):
+        if piece is None or (special and piece not in unit_of):
+            word_ids.append(None)
+            continue
+        if piece not in unit_of:
+            raise RuntimeError(f"the tokenizer cut {text!r} into more pieces than the book's word units "
+                               f"({len(unit_of)}); please report this text.")
+        unit = unit_of[piece]
+        start, end = enc["offset_mapping"][position]
+        if end > start and not (units[unit]["start"] <= start and end <= units[unit]["end"]) and \
+                not text[start:end].isspace():
+            raise RuntimeError(f"word units drift from the tokenizer in {text!r}: token {position} "
+                               f"({text[start:end]!r}) lies outside its word {units[unit]['word']!r}; please report.")
+        word_ids.append(None if units[unit]["word"] is None or unit == cut else unit)
     n_words = max((w for w in word_ids if w is not None), default=-1) + 1
     if n_words == 0:
         raise ValueError(f"The sentence {text!r} has no word the tokenizer keeps.")
+    words = [u["word"] for u in units]
     return {"input_ids": torch.tensor([enc["input_ids"]]), "word_ids": word_ids, "words": words[:n_words]}
 
 
@@ -305,24 +330,79 @@ class AttributionCache:
 
     Each row carries a checksum of its value; a row whose checksum, length or numbers do not
     check out (edited, truncated, NaN) is not served: :func:`word_weights` recomputes it with a
-    warning. A file that is not a usable SQLite database is an error naming the file.
+    warning. Errors say which of four things is wrong, and only the last advises deleting the file:
+
+    * the path is a folder (or its parent is a file): name a file;
+    * the database is locked by another process (``make lab`` and ``make book`` share ``.cache/``):
+      each statement waits up to ``timeout`` seconds, then the error says so;
+    * the file or its folder is read-only: the cache opens read-only, serves the rows it has and
+      warns that new rows are not saved;
+    * the file is not a SQLite database, or is corrupt: damaged.
+
+    Written here rather than with diskcache: the rows' checksums and the row validators are the point.
     """
 
-    def __init__(self, path: Path | str | None = None):
+    #: seconds a statement waits for another process's write lock before the locked error
+    TIMEOUT = 60.0
+
+    def __init__(self, path: Path | str | None = None, timeout: float | None = None):
         self.path = Path(path) if path else cache_dir("attribution") / "weights.sqlite"
+        self.timeout = self.TIMEOUT if timeout is None else float(timeout)
+        self.read_only = False
+        if self.path.is_dir():
+            raise CacheError(f"The attribution cache path {self.path} is a folder, not a file: pass a file path "
+                             f"such as {self.path / 'weights.sqlite'} (cache=...), or cache=False.")
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise CacheError(f"The attribution cache {self.path} cannot be made: {self.path.parent} is a file, "
+                             "not a folder. Point cache= at a file in a folder.")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        writable = os.access(self.path.parent, os.W_OK) and (not self.path.exists() or os.access(self.path, os.W_OK))
         try:
-            self.db = sqlite3.connect(self.path)
-            self.db.execute("CREATE TABLE IF NOT EXISTS weights (key TEXT PRIMARY KEY, value TEXT)")
-            columns = {row[1] for row in self.db.execute("PRAGMA table_info(weights)")}
-            if "checksum" not in columns:
-                self.db.execute("ALTER TABLE weights ADD COLUMN checksum TEXT")
-            self.db.commit()
+            if writable:
+                self.db = sqlite3.connect(self.path, timeout=self.timeout)
+                self.db.execute("CREATE TABLE IF NOT EXISTS weights (key TEXT PRIMARY KEY, value TEXT)")
+                columns = {row[1] for row in self.db.execute("PRAGMA table_info(weights)")}
+                if "checksum" not in columns:
+                    self.db.execute("ALTER TABLE weights ADD COLUMN checksum TEXT")
+                self.db.commit()
+            else:
+                self._open_read_only()
+        except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                self._open_read_only()
+            else:
+                raise self._error(exc) from exc
         except sqlite3.DatabaseError as exc:
             raise self._error(exc) from exc
 
+    def _open_read_only(self) -> None:
+        if not self.path.exists():
+            raise CacheError(f"The attribution cache {self.path} does not exist and its folder is read-only: point "
+                             "cache= at a writable file, or pass cache=False.")
+        try:
+            self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self.timeout)
+            self.db.execute("SELECT key, value, checksum FROM weights LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from exc
+        self.read_only = True
+        warnings.warn(f"The attribution cache {self.path} is read-only: its rows are served, new ones are computed "
+                      "but not saved. Make the file writable, or point cache= at another file, to keep them.",
+                      stacklevel=3)
+
     def _error(self, exc) -> CacheError:
-        return CacheError(f"The attribution cache {self.path} is damaged ({exc}). Delete the file (its weights will "
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return CacheError(f"The attribution cache {self.path} is locked by another process (another notebook, "
+                              f"make book or make lab writing to the same .cache/) and stayed locked for "
+                              f"{self.timeout:g} s. The file is healthy: wait and run again, pass a longer timeout "
+                              "(AttributionCache(path, timeout=600)), or point cache= at another file.")
+        if "readonly" in text or "read-only" in text:
+            return CacheError(f"The attribution cache {self.path} is read-only ({text}): make it writable, or point "
+                              "cache= at another file.")
+        if "unable to open" in text:
+            return CacheError(f"The attribution cache {self.path} cannot be opened ({text}): check the path and its "
+                              "permissions, or point cache= at another file.")
+        return CacheError(f"The attribution cache {self.path} is damaged ({text}). Delete the file (its weights will "
                           "be recomputed), point cache= at another file, or pass cache=False.")
 
     @staticmethod
@@ -368,14 +448,38 @@ class AttributionCache:
             return None
         return value
 
+    def has(self, key: str) -> bool:
+        """Whether a row is stored under ``key`` (valid or not)."""
+        try:
+            return self.db.execute("SELECT 1 FROM weights WHERE key = ?", (key,)).fetchone() is not None
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from exc
+
     def put(self, key: str, value: dict) -> None:
+        if self.read_only:
+            return
         text = json.dumps(value)
         try:
             self.db.execute("INSERT OR REPLACE INTO weights (key, value, checksum) VALUES (?, ?, ?)",
                             (key, text, self.checksum(text)))
             self.db.commit()
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc):
+                raise self._error(exc) from exc
+            self.read_only = True  # made read-only while we ran: keep serving what is there
+            warnings.warn(f"The attribution cache {self.path} became read-only ({exc}): new rows are not saved.",
+                          stacklevel=3)
         except sqlite3.DatabaseError as exc:
             raise self._error(exc) from exc
+
+    @classmethod
+    def open(cls, cache):
+        """``cache`` as word_weights takes it: True (the default file), a path, an AttributionCache, or False."""
+        if not cache:
+            return None
+        if isinstance(cache, cls):
+            return cache
+        return cls(None if cache is True else cache)
 
     def __len__(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM weights").fetchone()[0]
@@ -448,19 +552,28 @@ def word_weights(encoder: Encoder, sentences, method: str = "ig", n_steps: int =
         raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}.")
     settings.update(engine=ENGINE_VERSION, model=encoder.name, fingerprint=encoder.fingerprint(), pooling=encoder.pooling,
                     normalize_output=encoder.normalize)
-    store = AttributionCache(None if cache is True else cache) if cache else None
+    store = AttributionCache.open(cache)
     frames, gaps, seconds, unresolved = [], [], [], []
     for sentence_id, text in tqdm(list(df.itertuples(index=False, name=None)), desc=f"{method} word weights",
                                   disable=not progress):
         key = AttributionCache.key(settings, sentence_id, text)
-        result = store.get(key) if store is not None else None
+        if method == "shap" and truncate:
+            text_used = truncate_text(encoder, text)  # shap's masker sees the text itself: shorten it
+        else:
+            text_used = text
+        with warnings.catch_warnings():
+            if store is not None and store.has(key):
+                warnings.simplefilter("ignore")  # the truncation warning was given when the row was computed
+            inputs = tokenize(encoder, text_used, truncate=truncate)
+
+        def same_units(value, inputs=inputs):  # a row stored under other word units is recomputed, not served
+            return AttributionCache.check_weights(value) or (
+                None if (value["word_ids"], value["words"]) == (inputs["word_ids"], inputs["words"])
+                else "its word units differ from the tokenizer's today")
+
+        result = store.get(key, same_units) if store is not None else None
         if result is None:
             started = time.perf_counter()
-            if method == "shap" and truncate:
-                text_used = truncate_text(encoder, text)  # shap's masker sees the text itself: shorten it
-            else:
-                text_used = text
-            inputs = tokenize(encoder, text_used, truncate=truncate)
             if method == "ig":
                 sentence_seed = seed * 1_000_003 + int(hashlib.sha1(text.encode()).hexdigest()[:7], 16)
                 keep = torch.tensor([[w is None for w in inputs["word_ids"]]])
@@ -497,7 +610,7 @@ def word_weights(encoder: Encoder, sentences, method: str = "ig", n_steps: int =
                       f"PartitionSHAP did not split within max_evals={max_evals or 500}; {int(np.sum(unresolved))} "
                       "tokens in all): their weights are block averages. Raise max_evals (the longest sentences "
                       "need about 20 x their tokens).", stacklevel=2)
-    table.attrs.update(settings=settings, word_agg=word_agg, normalize=normalize, unresolved_sentences=blocked,
+    table.attrs.update(units=units_key(encoder.tokenizer), settings=settings, word_agg=word_agg, normalize=normalize, unresolved_sentences=blocked,
                        seconds_per_sentence=float(np.nanmean(seconds)) if seconds else float("nan"))
     return table
 

@@ -121,15 +121,72 @@ def strip_widgets(path: Path) -> int:
 
 
 def select(only: list[str] | None) -> list[Path]:
-    """The notebooks whose names start with one of ``only`` (all when empty); an unknown prefix is an error."""
+    """The notebooks named by ``only`` (all when None or empty): a chapter number (``1``, ``01``), a whole
+    name (``01_theory``) or the name without its number (``theory``). Anything else is an error: ``1`` never
+    means chapters 10-12, and an empty name never means every chapter."""
     paths = notebooks()
     if not only:
         return paths
-    unknown = [o for o in only if not any(p.stem.startswith(o) for p in paths)]
+
+    def matches(o: str, path: Path) -> bool:
+        number, _, name = path.stem.partition("_")
+        if o.isdigit():
+            return int(o) == int(number)
+        return o in (path.stem, name)
+
+    blank = [o for o in only if not o.strip()]
+    if blank:
+        raise ValueError(f"--only got an empty name ({only!r}); name chapters by number (01 or 1) or name (theory).")
+    unknown = [o for o in only if not any(matches(o.strip(), p) for p in paths)]
     if unknown:
-        raise ValueError(f"--only {' '.join(unknown)}: no notebook starts with that; the notebooks are "
+        raise ValueError(f"--only {' '.join(unknown)}: no chapter has that number or name; the notebooks are "
                          f"{', '.join(p.stem for p in paths)}.")
-    return [p for p in paths if any(p.stem.startswith(o) for o in only)]
+    return [p for p in paths if any(matches(o.strip(), p) for o in only)]
+
+
+#: papermill's inferred parameter types and the Python types a value for them may have.
+PARAMETER_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list,),
+                   "dict": (dict,)}
+
+
+def _declared_type(parameter: dict) -> str:
+    """A parameter's type: papermill's annotation when there is one, else the type of its default's literal."""
+    import ast
+
+    if parameter.get("inferred_type_name") not in (None, "None"):
+        return parameter["inferred_type_name"]
+    try:
+        return type(ast.literal_eval(parameter["default"])).__name__
+    except (ValueError, SyntaxError):
+        return "unknown"
+
+
+def check_types(paths: list[Path], overrides: dict) -> None:
+    """Every override must have the type its parameter has in each notebook run that declares it: checked
+    before anything runs, so a wrong type never fails deep inside a later chapter. The error names the
+    parameter, the chapter, the expected type and the value."""
+    import papermill as pm
+
+    problems = []
+    for path in paths:
+        declared = pm.inspect_notebook(str(path))
+        for name, value in overrides.items():
+            if name not in declared:
+                continue
+            expected = _declared_type(declared[name])
+            allowed = PARAMETER_TYPES.get(expected)
+            if allowed is None or value is None:  # a default of None (or an unknown type) takes any value
+                continue
+            if isinstance(value, bool) and bool not in allowed:
+                ok = False
+            else:
+                ok = isinstance(value, allowed)
+            if not ok:
+                hint = ' (quote a string as JSON: -p NAME \'"text"\')' if expected == "str" else ""
+                problems.append(f"-p {name}: {path.stem} declares it as {expected} (default "
+                                f"{declared[name]['default']}), got {type(value).__name__} {value!r}{hint}")
+    if problems:
+        raise ValueError("; ".join(problems) + ". Nothing was run.")
 
 
 def check_overrides(paths: list[Path], overrides: dict) -> None:
@@ -153,6 +210,7 @@ def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, o
     """Run every notebook in order; return and save ``{notebook: seconds}``."""
     paths = select(only)
     check_overrides(paths, overrides or {})
+    check_types(paths, overrides or {})
     times_file = results_dir("book") / "run_times.json"
     try:
         times = json.loads(times_file.read_text()) if times_file.is_file() else {}
@@ -294,7 +352,7 @@ def main(argv=None) -> int:
     run = sub.add_parser("run", help="execute the notebooks in order")
     run.add_argument("--out", default=str(ROOT / "book"))
     run.add_argument("--smoke", action="store_true", help="use each chapter's smallest parameters")
-    run.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 03")
+    run.add_argument("--only", nargs="*", help="chapters by number or name, e.g. 1 03 regression")
     run.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
                      help="override a parameter (JSON value) in every notebook that declares it")
     page = sub.add_parser("parameters-page", help="write the parameters page")

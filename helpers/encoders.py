@@ -26,6 +26,11 @@ import torch.nn.functional as F
 from .config import cache_dir
 
 POOLINGS = ("mean", "cls", "cls_before_pooler")
+#: Other names a user may pass: ``cls_pooler`` says explicitly what the book's (and the paper's) ``cls`` means.
+POOLING_ALIASES = {"cls_pooler": "cls"}
+#: What the two worlds mean by "cls", for the messages that must name both.
+CLS_MEANINGS = ("in this book (and the paper) pooling='cls' is the pooler MLP on [CLS] (also 'cls_pooler'); "
+                "in sentence-transformers 'cls' is the [CLS] vector itself, which here is 'cls_before_pooler'")
 #: sentence-transformers' pooling modes the book follows (its "cls" is the [CLS] vector, no pooler layer)
 ST_POOLINGS = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls_before_pooler", "mean": "mean",
                "cls": "cls_before_pooler"}
@@ -202,6 +207,13 @@ def resolve_model_path(name_or_path: str) -> str:
     return name_or_path
 
 
+class L2Normalize(torch.nn.Module):
+    """sentence-transformers' Normalize module where a later module follows it (a Dense layer after it)."""
+
+    def forward(self, s):
+        return F.normalize(s, dim=-1)
+
+
 @dataclass(eq=False)
 class Encoder:
     """A sentence encoder f: input word embeddings -> sentence vector (paper Eq. 1; DESIGN.md section 1)."""
@@ -212,8 +224,11 @@ class Encoder:
     pooling: str = "mean"
     normalize: bool = False
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    #: modules applied after pooling, as in a sentence-transformers model (its Dense layers)
+    #: modules applied after pooling, in a sentence-transformers model's order (its Dense layers, and a
+    #: Normalize that a Dense layer follows, as :class:`L2Normalize`)
     post: list = field(default_factory=list)
+    #: a sentence-transformers model's ``max_seq_length`` (its tokens are cut there, not at the position limit)
+    max_seq_length: int | None = None
 
     @property
     def dim(self) -> int:
@@ -231,7 +246,8 @@ class Encoder:
         limit = getattr(self.tokenizer, "model_max_length", None) or 10 ** 9
         positions = getattr(self.model.config, "max_position_embeddings", limit)
         offset = 2 if self.model.config.model_type in ("roberta", "mpnet") else 0  # padding_idx offset
-        return int(min(limit, positions - offset))
+        longest = int(min(limit, positions - offset))
+        return min(longest, int(self.max_seq_length)) if self.max_seq_length else longest
 
     def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Input word embeddings X: the word-embedding layer's output, before positions are added."""
@@ -264,7 +280,11 @@ class Encoder:
 
     def fingerprint(self) -> str:
         """A hash of the weights and settings: cache keys change when the model does."""
-        h = hashlib.sha1(json.dumps([self.name, self.pooling, self.normalize]).encode())
+        settings = [self.name, self.pooling, self.normalize]
+        if self.max_seq_length or any(isinstance(m, L2Normalize) for m in self.post):
+            # settings of a sentence-transformers model that change the output: its length and module order
+            settings += [self.max_length, [type(m).__name__ for m in self.post]]
+        h = hashlib.sha1(json.dumps(settings).encode())
         states = [self.model.state_dict()] + [m.state_dict() for m in self.post]
         with torch.no_grad():
             for key, value in ((k, v) for state in states for k, v in state.items()):
@@ -279,32 +299,66 @@ class PoolingChoice(UserWarning):
 
 
 def sentence_transformers_modules(folder) -> dict | None:
-    """What a sentence-transformers folder's ``modules.json`` says comes after the transformer: the pooling
-    (``mean`` or ``cls_before_pooler``), its Dense layers (torch modules, loaded) and whether it normalises.
-    None for a folder without ``modules.json``. A module the book cannot follow is an error naming it."""
+    """What a sentence-transformers folder's ``modules.json`` says comes after the transformer, in its order:
+    the pooling (``mean`` or ``cls_before_pooler``), then ``post``, a list of ("dense", module) and
+    ("normalize", None) entries, and ``max_seq_length`` from ``sentence_bert_config.json``. None for a folder
+    without ``modules.json``. A module or an order the book cannot follow is an error naming it."""
     folder = Path(folder)
     spec = folder / "modules.json"
     if not spec.is_file():
         return None
-    out = {"pooling": None, "dense": [], "normalize": False}
-    for module in json.loads(spec.read_text()):
+    out = {"pooling": None, "post": [], "max_seq_length": None}
+    kinds = []
+    for module in sorted(json.loads(spec.read_text()), key=lambda m: int(m.get("idx", 0))):
         kind = module.get("type", "").rsplit(".", 1)[-1]
+        kinds.append(kind)
         path = folder / module.get("path", "")
         if kind == "Transformer":
-            continue
-        if kind == "Pooling":
+            config = path / "sentence_bert_config.json"
+            if config.is_file():
+                settings = json.loads(config.read_text())
+                out["max_seq_length"] = settings.get("max_seq_length")
+                if settings.get("do_lower_case"):
+                    raise ValueError(f"{config}: do_lower_case lower-cases the text before the tokenizer, which the "
+                                     "book does not follow; save the model without it.")
+        elif kind == "Pooling":
             try:  # an error only if the caller leaves the pooling to the model (pooling="auto")
                 out["pooling"] = _st_pooling(json.loads((path / "config.json").read_text()), str(path / "config.json"))
             except ValueError as err:
                 out["pooling_error"] = str(err)
         elif kind == "Dense":
-            out["dense"].append(_dense(path))
+            out["post"].append(("dense", _dense(path)))
         elif kind == "Normalize":
-            out["normalize"] = True
+            out["post"].append(("normalize", None))
         else:
             raise ValueError(f"{spec}: module {module.get('type')!r} is not one the book follows (Transformer, "
                              "Pooling, Dense, Normalize).")
+    _check_order(kinds, str(spec))
     return out
+
+
+def _check_order(kinds: list[str], where: str) -> None:
+    """Transformer, then Pooling, then Dense and Normalize modules in any order: what the book can follow."""
+    if kinds[:2] != ["Transformer", "Pooling"] or any(k in ("Transformer", "Pooling") for k in kinds[2:]):
+        raise ValueError(f"{where}: the modules run in the order {' -> '.join(kinds)}; the book follows a "
+                         "Transformer, then one Pooling, then Dense and Normalize modules.")
+
+
+def _post_modules(entries, normalize, device) -> tuple[list, bool]:
+    """The modules after pooling, in order, and whether the output is normalised at the end.
+
+    A final Normalize is the ``normalize`` choice (``"auto"``: kept; False: left out, the book's unnormalised
+    embeddings); a Normalize that a Dense layer follows is part of the model's function and always applied."""
+    post, final = [], bool(normalize) and normalize != "auto"
+    last_dense = max((i for i, (kind, _) in enumerate(entries) if kind == "dense"), default=-1)
+    for i, (kind, module) in enumerate(entries):
+        if kind == "dense":
+            post.append(module.to(device))
+        elif i < last_dense:
+            post.append(L2Normalize())
+        elif normalize == "auto":
+            final = True
+    return post, final
 
 
 def _dense(path: Path) -> torch.nn.Module:
@@ -327,34 +381,36 @@ def _dense(path: Path) -> torch.nn.Module:
 
 
 def _from_sentence_transformer(model, pooling: str, normalize, device) -> Encoder:
-    """An :class:`Encoder` from a loaded ``SentenceTransformer``: its transformer, tokenizer and modules."""
+    """An :class:`Encoder` from a loaded ``SentenceTransformer``: its transformer, tokenizer, modules in their
+    order and ``max_seq_length``."""
     modules = list(model)
-    first = modules[0]
-    if type(first).__name__ != "Transformer":
-        raise ValueError(f"the SentenceTransformer's first module is {type(first).__name__}, not a Transformer.")
-    chosen, dense, norm = None, [], False
-    for module in modules[1:]:
-        kind = type(module).__name__
-        if kind == "Pooling":
-            chosen = _st_pooling(module.get_config_dict(), "the SentenceTransformer's Pooling module")
-        elif kind == "Dense":
-            dense.append(torch.nn.Sequential(module.linear, module.activation_function).eval().requires_grad_(False))
-        elif kind == "Normalize":
-            norm = True
-        else:
+    kinds = [type(m).__name__ for m in modules]
+    for kind in kinds:
+        if kind not in ("Transformer", "Pooling", "Dense", "Normalize"):
             raise ValueError(f"the SentenceTransformer has a {kind} module, which the book does not follow.")
+    _check_order(kinds, "the SentenceTransformer")
+    first = modules[0]
+    if getattr(first, "do_lower_case", False):
+        raise ValueError("the SentenceTransformer lower-cases its input (do_lower_case), which the book does not follow.")
+    chosen = _st_pooling(modules[1].get_config_dict(), "the SentenceTransformer's Pooling module")
+    entries = [("dense", torch.nn.Sequential(m.linear, m.activation_function).eval().requires_grad_(False))
+               if type(m).__name__ == "Dense" else ("normalize", None) for m in modules[2:]]
     pooling = _auto_pooling(pooling, chosen, "the SentenceTransformer")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    post, final = _post_modules(entries, normalize, device)
     auto_model = first.auto_model.to(device).eval()
     auto_model.requires_grad_(False)
-    return Encoder(name=getattr(auto_model.config, "_name_or_path", "") or "SentenceTransformer", model=auto_model, tokenizer=first.tokenizer, pooling=pooling,
-                   normalize=norm if normalize == "auto" else bool(normalize), device=device,
-                   post=[m.to(device) for m in dense])
+    return Encoder(name=getattr(auto_model.config, "_name_or_path", "") or "SentenceTransformer", model=auto_model,
+                   tokenizer=first.tokenizer, pooling=pooling, normalize=final, device=device, post=post,
+                   max_seq_length=getattr(first, "max_seq_length", None))
 
 
-def _auto_pooling(pooling: str, chosen: str | None, where: str) -> str:
+def _auto_pooling(pooling: str, chosen: str | None, where: str, is_st: bool = True) -> str:
+    if pooling == "cls" and is_st:
+        raise ValueError(f"pooling='cls' is ambiguous for {where}, a sentence-transformers model: {CLS_MEANINGS}. "
+                         "Pass 'cls_pooler' or 'cls_before_pooler' (or 'auto', which follows its Pooling module).")
     if pooling != "auto":
-        return pooling
+        return POOLING_ALIASES.get(pooling, pooling)
     if chosen is None:  # not a sentence-transformers model: the book's default, MEAN
         return "mean"
     warnings.warn(f"pooling='auto': {where} pools with {chosen!r}.", PoolingChoice, stacklevel=3)
@@ -365,22 +421,26 @@ def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = Fa
     """Load a sentence encoder by hub name, offline name, local folder or ``SentenceTransformer`` object
     (DESIGN.md sections 1 and 7).
 
-    pooling: ``mean`` (average over the attention mask), ``cls`` (the trained pooler MLP on
-        [CLS], the paper's choice for SimCSE/DiffCSE; a checkpoint without trained pooler weights
-        raises :class:`MissingPoolerError`) or ``cls_before_pooler`` (the [CLS] vector itself), or
-        ``auto`` (the default): what a sentence-transformers model's ``modules.json`` says (its
-        ``1_Pooling/config.json``; a :class:`PoolingChoice` warning names it), else ``mean``. The Dense
-        modules of a sentence-transformers model are applied after pooling, as ``model.encode()`` does.
-    normalize: apply L2 normalisation. Off by default: the theory assumes unnormalised embeddings, so
-        the book leaves out a Normalize module; ``"auto"`` follows the model's modules (then ``encode``
-        equals sentence-transformers' ``encode``).
+    pooling: ``mean`` (average over the attention mask), ``cls`` or its explicit name ``cls_pooler`` (the
+        trained pooler MLP on [CLS], the paper's choice for SimCSE/DiffCSE; a checkpoint without trained
+        pooler weights raises :class:`MissingPoolerError`) or ``cls_before_pooler`` (the [CLS] vector itself,
+        which sentence-transformers calls "cls"), or ``auto`` (the default): what a sentence-transformers
+        model's ``modules.json`` says (its ``1_Pooling/config.json``; a :class:`PoolingChoice` warning names
+        it), else ``mean``. For a sentence-transformers model ``cls`` is refused as ambiguous (the message names
+        both meanings). Its Dense and Normalize modules run after pooling in the order ``modules.json`` gives,
+        and its ``max_seq_length`` cuts the input, as ``model.encode()`` does.
+    normalize: apply L2 normalisation at the end. Off by default: the theory assumes unnormalised
+        embeddings, so the book leaves out a final Normalize module; ``"auto"`` follows the model's modules
+        (then ``encode`` equals sentence-transformers' ``encode``). A Normalize that a Dense layer follows is
+        part of the model's function and always applied.
     Attention runs in the "eager" implementation, which supports batched backward passes.
     The weights are frozen (``requires_grad=False``); training code unfreezes what it trains.
     """
     from transformers import AutoModel, AutoTokenizer
 
-    if pooling not in POOLINGS + ("auto",):
-        raise ValueError(f"pooling must be one of {POOLINGS + ('auto',)}, got {pooling!r}.")
+    if pooling not in POOLINGS + tuple(POOLING_ALIASES) + ("auto",):
+        raise ValueError(f"pooling must be one of {POOLINGS + tuple(POOLING_ALIASES) + ('auto',)}, got {pooling!r} "
+                         f"({CLS_MEANINGS}).")
     if normalize not in (True, False, "auto"):
         raise ValueError(f"normalize must be True, False or 'auto', got {normalize!r}.")
     if type(name_or_path).__name__ == "SentenceTransformer":
@@ -392,9 +452,10 @@ def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = Fa
     st = sentence_transformers_modules(path) if Path(path).is_dir() else None
     if pooling == "auto" and st and st.get("pooling_error"):
         raise ValueError(st["pooling_error"])
-    pooling = _auto_pooling(pooling, st and st["pooling"], f"{name_or_path}'s modules.json" if st else name_or_path)
-    if normalize == "auto":
-        normalize = bool(st and st["normalize"])
+    pooling = _auto_pooling(pooling, st and st["pooling"], f"{name_or_path}'s modules.json" if st else name_or_path,
+                            is_st=bool(st))
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    post, normalize = _post_modules(st["post"] if st else [], normalize, device)
     if Path(path).is_dir() and not (Path(path) / "config.json").is_file():
         raise ValueError(f"{path} is a folder without a model (no config.json). Point to a folder saved with "
                          "save_pretrained, or use a hub name.")
@@ -435,11 +496,10 @@ def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = Fa
                 f"{name_or_path} has no trained pooler weights (a masked-LM checkpoint, or roberta-base), so "
                 "pooling='cls' would go through a randomly initialised layer that changes at every load. Use "
                 "pooling='cls_before_pooler' (the [CLS] vector itself) or 'mean'.")
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(device).eval()
     model.requires_grad_(False)  # attribution needs input gradients only; frozen weights skip their graph (~10% faster)
-    return Encoder(name=name_or_path, model=model, tokenizer=tokenizer, pooling=pooling,
-                   normalize=normalize, device=device, post=[m.to(device) for m in (st["dense"] if st else [])])
+    return Encoder(name=name_or_path, model=model, tokenizer=tokenizer, pooling=pooling, normalize=normalize,
+                   device=device, post=post, max_seq_length=st["max_seq_length"] if st else None)
 
 
 def sts_spearman(encoder: Encoder, pairs, batch_size: int = 128) -> float:

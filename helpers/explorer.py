@@ -19,7 +19,7 @@ import seaborn as sns
 from .attribution import word_weights
 from .data import load_sentences
 from .encoders import load_encoder
-from .information import word_information
+from .information import check_same_units, units_key, word_information
 
 METHODS = {"IG (sketched)": {"method": "ig", "projections": 16}, "IG (exact)": {"method": "ig", "projections": None},
            "SHAP": {"method": "shap"}}
@@ -30,15 +30,24 @@ def _encoder(name: str, pooling: str):
     return load_encoder(name, pooling=pooling)
 
 
-@lru_cache(maxsize=8)
-def reference_information(dataset: str, data_dir=None) -> pd.DataFrame:
-    """KL and I of every word of a reference corpus (the dataset's paper split), computed once per session."""
-    return word_information(load_sentences(dataset, data_dir=data_dir))
+_REFERENCE: dict = {}
 
 
-def explain(sentence: str, model: str, pooling: str, info: pd.DataFrame, method: str = "IG (sketched)",
-            n_steps: int = 20, max_evals: int = 500) -> pd.DataFrame:
-    """One model's word weights for one sentence, with the word's KL and I (``seen`` False: not in the corpus)."""
+def reference_information(dataset: str, data_dir=None, tokenizer=None) -> pd.DataFrame:
+    """KL and I of every word of a reference corpus (the dataset's paper split) in ``tokenizer``'s word units
+    (None: bert-base-uncased's), computed once per session and units."""
+    key = (dataset, str(data_dir), units_key(tokenizer))
+    if key not in _REFERENCE:
+        _REFERENCE[key] = word_information(load_sentences(dataset, data_dir=data_dir), tokenizer=tokenizer)
+    return _REFERENCE[key]
+
+
+def explain(sentence: str, model: str, pooling: str, info, method: str = "IG (sketched)",
+            n_steps: int = 20, max_evals: int = 500, data_dir=None) -> pd.DataFrame:
+    """One model's word weights for one sentence, with the word's KL and I (``seen`` False: not in the corpus).
+
+    ``info``: a dataset name (its reference table is computed in this model's own word units) or a
+    :func:`helpers.information.word_information` table, which must share the model's word units."""
     if not isinstance(sentence, str) or not sentence.strip():
         raise ValueError("Type a sentence first.")
     if method not in METHODS:
@@ -46,8 +55,11 @@ def explain(sentence: str, model: str, pooling: str, info: pd.DataFrame, method:
     options = dict(METHODS[method])
     kind = options.pop("method")
     encoder = _encoder(model, pooling)
+    if isinstance(info, str):
+        info = reference_information(info, data_dir, encoder.tokenizer)
     extra = {"n_steps": n_steps, **options} if kind == "ig" else {"max_evals": max_evals}
     weights = word_weights(encoder, [sentence], method=kind, truncate=False, progress=False, gap_warning=1.0, **extra)
+    check_same_units(weights, info, f"{model}'s weights", "the reference table")
     out = weights.merge(info[["word", "kl", "self_info"]], on="word", how="left")
     out["seen"] = out["kl"].notna()
     return out
@@ -103,8 +115,8 @@ def bar_chart(tables: dict):
 def render(sentence: str, models: list[tuple[str, str, str]], dataset: str = "stsb", method: str = "IG (sketched)",
            data_dir=None, **kwargs):
     """The explorer's view: (HTML of heat strips, bar-chart figure) for (label, model, pooling) entries."""
-    info = reference_information(dataset, data_dir)
-    tables = {label: explain(sentence, model, pooling, info, method, **kwargs) for label, model, pooling in models}
+    tables = {label: explain(sentence, model, pooling, dataset, method, data_dir=data_dir, **kwargs)
+              for label, model, pooling in models}  # each model's reference table in its own word units
     strips = "".join(heat_strip(t, label) for label, t in tables.items())
     return strips, bar_chart(tables), tables
 

@@ -47,28 +47,72 @@ def rank_words(scores: pd.DataFrame) -> dict:
     return {sid: d["word_index"].tolist() for sid, d in ordered.groupby("sentence_id", sort=False)}
 
 
+def check_ranking(ranking: pd.DataFrame, sentences: pd.DataFrame, tokenizer) -> dict:
+    """{sentence_id: word indices, highest score first}, after checking the ranking against each sentence.
+
+    A ranking must list every word of its sentence once (the word units of
+    :func:`helpers.information.word_units` with ``tokenizer``), no other index, and finite scores; when it has
+    a ``word`` column, its words must be the sentence's. Otherwise the curve would reach "every word removed"
+    with words still in the text, or score another sentence. Errors name the sentence and what is wrong.
+    """
+    from .information import word_units
+
+    missing_cols = {"sentence_id", "word_index", "score"} - set(ranking.columns)
+    if missing_cols:
+        raise ValueError(f"the ranking needs the columns sentence_id, word_index, score; missing {sorted(missing_cols)}.")
+    scores = pd.to_numeric(ranking["score"], errors="coerce").to_numpy(float)
+    if np.isnan(scores).any():
+        bad = ranking.loc[np.isnan(scores), "sentence_id"].unique().tolist()
+        raise ValueError(f"the ranking has NaN (or non-numeric) scores in sentences {bad[:5]}: a NaN cannot be "
+                         "ordered; fill or drop those words' scores first.")
+    dup = ranking[ranking.duplicated(["sentence_id", "word_index"], keep=False)]
+    if len(dup):
+        first = dup.iloc[0]
+        raise ValueError(f"the ranking lists word {int(first['word_index'])} of sentence {first['sentence_id']!r} "
+                         "more than once: each word needs one score.")
+    order = rank_words(ranking)
+    lost = sorted(set(sentences["sentence_id"]) - set(order))
+    if lost:
+        raise ValueError(f"the ranking has no words for sentences {lost[:5]}: rank every sentence you pass.")
+    by_sentence = {sid: d for sid, d in ranking.groupby("sentence_id", sort=False)}
+    for sid, text in sentences[["sentence_id", "text"]].itertuples(index=False):
+        words = {i: u["word"] for i, u in enumerate(word_units(text, tokenizer)) if u["word"] is not None}
+        given = set(order[sid])
+        if given != set(words):
+            extra, absent = sorted(given - set(words)), sorted(set(words) - given)
+            raise ValueError(
+                f"the ranking of sentence {sid!r} ({text[:50]!r}) does not match its words: "
+                + (f"unknown word indices {extra[:5]}" if extra else "")
+                + ("; " if extra and absent else "")
+                + (f"words {[words[i] for i in absent[:5]]} (indices {absent[:5]}) are not ranked" if absent else "")
+                + ". Rank every word of the sentence, as the word-weight tables list them.")
+        if "word" in ranking.columns:
+            d = by_sentence[sid]
+            wrong = [(int(i), w) for i, w in zip(d["word_index"], d["word"]) if words.get(int(i)) != w]
+            if wrong:
+                i, w = wrong[0]
+                raise ValueError(f"the ranking of sentence {sid!r} says word {i} is {w!r}, but the sentence's word {i} "
+                                 f"is {words.get(i)!r}: is it another sentence's ranking?")
+    return order
+
+
 def deletion_curve(encoder, sentences, ranking: pd.DataFrame, k_max: int = 5, removal: str = "mask",
                    batch_size: int = 64) -> pd.DataFrame:
     """Deletion and insertion curves of one ranking over ``sentences`` (``sentence_id, text``).
 
-    ``ranking``: ``sentence_id, word_index, score`` (higher: removed first). ``encoder``: anything with
-    ``encode(list_of_texts) -> array`` and a ``tokenizer`` (an :class:`helpers.encoders.Encoder`). Returns
-    one row per (sentence, k, curve) with ``k`` (1..min(k_max, words)), ``fraction`` (k over the sentence's
-    words) and ``value``: ``1 - cos`` for ``deletion``, ``cos`` for ``insertion``.
+    ``ranking``: ``sentence_id, word_index, score`` (higher: removed first), optionally ``word``; it is checked
+    against every sentence (:func:`check_ranking`). ``encoder``: anything with ``encode(list_of_texts) -> array``
+    and a ``tokenizer`` (an :class:`helpers.encoders.Encoder`). Returns one row per (sentence, k, curve) with
+    ``k`` (1..min(k_max, words)), ``fraction`` (k over the sentence's words) and ``value``: ``1 - cos`` for
+    ``deletion``, ``cos`` for ``insertion``.
     """
     from .attribution import _sentences
 
     check_count("k_max", k_max, 1)
     if removal not in REMOVALS:
         raise ValueError(f"removal must be one of {REMOVALS}, got {removal!r}.")
-    missing_cols = {"sentence_id", "word_index", "score"} - set(ranking.columns)
-    if missing_cols:
-        raise ValueError(f"the ranking needs the columns sentence_id, word_index, score; missing {sorted(missing_cols)}.")
-    order = rank_words(ranking)
     df = _sentences(sentences)
-    lost = sorted(set(df["sentence_id"]) - set(order))
-    if lost:
-        raise ValueError(f"the ranking has no words for sentences {lost[:5]}: rank every sentence you pass.")
+    order = check_ranking(ranking, df, encoder.tokenizer)
     jobs, texts = [], []
     for sid, text in df[["sentence_id", "text"]].itertuples(index=False):
         words = order[sid]
@@ -117,7 +161,21 @@ def rankings(weights: dict, info: pd.DataFrame, base: pd.DataFrame, seeds=(0, 1,
     every word of every sentence (e.g. the IG one) for the rankings that need no model. Adds ``random
     (seed s)`` for each seed and ``reverse IG`` when IG is given. A word missing from ``info`` ranks last.
     """
+    import warnings
+
+    from .information import check_same_units
+
+    check_same_units(base, info, "the base weight table", "the information table")
     words = base[["sentence_id", "word_index", "word"]]
+    unseen = ~words["word"].isin(set(info["word"]))
+    if unseen.mean() > 0.5:
+        raise ValueError(f"{unseen.mean():.0%} of the words are not in the information table (e.g. "
+                         f"{words.loc[unseen, 'word'].drop_duplicates().head(5).tolist()}): the KL, I and IDF "
+                         "rankings would be mostly ties. Compute it with the encoder's tokenizer, on a corpus that "
+                         "holds these sentences.")
+    if unseen.any():
+        warnings.warn(f"{int(unseen.sum())} of {len(words)} words are not in the information table; they rank last in "
+                      "the KL, I and IDF rankings (unseen is not zero information).", stacklevel=2)
     out = {name: t[["sentence_id", "word_index"]].assign(score=t["weight"].to_numpy()) for name, t in weights.items()}
     if "IG" in weights:
         out["reverse IG"] = out["IG"].assign(score=-out["IG"]["score"])

@@ -26,6 +26,7 @@ import torch
 
 from .attribution import ENGINE_VERSION, AttributionCache, ig_token_outputs, tokenize
 from .config import check_count, tqdm
+from .information import units_key
 
 SIMILARITIES = ("dot", "cosine")
 
@@ -74,9 +75,15 @@ def pair_weights(encoder, a: str, b: str, n_steps: int = 50, projections: int | 
     settings = {"kind": "pair", "engine": ENGINE_VERSION, "model": encoder.name, "fingerprint": encoder.fingerprint(),
                 "pooling": encoder.pooling, "normalize_output": enc.normalize, "n_steps": n_steps,
                 "projections": projections, "similarity": similarity, "baseline": baseline, "seed": seed}
-    store = AttributionCache(None if cache is True else cache) if cache else None
+    store = AttributionCache.open(cache)
     key = AttributionCache.key(settings, "pair", json.dumps([a, b]))
-    result = store.get(key, _check_pair) if store is not None else None
+    units = (tokenize(enc, a)["words"], tokenize(enc, b)["words"]) if store is not None and store.has(key) else None
+
+    def check(value):  # a row stored under other word units is recomputed, not served
+        return _check_pair(value) or (None if (value["words_a"], value["words_b"]) == units
+                                      else "its word units differ from the tokenizer's today")
+
+    result = store.get(key, check) if store is not None else None
     if result is None:
         sketch_seed = seed * 1_000_003 + int(hashlib.sha1((a + "\0" + b).encode()).hexdigest()[:7], 16)
         # special tokens keep their embedding in the baseline, so their J is 0: the words carry everything
@@ -97,9 +104,10 @@ def pair_weights(encoder, a: str, b: str, n_steps: int = 50, projections: int | 
             store.put(key, result)
     c = np.asarray(result["contributions"])
     rows = [{"word_a": wa, "index_a": i, "word_b": wb, "index_b": j, "contribution": float(c[i, j])}
-            for i, wa in enumerate(result["words_a"]) for j, wb in enumerate(result["words_b"])]
+            for i, wa in enumerate(result["words_a"]) for j, wb in enumerate(result["words_b"])
+            if wa is not None and wb is not None]  # units that are not words (a special-token string) carry 0
     table = pd.DataFrame(rows, columns=["word_a", "index_a", "word_b", "index_b", "contribution"])
-    table.attrs.update(score=result["score"], reference=result["reference"],
+    table.attrs.update(units=units_key(encoder.tokenizer), score=result["score"], reference=result["reference"],
                        completeness_gap=result["completeness_gap"], settings=settings)
     return table
 

@@ -53,16 +53,13 @@ def sync_repository(url: str | None = None, notebook_dir: Path = ROOT / "noteboo
     import nbformat
 
     if url is not None:
-        if not re.fullmatch(r"https://(github\.com|gitlab\.com)/[\w.-]+/[\w.-]+", url):
-            raise ValueError(f"url must look like https://github.com/<owner>/<repository>, got {url!r}.")
+        url, pages = parse_repository(url)
         text = config.read_text()
         text, n = re.subn(r"(?m)^(\s+url:\s*).*$", lambda m: m.group(1) + url, text, count=1)
         if not n:
             raise ValueError(f"{config} has no repository: url: line to update.")
-        owner, name = url.rstrip("/").split("/")[-2:]
-        if "github.com" in url:  # the GitHub Pages address the workflow deploys to (link previews need it)
-            text = re.sub(r"(?m)^(\s+ogp_site_url:\s*).*$", lambda m: m.group(1) + f"https://{owner}.github.io/{name}/",
-                          text)
+        # the Pages address the workflow deploys to (link previews need it)
+        text = re.sub(r"(?m)^(\s+ogp_site_url:\s*).*$", lambda m: m.group(1) + pages, text)
         config.write_text(text)
     url = repository_url(config)
     for path in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
@@ -82,10 +79,67 @@ def sync_repository(url: str | None = None, notebook_dir: Path = ROOT / "noteboo
     return url
 
 
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def parse_repository(url: str) -> tuple[str, str]:
+    """(the repository URL in its plain form, its Pages address) from a GitHub or GitLab repository URL.
+
+    Parsed, not pattern-replaced: ``https://github.com/<owner>/<repo>`` (a trailing ``/`` or ``.git`` is
+    dropped) gives ``https://<owner, lower-cased>.github.io/<repo>/``, or ``https://<owner>.github.io/`` for a
+    user site repository named ``<owner>.github.io``; ``https://gitlab.com/<group>[/<subgroup>...]/<project>``
+    gives ``https://<group>.gitlab.io/[<subgroup>/...]<project>/``. Anything else is an error naming the URL.
+    """
+    from urllib.parse import urlsplit
+
+    form = "url must look like https://github.com/<owner>/<repository> (or a gitlab.com project)"
+    if not isinstance(url, str):
+        raise ValueError(f"{form}, got {url!r}.")
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if parts.scheme != "https" or host.lower() not in ("github.com", "gitlab.com") or parts.query or parts.fragment \
+            or parts.username or parts.port:
+        raise ValueError(f"{form}, got {url!r}.")
+    segments = [s for s in parts.path.split("/") if s]
+    if segments and segments[-1].endswith(".git"):
+        segments[-1] = segments[-1][:-4]
+    github = host.lower() == "github.com"
+    if (github and len(segments) != 2) or len(segments) < 2 or not all(_NAME.fullmatch(s) for s in segments) \
+            or any(s in (".", "..") for s in segments):
+        raise ValueError(f"{form}, got {url!r}: {'owner and repository' if github else 'group and project'} "
+                         "names of letters, digits, '.', '-' and '_'.")
+    plain = f"https://{host.lower()}/" + "/".join(segments)
+    owner, rest = segments[0].lower(), segments[1:]
+    if github:
+        site = f"https://{owner}.github.io/"
+        return plain, site if rest[0].lower() == f"{owner}.github.io" else site + rest[0] + "/"
+    site = f"https://{owner}.gitlab.io/"
+    return plain, site if "/".join(rest).lower() == f"{owner}.gitlab.io" else site + "/".join(rest) + "/"
+
+
+def _committed(path: str) -> str:
+    """A notebook path whose last two segments are ``book/NN_x.ipynb`` with ``book`` made ``notebooks``."""
+    segments = path.split("/")
+    if len(segments) >= 2 and segments[-2] == "book" and re.fullmatch(r"\d\d_[\w-]+\.ipynb", segments[-1]):
+        segments[-2] = "notebooks"
+    return "/".join(segments)
+
+
 def notebook_links(url: str) -> str:
-    """A launch URL with the executed copy's path (``book/NN_x.ipynb``) replaced by the committed one."""
-    return re.sub(r"(?<![\w-])book/(\d\d_[\w-]+\.ipynb)", r"notebooks/\1", url).replace(
-        "book%2F", "notebooks%2F")
+    """A launch URL with the executed copy's path (``book/NN_x.ipynb``) replaced by the committed one.
+
+    The URL is parsed: only a path, or a query value (Binder's ``urlpath``/``labpath``), that ends in
+    ``book/NN_x.ipynb`` changes; a repository, group or branch named "book" anywhere else is left alone.
+    """
+    from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    path = _committed(unquote(parts.path))
+    path = parts.path if path == unquote(parts.path) else quote(path, safe="/%:@!$&'()*+,;=-._~")
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    moved = [(k, _committed(v)) for k, v in pairs]
+    query = parts.query if moved == pairs else urlencode(moved, safe="/")
+    return urlunsplit((parts.scheme, parts.netloc, path, query, parts.fragment))
 
 
 def _rewrite(buttons):

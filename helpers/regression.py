@@ -55,6 +55,9 @@ def join_information(weights, info, quantity: str = "kl", min_match: float = 0.9
     for column in ("sentence_id", "word", "weight"):
         if column not in weights.columns:
             raise ValueError(f"the weight table has no column {column!r} (word_weights' output has it).")
+    from .information import check_same_units
+
+    check_same_units(weights, info)
     dup = info.loc[info["word"].duplicated(), "word"].unique().tolist()
     if len(dup):
         raise ValueError(f"the information table lists these words more than once: {list(dup[:5])}; each word "

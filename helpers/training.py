@@ -241,8 +241,11 @@ def _resume(run_dir: Path, model_class):
 # --------------------------------------------------------------------------- MLM pre-training
 def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, lr: float = 5e-4,
                  warmup: int = 200, config: MLMConfig | None = None, seed: int = 0, save_every: int = 250,
-                 save_steps=(), run_dir=None, progress: bool = True, max_steps_this_call: int | None = None) -> Path:
+                 save_steps=(), run_dir=None, progress: bool = True, max_steps_this_call: int | None = None,
+                 train: bool = True) -> Path | None:
     """Pre-train a small BERT MLM from scratch; return the folder of the final checkpoint.
+
+    ``train=False``: only look: the folder when the run is complete on disk, else None (nothing is trained).
 
     Resumes from the latest checkpoint of the run folder (named by the settings' hash under
     ``.cache/runs/`` unless ``run_dir`` is given). ``save_steps``: extra steps to keep a
@@ -257,6 +260,8 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
                 "config": asdict(config), "seed": seed, "n_sentences": len(sentences),
                 "corpus_hash": hash_texts(sentences)}
     run_dir = _run_dir("mlm", settings, run_dir)
+    if not train:
+        return checkpoints(run_dir).get(steps)
     start, loaded = _resume(run_dir, BertForMaskedLM)  # the newest checkpoint that loads
     if start == steps:
         return checkpoints(run_dir)[steps]
@@ -580,20 +585,27 @@ def trajectory_summary(trajectory: pd.DataFrame) -> pd.DataFrame:
 def self_trained_pair(data_dir=None, mlm_steps: int = 3000, mlm_hidden: int = 256, mlm_layers: int = 4,
                       mlm_batch_size: int = 64, objective: str = "sup", pooling: str = "mean",
                       simcse_steps: int = SIMCSE_STEPS, batch_size: int = 64, lr: float = 1e-4,
-                      temperature: float = 0.05, save_steps=SAVE_STEPS, seed: int = 0, progress: bool = True) -> dict:
+                      temperature: float = 0.05, save_steps=SAVE_STEPS, seed: int = 0, progress: bool = True,
+                      train: bool = True) -> dict | None:
     """The offline "MLM vs its contrastive fine-tune" pair: {"mlm", "simcse", "simcse_pooling"} folders.
 
     Same settings as the fine-tuning chapter's defaults, so its cached runs are reused (nothing
     is trained twice); on a fresh machine this trains them (the MLM takes ~30 min on 2 cores).
+    ``train=False``: only look on disk; None when either run is not complete there.
     """
     corpus = pretraining_corpus(data_dir)
     mlm = pretrain_mlm(corpus, steps=mlm_steps, batch_size=mlm_batch_size, seed=seed, progress=progress,
                        config=MLMConfig(hidden_size=mlm_hidden, num_hidden_layers=mlm_layers,
-                                        num_attention_heads=max(1, mlm_hidden // 64), intermediate_size=4 * mlm_hidden))
+                                        num_attention_heads=max(1, mlm_hidden // 64), intermediate_size=4 * mlm_hidden),
+                       train=train)
+    if mlm is None:
+        return None
     triplets = nli_triplets(data_dir) if objective == "sup" else None
     ckpts = simcse(mlm, objective=objective, pooling=pooling, steps=simcse_steps, batch_size=batch_size, lr=lr,
                    temperature=temperature, save_steps=[s for s in save_steps if s <= simcse_steps], sentences=corpus,
-                   triplets=triplets, seed=seed, progress=progress)
+                   triplets=triplets, seed=seed, progress=progress, train=train)
+    if simcse_steps not in ckpts:
+        return None
     return {"mlm": mlm, "simcse": ckpts[simcse_steps], "simcse_pooling": pooling}
 
 
