@@ -7,19 +7,30 @@ STAMP := $(VENV)/.installed-stamp
 SENTENCE_DATA_DIR ?= $(wildcard $(CURDIR)/../shared/data)
 export SENTENCE_DATA_DIR
 
-.PHONY: setup book notebooks test browser lab clean
+.PHONY: setup lock book notebooks test browser lab clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+# PyTorch's CPU wheels: torch never pulls the CUDA build and its several GB of NVIDIA packages
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	# torch first, pinned to the CPU build this machine serves from its disk
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -r requirements.txt
+	# torch first, the CPU build: from a local wheel directory when pip is configured with one (no network),
+	# else from PyTorch's CPU index
+	$(PY) -m pip install --quiet --no-deps --no-index torch==2.13.0 2>/dev/null || \
+	  $(PY) -m pip install --quiet --no-deps --index-url $(TORCH_INDEX) torch==2.13.0
+	# then exactly the lock: every version pinned, every file checked against its hash
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	# the book's helpers as a package (editable): chapters import it from any working directory
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# Remake the lock after an edit of requirements.txt (pip-tools; Linux, Python 3.11)
+lock: setup
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	  --strip-extras --no-emit-index-url --no-emit-find-links --output-file requirements.lock requirements.txt
+	$(PY) -m helpers.publishing   # the chapters' Colab cells install the lock's versions
 
 notebooks: setup
 	$(PY) -m helpers.book run --out book

@@ -1,4 +1,4 @@
-"""Word weights from Integrated Gradients and SHAP (paper section 3.1, appendix D; DESIGN.md sections 2-4).
+"""Word weights from Integrated Gradients and SHAP (paper section 3.1, appendix D; the book's Eqs. eq-ig-norm, eq-sketch and eq-normalise).
 
 The IG engine here computes the paper's Eq. 4, the Frobenius norm over every
 input-embedding element and every output dimension of the IG attributions:
@@ -144,7 +144,7 @@ def _quadrature(method: str, n_steps: int):
 
 
 def projection_matrix(dim: int, k: int, kind: str = "orthogonal", seed: int = 0) -> torch.Tensor:
-    """k x dim random projections with E[v v^T] = I (DESIGN.md section 2).
+    """k x dim random projections with E[v v^T] = I (the book's Eq. eq-sketch).
 
     ``orthogonal``: rows of Haar-random orthogonal blocks scaled by sqrt(dim) (k = dim gives the
     exact norm); ``gaussian``: i.i.d. standard normal rows.
@@ -197,7 +197,7 @@ def ig_token_norms(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50,
     with chunk_size x n_steps x tokens x hidden). Sketched: ``projections`` rows of
     :func:`projection_matrix`. The completeness gap is
     max_j |sum_{t,i} IG[t,i,j] - (f_j(X) - f_j(X'))| / (||v_j|| ||f(X) - f(X')||) over the
-    cotangents used (the unit vectors e_j when exact; DESIGN.md section 2). ``keep``: positions
+    cotangents used (the unit vectors e_j when exact; the book's Eq. eq-sketch). ``keep``: positions
     that keep their embedding in the baseline (see :func:`baseline_embeddings`).
     """
     def rows_for(dim):
@@ -289,7 +289,7 @@ def ig_captum_token_norms(encoder: Encoder, input_ids: torch.Tensor, n_steps: in
 
 # --------------------------------------------------------------------------- words
 def aggregate_words(token_norms, word_ids, words, word_agg: str = "frobenius", normalize: str = "mean1") -> pd.DataFrame:
-    """Token weights -> word weights -> length-normalised weights (DESIGN.md section 4).
+    """Token weights -> word weights -> length-normalised weights (the book's word units and Eq. eq-normalise).
 
     word_agg: ``frobenius`` sqrt(sum c_t^2) (the paper's Eq. 4 over a word's subwords), ``rms``
     sqrt(mean c_t^2), ``sum``, ``first``. normalize: ``mean1`` n c_w / sum c (weights average 1
@@ -518,7 +518,7 @@ def word_weights(encoder: Encoder, sentences, method: str = "ig", n_steps: int =
                  chunk_size: int = 4, max_evals: int | None = None, shap_mask: str = "per_token",
                  shap_batch_size: int = 64, truncate: bool = True, cache=True, seed: int = 0,
                  progress: bool = True, gap_warning: float = 0.01) -> pd.DataFrame:
-    """Word weights of every sentence (paper sections 3.1.1 and D.4; DESIGN.md sections 2-4).
+    """Word weights of every sentence (paper sections 3.1.1 and D.4; the book's Eqs. eq-ig-norm, eq-sketch and eq-normalise).
 
     Returns one row per word: ``sentence_id, word_index, word, weight, raw_weight``, plus
     ``n_subwords`` and the sentence's ``completeness_gap`` (IG: the completeness residual;
@@ -796,7 +796,7 @@ def compare_weights(tables: dict, reference: str | None = None) -> pd.DataFrame:
 
 def sketch_error(encoder: Encoder, sentences, exact: pd.DataFrame, ks, seeds=(0, 1, 2), progress: bool = True,
                  **options) -> pd.DataFrame:
-    """Error of the sketched weights against the exact ones, for each k and seed (DESIGN.md section 2)."""
+    """Error of the sketched weights against the exact ones, for each k and seed (the book's Eq. eq-sketch)."""
     rows = []
     for k in ks:
         for seed in seeds:

@@ -1,4 +1,4 @@
-"""Run the book's notebooks with papermill (DESIGN.md section 9).
+"""Run the book's notebooks with papermill (the README).
 
 ``python -m helpers.book run`` executes every notebook of ``notebooks/`` in order into
 ``book/`` (the executed copies the HTML book is built from), showing which notebook
@@ -226,6 +226,23 @@ def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, o
         print(f"[{i}/{len(paths)}] {path.name} done in {times[path.stem]} s", flush=True)
         times_file.write_text(json.dumps(times, indent=2))  # the chapters run so far (earlier runs of others kept)
     return times
+
+
+#: What a chapter calls when it needs the self-trained MLM (about 40 minutes of pre-training on 2 cores when it
+#: is not cached): such a chapter does not fit Binder's free machines.
+PRETRAINING_CALLS = ("self_trained_pair(", "pretrain_mlm(")
+
+
+def chapters_needing_pretraining() -> list[str]:
+    """The chapters whose code calls the MLM pre-training (read from their sources, not typed)."""
+    import nbformat
+
+    out = []
+    for path in notebooks():
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        if any(call in code for call in PRETRAINING_CALLS):
+            out.append(path.stem)
+    return out
 
 
 def parameters_table() -> list[dict]:

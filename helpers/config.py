@@ -1,4 +1,4 @@
-"""Paths and settings shared by every chapter (DESIGN.md section 9).
+"""Paths and settings shared by every chapter (the README).
 
 Three locations can be moved with environment variables, so that the book, the
 tests and a user's own papermill runs never overwrite each other:

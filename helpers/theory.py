@@ -1,4 +1,4 @@
-"""The theory of paper section 4 / appendix C, checked numerically (DESIGN.md section 8).
+"""The theory of paper section 4 / appendix C, checked numerically (the book's Eq. eq-jensen).
 
 * :func:`log_likelihood` and :func:`sgns_bound`: both sides of the Jensen step
   (appendix C, Eqs. 5-8): log sigmoid(+-<s_bar, s_bar'>) >= (1/(n n')) sum_ij log sigmoid(+-<w_i, w'_j>).

@@ -1,4 +1,4 @@
-"""Training: a small BERT-style MLM from scratch, and SimCSE fine-tuning (paper section 2; DESIGN.md sections 7 and 10).
+"""Training: a small BERT-style MLM from scratch, and SimCSE fine-tuning (paper section 2; the book's Eq. eq-simcse).
 
 The offline book has no pre-trained MLM, so it makes one: :func:`pretrain_mlm` trains a
 small BERT on the local corpora (never the STS-B validation sentences the book
@@ -81,7 +81,7 @@ def nli_triplets(data_dir=None) -> pd.DataFrame:
 # --------------------------------------------------------------------------- models
 @dataclass
 class MLMConfig:
-    """A small BERT for pre-training here (DESIGN.md section 10's pilot: 4 x 256)."""
+    """A small BERT for pre-training here (chapter 05's pilot: 4 x 256)."""
 
     hidden_size: int = 256
     num_hidden_layers: int = 4

@@ -5,6 +5,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Nothing is downloaded from the Hugging Face hub here or in CI: a hub id is served by its offline package
+# (helpers.encoders.resolve_model_path); the tests that need the hub mock it at huggingface_hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,9 +61,25 @@ def test_workflow_builds_tests_and_deploys_only_from_main():
     assert order == sorted(order)
     python = next(s for s in build["steps"] if "setup-python" in s.get("uses", ""))
     assert python["with"]["python-version"] == "3.11"
-    caches = [s for s in build["steps"] if "actions/cache" in s.get("uses", "")]
-    assert {c["with"]["path"] for c in caches} == {".venv", ".cache"}
-    assert all("hashFiles(" in c["with"]["key"] for c in caches)
+    restores = [s for s in build["steps"] if "actions/cache/restore" in s.get("uses", "")]
+    saves = [s for s in build["steps"] if "actions/cache/save" in s.get("uses", "")]
+    assert {c["with"]["path"] for c in restores} == {c["with"]["path"] for c in saves} == {".venv", ".cache"}
+    assert "hashFiles('requirements.lock'" in next(c for c in restores if c["with"]["path"] == ".venv")["with"]["key"]
+    assert all(s["if"].startswith("always()") for s in saves)  # saved when a later step fails or times out
+    test_at = next(i for i, s in enumerate(steps) if "make test" in s)
+    save_cache = next(i for i, s in enumerate(build["steps"]) if "cache/save" in s.get("uses", "")
+                      and s["with"]["path"] == ".cache")
+    assert save_cache > test_at  # after the steps that fill .cache
+    assert not [s for s in build["steps"] if s.get("uses", "").startswith("actions/cache@")]  # no save-on-success
+    cancel = str(flow["concurrency"]["cancel-in-progress"])
+    assert "pull_request" in cancel and cancel != "True"  # pull requests may cancel; a build of main never is
+    majors = {"actions/checkout": 6, "actions/setup-python": 6, "actions/cache/restore": 5, "actions/cache/save": 5,
+              "actions/upload-pages-artifact": 5, "actions/deploy-pages": 5}
+    for job in (build, deploy):
+        for s in job["steps"]:
+            if "uses" in s:
+                action, _, version = s["uses"].partition("@")
+                assert int(version.lstrip("v")) >= majors[action], s["uses"]
     build_step = next(s for s in build["steps"] if "make book" in s.get("run", ""))
     assert "SENTENCE_DATA_DIR" not in str(build_step.get("env", {}))  # the hub is the data source
     upload = next(s for s in build["steps"] if "upload-pages-artifact" in s.get("uses", ""))
@@ -96,7 +113,8 @@ def test_every_chapter_installs_helpers_on_colab_from_the_configured_repository(
     for path in book.notebooks():
         cells = [c for c in nbformat.read(path, as_version=4).cells if publishing.SETUP_TAG in c.metadata.get("tags", [])]
         assert len(cells) == 1, f"{path.name}: one Colab setup cell (python -m helpers.publishing writes it)"
-        assert cells[0].source == publishing.colab_cell_source(url), f"{path.name}: stale repository URL"
+        assert cells[0].source == publishing.colab_cell_source(url), \
+            f"{path.name}: stale repository URL or lock versions (python -m helpers.publishing rewrites the cells)"
         assert "remove-cell" in cells[0].metadata["tags"]
 
 
@@ -130,9 +148,11 @@ def test_launch_urls_point_at_the_committed_notebooks():
 
 
 def test_binder_has_what_it_needs():
-    assert (ROOT / "runtime.txt").read_text().strip().startswith("python-3.")
-    post = ROOT / "postBuild"
-    assert os.access(post, os.X_OK) and "pip install --no-deps -e ." in post.read_text()
+    assert (ROOT / "binder" / "runtime.txt").read_text().strip().startswith("python-3.11")
+    post = ROOT / "binder" / "postBuild"
+    text = post.read_text()
+    assert os.access(post, os.X_OK) and "pip install --no-deps -e ." in text
+    assert "download.pytorch.org/whl/cpu torch==2.13.0" in text and "--require-hashes --no-deps -r requirements.lock" in text
     readme = (ROOT / "README.md").read_text()
     assert "Binder" in readme and "repository.url" in readme
 
@@ -147,3 +167,45 @@ def test_only_launch_buttons_are_rewritten():
     urls = [b["url"] for b in buttons[0]["buttons"]]
     assert urls == ["https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/notebooks/05_finetuning.ipynb",
                     "../_sources/book/05_finetuning.ipynb"]
+
+
+def _third_party_imports(source: str) -> set:
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n not in ("helpers", "google")}
+
+
+def test_the_colab_cell_covers_every_import_and_keeps_colabs_torch():
+    """Every module the chapters and the helpers import is preinstalled on Colab or installed by the cell."""
+    import importlib.metadata
+    import sys as _sys
+
+    import nbformat
+    from packaging.utils import canonicalize_name
+
+    from helpers import book, publishing
+
+    modules = set()
+    for path in book.notebooks():
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and publishing.SETUP_TAG not in cell.metadata.get("tags", []):
+                modules |= _third_party_imports("\n".join(l for l in cell.source.splitlines()
+                                                           if not l.lstrip().startswith(("%", "!"))))
+    for path in (ROOT / "helpers").glob("*.py"):
+        modules |= _third_party_imports(path.read_text())
+    dists = importlib.metadata.packages_distributions()
+    covered = {canonicalize_name(n) for n in publishing.COLAB_PREINSTALLED + publishing.COLAB_PACKAGES}
+    uncovered = {m: dists.get(m) for m in modules if not {canonicalize_name(d) for d in dists.get(m, [m])} & covered}
+    assert not uncovered, f"imported but neither on Colab nor in its setup cell: {uncovered}"
+    source = publishing.colab_cell_source("https://github.com/o/r")
+    pins = publishing.locked_versions()
+    assert "torch==" not in source.replace("torch=={version", "")  # Colab's torch is pinned to itself, never replaced
+    for name in publishing.COLAB_PACKAGES:
+        assert f'"{name}=={pins[name]}"' in source  # the lock's versions
+    assert '"--no-deps",' in source and "transformers==" in source

@@ -108,9 +108,14 @@ def test_bookkeeping_cells_are_hidden(path):
 
 
 def test_pages_do_not_point_to_developer_notes():
-    for path in [*CHAPTERS, *(ROOT / "book").glob("*.md"), ROOT / "README.md"]:
+    for path in [*CHAPTERS, *(ROOT / "book").glob("*.md"), ROOT / "README.md", *(ROOT / "helpers").glob("*.py")]:
         text = path.read_text()
-        assert "DESIGN.md" not in text, path.name
+        assert "DESIGN.md" not in text, path.name  # docstrings cite the paper and the book's equation labels
+    labels = set(re.findall(r"\(eq-[\w-]+\)=|label: (eq-[\w-]+)|\$\$ \((eq-[\w-]+)\)",
+                            " ".join(p.read_text() for p in CHAPTERS)))
+    defined = {x for group in labels for x in (group if isinstance(group, tuple) else (group,)) if x}
+    cited = set(re.findall(r"\b(eq-[a-z][\w-]*)\b", " ".join(p.read_text() for p in (ROOT / "helpers").glob("*.py"))))
+    assert defined and cited <= defined, f"docstrings cite equation labels no chapter defines: {cited - defined}"
 
 
 def test_figure_names_are_unique_and_referenced_names_exist():

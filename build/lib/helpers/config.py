@@ -1,0 +1,102 @@
+"""Paths and settings shared by every chapter (the README).
+
+Three locations can be moved with environment variables, so that the book, the
+tests and a user's own papermill runs never overwrite each other:
+
+* ``SENTENCE_DATA_DIR``   -- local copies of the public datasets (CI: ``../shared/data``).
+  A notebook's ``data_dir`` parameter overrides it. Unset: the loaders go to the hub.
+* ``SENTENCE_RESULTS_DIR`` -- where chapters write their tables (default ``results/``).
+* ``SENTENCE_CACHE_DIR``   -- attribution caches and trained checkpoints (default ``.cache/``).
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir(override: str | os.PathLike | None = None) -> Path | None:
+    """The local data folder: ``override`` if given, else ``$SENTENCE_DATA_DIR``, else None (hub)."""
+    value = override if override not in (None, "") else os.environ.get("SENTENCE_DATA_DIR")
+    if value in (None, ""):
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        # relative to the working directory, else to the repository (a kernel started in notebooks/)
+        tried = [(Path.cwd() / path).resolve(), (ROOT / path).resolve()]
+        path = next((p for p in tried if p.is_dir()), tried[0])
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"The data folder {path} does not exist. Set SENTENCE_DATA_DIR (or the notebook "
+            "parameter data_dir) to the folder that holds stsb/, sts12/, wiki1m/ and snli/, "
+            "or unset it to download the public copies from the Hugging Face hub."
+        )
+    return path
+
+
+def results_dir(chapter: str) -> Path:
+    """``results/<chapter>/`` (or ``$SENTENCE_RESULTS_DIR/<chapter>``), created on demand."""
+    base = Path(os.environ.get("SENTENCE_RESULTS_DIR") or ROOT / "results")
+    path = base / chapter
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir(kind: str = "") -> Path:
+    """``.cache/<kind>`` (or ``$SENTENCE_CACHE_DIR/<kind>``), created on demand."""
+    base = Path(os.environ.get("SENTENCE_CACHE_DIR") or ROOT / ".cache")
+    path = base / kind if kind else base
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_count(name: str, value, minimum: int = 1, allow_none: bool = False):
+    """A whole-number argument at least ``minimum`` (or None where allowed); else a ValueError naming it."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        what = f"a whole number >= {minimum}" + (" or None" if allow_none else "")
+        raise ValueError(f"{name} must be {what}, got {value!r}.")
+    return int(value)
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed python, numpy and torch; return a numpy Generator for explicit use."""
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover - torch is a hard requirement of the book
+        pass
+    return np.random.default_rng(seed)
+
+
+#: Set by ``python -m helpers.book run``: progress bars are text (streamed to the terminal, saved as text in
+#: the executed notebooks) instead of Jupyter widgets.
+TEXT_PROGRESS = "SENTENCE_TEXT_PROGRESS"
+
+
+def tqdm(*args, **kwargs):
+    """A tqdm progress bar: a widget in Jupyter, plain text in the book's papermill runs (``$SENTENCE_TEXT_PROGRESS``).
+
+    In a papermill run a widget would be invisible on the terminal and, in the HTML, a widget
+    that needs scripts from the network; a text bar on stderr is streamed to the terminal by
+    :func:`helpers.book.run_notebook` and stored as plain text.
+    """
+    if os.environ.get(TEXT_PROGRESS) == "1":
+        from tqdm import tqdm as text_bar
+
+        kwargs.setdefault("file", sys.stderr)
+        kwargs.setdefault("mininterval", 10.0)  # a line every 10 s at most in the build log
+        kwargs.setdefault("ascii", True)
+        return text_bar(*args, **kwargs)
+    from tqdm.auto import tqdm as auto_bar
+
+    return auto_bar(*args, **kwargs)

@@ -1,0 +1,393 @@
+"""The paper's contrast offline: matched designs of a masked-word model and a contrastive one (chapter 05).
+
+The paper's headline compares each MLM with its contrastive fine-tune. Offline there is no
+pre-trained BERT, so this module measures every matched design the book can afford, with the
+same sentences, the same IG settings and bootstrap intervals:
+
+* ``long``: the self-trained MLM fine-tuned with supervised and with unsupervised SimCSE for
+  longer than the chapter's default, beside the same MLM trained as long with its own loss
+  (the continued-MLM control), measured at several checkpoints;
+* ``reverse``: all-MiniLM-L6-v2, a fully trained contrastive encoder, trained further with the
+  MLM loss (a fresh MLM head tied to its input embeddings), then with supervised SimCSE again;
+* ``bow``: the theory's own setting on real text: bag-of-words encoders (mean-pooled word
+  vectors, one vector per word of the book's word units) trained from one initialisation with a
+  masked-word objective (CBOW) and contrastively (word-dropout positives; NLI positives).
+
+For a bag-of-words encoder $f(X) = \\frac1n\\sum_t x_t$ with the zero (PAD) baseline, IG is exact
+and $\\mathrm{IG}_{t,i,j} = x_{t,i}\\,\\delta_{ij}/n$, so a word's IG weight {eq}`eq-ig-norm` is its
+vector's norm over $n$ and, normalised per sentence, $\\lVert x_t\\rVert$ over the sentence's mean
+norm: :func:`bow_weights` computes that directly.
+
+Every run is cached in ``.cache/runs/``; with ``train=False`` a design is measured only when its
+runs are already there, so a chapter can show the long runs without paying for them.
+:func:`design_verdict` applies the book's rule (R² and β both higher, 95% intervals apart).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .config import cache_dir, check_count, tqdm
+
+DESIGN_COLUMNS = ["design", "objective", "steps", "r2", "r2_low", "r2_high", "beta", "beta_low", "beta_high",
+                  "stsb_spearman", "minutes"]
+BOW_OBJECTIVES = ("cbow", "dropout", "nli")
+
+
+def _design_row(design: str, objective: str, step: int, m: dict, minutes: float) -> dict:
+    return {"design": design, "objective": objective, "steps": int(step), "r2": m["r2_kl"],
+            "r2_low": m["r2_kl_low"], "r2_high": m["r2_kl_high"], "beta": m["beta_kl"],
+            "beta_low": m["beta_kl_low"], "beta_high": m["beta_kl_high"], "stsb_spearman": m["stsb_spearman"],
+            "minutes": minutes}
+
+
+def _measure_runs(design, runs, sample, info, stsb, pooling, ig_n_steps, ig_projections, seed, measured):
+    """Measure every checkpoint of ``runs`` ({objective: {step: path}}); ``measured`` shares step-0 rows."""
+    from .training import measure_checkpoint, run_minutes
+
+    rows = []
+    for objective, ckpts in runs.items():
+        for step, path in ckpts.items():
+            key = str(Path(path).resolve()) if step else f"init:{design}"
+            if key not in measured:
+                measured[key] = measure_checkpoint(path, pooling, sample, info, stsb, ig_n_steps, ig_projections,
+                                                   seed)[0]
+            rows.append(_design_row(design, objective, step, measured[key], run_minutes(path)))
+    return rows
+
+
+def long_design(mlm, sample, info, stsb, sentences, triplets, steps: int = 750, save_steps=(0, 150, 300, 750),
+                objectives=("sup", "unsup", "mlm"), pooling: str = "mean", train: bool = False,
+                batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, ig_n_steps: int = 16,
+                ig_projections: int | None = 16, seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Design 1: SimCSE (``sup``, ``unsup``) and the continued MLM (``mlm``) from the self-trained MLM for
+    ``steps`` steps, measured at ``save_steps``. Runs missing from the cache are trained only with ``train``."""
+    from .training import simcse
+
+    check_count("steps", steps, 1)
+    runs = {}
+    for objective in objectives:
+        if objective not in ("sup", "unsup", "mlm"):
+            raise ValueError(f"objectives must be among sup, unsup, mlm; got {objective!r}.")
+        ckpts = simcse(mlm, objective="unsup" if objective == "mlm" else objective, pooling=pooling, steps=steps,
+                       batch_size=batch_size, lr=lr, temperature=temperature, save_steps=save_steps,
+                       sentences=sentences, triplets=triplets, seed=seed, progress=progress,
+                       continue_mlm=objective == "mlm", train=train)
+        if ckpts:
+            runs[objective] = ckpts
+    rows = _measure_runs("long", runs, sample, info, stsb, pooling, ig_n_steps, ig_projections, seed, {})
+    return pd.DataFrame(rows, columns=DESIGN_COLUMNS)
+
+
+def reverse_design(sample, info, stsb, sentences, triplets, encoder: str = "all-MiniLM-L6-v2", steps: int = 200,
+                   save_steps=(0, 100, 200), train: bool = False, batch_size: int = 32, lr: float = 5e-5,
+                   temperature: float = 0.05, ig_n_steps: int = 16, ig_projections: int | None = 16, seed: int = 0,
+                   progress: bool = True) -> pd.DataFrame:
+    """Design 4: a trained contrastive encoder continued with the MLM loss (objective ``mlm``), then with
+    supervised SimCSE from the last MLM checkpoint (objective ``mlm_then_sup``); step 0 of the first run is
+    the encoder as published."""
+    from .training import simcse
+
+    mlm = simcse(encoder, objective="unsup", pooling="mean", steps=steps, batch_size=batch_size, lr=lr,
+                 save_steps=save_steps, sentences=sentences, seed=seed, progress=progress, continue_mlm=True,
+                 train=train)
+    runs = {}
+    if mlm:
+        runs["mlm"] = mlm
+        back = simcse(mlm[steps], objective="sup", pooling="mean", steps=steps, batch_size=batch_size, lr=lr,
+                      temperature=temperature, save_steps=save_steps, triplets=triplets, seed=seed,
+                      progress=progress, train=train)
+        if back:
+            runs["mlm_then_sup"] = {s + steps: p for s, p in back.items() if s > 0}
+    rows = _measure_runs("reverse", runs, sample, info, stsb, "mean", ig_n_steps, ig_projections, seed, {})
+    return pd.DataFrame(rows, columns=DESIGN_COLUMNS)
+
+
+# --------------------------------------------------------------------------- bag-of-words encoders on real text
+def bow_vocabulary(sentences, min_count: int = 3) -> list[str]:
+    """Word types of ``sentences`` (the book's word units) seen at least ``min_count`` times; index 0 is [UNK]."""
+    from .information import count_matrix
+
+    counts, vocab = count_matrix(sentences)[:2]
+    totals = np.asarray(counts.sum(0)).ravel()
+    return ["[UNK]"] + [w for w, c in zip(vocab, totals) if c >= min_count]
+
+
+def _ids(texts, index) -> list[list[int]]:
+    from .information import split_words
+
+    return [[index.get(w, 0) for w in split_words(t)] or [0] for t in texts]
+
+
+def _pool(emb, ids_list, drop: float = 0.0, gen=None):
+    """Mean of word vectors per sentence (``drop``: each word left out with that probability; a sentence that
+    would lose every word keeps its first)."""
+    lengths = torch.tensor([len(x) for x in ids_list])
+    flat = torch.tensor([i for x in ids_list for i in x])
+    segment = torch.repeat_interleave(torch.arange(len(ids_list)), lengths)
+    keep = torch.ones(len(flat))
+    if drop:
+        keep = (torch.rand(len(flat), generator=gen) >= drop).float()
+        kept = torch.zeros(len(ids_list)).index_add_(0, segment, keep)
+        starts = torch.cumsum(lengths, 0) - lengths
+        keep[starts[kept == 0]] = 1.0
+    sums = torch.zeros(len(ids_list), emb.shape[1]).index_add_(0, segment, emb[flat] * keep[:, None])
+    return sums / torch.zeros(len(ids_list)).index_add_(0, segment, keep)[:, None]
+
+
+def bow_init(n_words: int, dim: int, seed: int) -> torch.Tensor:
+    """The word vectors every bag-of-words objective starts from (and the design's ``init`` row)."""
+    torch.manual_seed(seed)
+    return torch.randn(n_words, dim) * 0.1
+
+
+def train_bow_text(sentences, objective: str, vocab: list[str], triplets: pd.DataFrame | None = None, dim: int = 64,
+                   steps: int = 2000, batch_size: int = 256, lr: float = 0.01, temperature: float = 0.05,
+                   drop: float = 0.2, seed: int = 0, progress: bool = True,
+                   train: bool = True) -> tuple[np.ndarray, float] | None:
+    """A bag-of-words encoder trained on real sentences; returns (word vectors, training minutes), cached.
+
+    ``cbow``: predict a word of the sentence left out from the mean of the others (softmax over the
+    vocabulary, a separate output layer: the non-contrastive control); ``dropout``: SimCSE's loss
+    {eq}`eq-simcse` with the same sentence under word dropout as the positive; ``nli``: with the NLI
+    entailment as the positive and the contradiction as a hard negative. All start from the same
+    initialisation (``seed``). ``train=False`` returns None unless the result is cached.
+    """
+    from .training import hash_texts, simcse_loss
+
+    if objective not in BOW_OBJECTIVES:
+        raise ValueError(f"objective must be one of {BOW_OBJECTIVES}, got {objective!r}.")
+    check_count("steps", steps, 1)
+    check_count("batch_size", batch_size, 2)
+    if objective == "nli" and (triplets is None or triplets.empty):
+        raise ValueError("the nli objective needs triplets (anchor, positive, negative).")
+    settings = {"objective": objective, "dim": dim, "steps": steps, "batch_size": batch_size, "lr": lr,
+                "temperature": temperature, "drop": drop, "seed": seed, "vocab": hash_texts(vocab),
+                "data": hash_texts(sentences if objective != "nli" else
+                                   triplets[["anchor", "positive", "negative"]].to_numpy().ravel())}
+    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    path = cache_dir("runs") / f"bow-{objective}-{key}.npz"
+    if path.is_file():
+        saved = np.load(path)
+        return saved["vectors"], float(saved["minutes"])
+    if not train:
+        return None
+    index = {w: i for i, w in enumerate(vocab)}
+    emb = torch.nn.Parameter(bow_init(len(vocab), dim, seed))  # the same start for every objective
+    params = [emb]
+    if objective == "cbow":
+        out = torch.nn.Linear(dim, len(vocab))
+        params += list(out.parameters())
+    optimizer = torch.optim.Adam(params, lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    started = time.perf_counter()
+    if objective == "nli":  # word ids once, not per step
+        columns = {c: _ids(triplets[c], index) for c in ("anchor", "positive", "negative")}
+    else:
+        all_ids = _ids(list(sentences), index)
+    for step in tqdm(range(steps), desc=f"bag of words ({objective})", disable=not progress):
+        rng = np.random.default_rng([seed, step])
+        if objective == "nli":
+            pick = rng.choice(len(triplets), batch_size, replace=False)
+            anchor, positive, negative = ([columns[c][i] for i in pick] for c in ("anchor", "positive", "negative"))
+            loss = simcse_loss(_pool(emb, anchor), _pool(emb, positive), _pool(emb, negative), temperature)
+        else:
+            ids = [all_ids[i] for i in rng.choice(len(all_ids), batch_size, replace=False)]
+            if objective == "dropout":
+                loss = simcse_loss(_pool(emb, ids, drop, gen), _pool(emb, ids, drop, gen), temperature=temperature)
+            else:
+                ids = [x for x in ids if len(x) > 1]
+                targets = [x[int(rng.integers(len(x)))] for x in ids]
+                context = [[w for k, w in enumerate(x) if k != x.index(t)] for x, t in zip(ids, targets)]
+                loss = F.cross_entropy(out(_pool(emb, context)), torch.tensor(targets))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    minutes = (time.perf_counter() - started) / 60
+    vectors = emb.detach().numpy().copy()
+    np.savez(path, vectors=vectors, minutes=minutes)
+    return vectors, minutes
+
+
+def bow_weights(vectors: np.ndarray, vocab: list[str], sentences) -> pd.DataFrame:
+    """IG word weights of a bag-of-words encoder with the zero baseline: ``||x_t||`` normalised to mean 1 per
+    sentence (exact: IG of a linear map; completeness gap 0). Same columns as ``word_weights``."""
+    from .attribution import _sentences
+    from .information import split_words
+
+    index = {w: i for i, w in enumerate(vocab)}
+    norms = np.linalg.norm(vectors, axis=1)
+    rows = []
+    for r in _sentences(sentences).itertuples():
+        words = split_words(r.text)
+        raw = np.array([norms[index.get(w, 0)] for w in words])
+        weight = raw / raw.mean() if raw.mean() > 0 else np.ones_like(raw)
+        rows += [{"sentence_id": r.sentence_id, "word_index": k, "word": w, "weight": float(x), "raw_weight": float(y),
+                  "n_subwords": 1, "completeness_gap": 0.0} for k, (w, x, y) in enumerate(zip(words, weight, raw))]
+    return pd.DataFrame(rows)
+
+
+def bow_sts(vectors: np.ndarray, vocab: list[str], pairs: pd.DataFrame) -> float:
+    """STS Spearman of the cosine of mean word vectors (as :func:`helpers.encoders.sts_spearman`)."""
+    from scipy.stats import spearmanr
+
+    index = {w: i for i, w in enumerate(vocab)}
+    pairs = pairs.sort_values(["pair_id", "side"])
+    pooled = _pool(torch.tensor(vectors), _ids(pairs["text"], index)).numpy()
+    a, b = pooled[0::2], pooled[1::2]
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    return float(spearmanr(cos, pairs["score"].to_numpy()[0::2])[0])
+
+
+def bow_design(sample, info, stsb, sentences, triplets, objectives=BOW_OBJECTIVES, min_count: int = 3,
+               dim: int = 64, steps: int = 1000, batch_size: int = 256, lr: float = 0.01, n_boot: int = 200,
+               seed: int = 0, progress: bool = True, train: bool = True) -> pd.DataFrame:
+    """Design 3: bag-of-words encoders from one initialisation, one per objective, and that initialisation
+    itself (objective ``init``, step 0), regressed like every other design (``train=False``: only the
+    objectives already in the cache)."""
+    from .regression import regress
+
+    vocab = bow_vocabulary(sentences, min_count)
+    start = bow_init(len(vocab), dim, seed).numpy()
+    trained = {}
+    for o in objectives:
+        got = train_bow_text(sentences, o, vocab, triplets, dim, steps, batch_size, lr, seed=seed, progress=progress,
+                             train=train)
+        if got is not None:
+            trained[o] = (*got, steps)
+    if not trained:
+        return pd.DataFrame(columns=DESIGN_COLUMNS)
+    rows = []
+    for objective, (vectors, minutes, step) in {"init": (start, 0.0, 0), **trained}.items():
+        fit = regress(bow_weights(vectors, vocab, sample), info, "kl", n_boot=n_boot, seed=seed)
+        m = {"r2_kl": fit["r2"], "r2_kl_low": fit["r2_low"], "r2_kl_high": fit["r2_high"], "beta_kl": fit["beta"],
+             "beta_kl_low": fit["beta_low"], "beta_kl_high": fit["beta_high"],
+             "stsb_spearman": bow_sts(vectors, vocab, stsb)}
+        rows.append(_design_row("bow", objective, step, m, minutes))
+    return pd.DataFrame(rows, columns=DESIGN_COLUMNS)
+
+
+# --------------------------------------------------------------------------- verdicts
+def design_verdict(before: pd.Series, after: pd.Series) -> str:
+    """The book's rule for a matched pair: ``reproduced`` when R² and β are both higher after, with 95% intervals
+    apart; ``partly reproduced`` when one is higher with intervals apart or both are higher; else ``not
+    reproduced`` (the same rule as :func:`helpers.verdicts.contrast`)."""
+    apart = int(after["r2_low"] > before["r2_high"]) + int(after["beta_low"] > before["beta_high"])
+    higher = int(after["r2"] > before["r2"]) + int(after["beta"] > before["beta"])
+    return "reproduced" if apart == 2 else "partly reproduced" if apart >= 1 or higher == 2 else "not reproduced"
+
+
+#: The comparisons each design makes: (label, (objective, step) of the MLM side, (objective, step) of the
+#: contrastive side); ``last`` is the run's final step.
+COMPARISONS = {
+    "default": [("SimCSE sup vs the MLM it started from", ("sup", 0), ("sup", "last")),
+                ("SimCSE sup vs the MLM trained as long", ("mlm", "last"), ("sup", "last"))],
+    "long": [("SimCSE sup vs the MLM it started from", ("sup", 0), ("sup", "last")),
+             ("SimCSE unsup vs the MLM it started from", ("unsup", 0), ("unsup", "last")),
+             ("SimCSE sup vs the MLM trained as long", ("mlm", "last"), ("sup", "last")),
+             ("SimCSE unsup vs the MLM trained as long", ("mlm", "last"), ("unsup", "last"))],
+    "reverse": [("MiniLM vs MiniLM after MLM training (reverse)", ("mlm", "last"), ("mlm", 0)),
+                ("SimCSE again vs MiniLM after MLM training", ("mlm", "last"), ("mlm_then_sup", "last"))],
+    "bow": [("contrastive (dropout) vs masked-word (CBOW)", ("cbow", "last"), ("dropout", "last")),
+            ("contrastive (NLI) vs masked-word (CBOW)", ("cbow", "last"), ("nli", "last"))],
+}
+
+
+def default_design_rows(trajectory: pd.DataFrame) -> pd.DataFrame:
+    """The chapter's own runs (``training.finetune_study``'s trajectory) as rows of the design table (design
+    ``default``): objective ``sup``/``unsup`` for SimCSE from the MLM, ``mlm`` for the continued MLM,
+    ``random_<objective>`` for SimCSE from random initialisation."""
+    from .training import run_minutes
+
+    rows = []
+    for _, r in trajectory.iterrows():
+        objective = {"mlm_then_simcse": r["objective"], "mlm_only": "mlm"}.get(r["run"], f"random_{r['objective']}")
+        minutes = run_minutes(r["checkpoint"]) if r["step"] else 0.0
+        rows.append(_design_row("default", objective, r["step"], r, minutes))
+    return pd.DataFrame(rows, columns=DESIGN_COLUMNS)
+
+
+def design_verdicts(designs: pd.DataFrame) -> pd.DataFrame:
+    """Every comparison of :data:`COMPARISONS` whose two sides were measured: differences and the verdict."""
+    out = []
+    for design, comparisons in COMPARISONS.items():
+        d = designs[designs["design"] == design]
+        for label, lhs, rhs in comparisons:
+            sides = []
+            for objective, step in (lhs, rhs):
+                rows = d[d["objective"] == objective]
+                if len(rows):
+                    rows = rows[rows["steps"] == (rows["steps"].max() if step == "last" else step)]
+                sides.append(rows.iloc[0] if len(rows) else None)
+            if any(s is None for s in sides):
+                continue
+            before, after = sides
+            out.append({"design": design, "comparison": label, "r2_before": before["r2"], "r2_after": after["r2"],
+                        "beta_before": before["beta"], "beta_after": after["beta"],
+                        "stsb_before": before["stsb_spearman"], "stsb_after": after["stsb_spearman"],
+                        "verdict": design_verdict(before, after)})
+    return pd.DataFrame(out)
+
+
+DESIGNS = ("long", "reverse", "bow")
+
+
+def run_designs(mlm, sample, info, stsb, sentences, triplets, designs=DESIGNS, train=(), long_steps: int = 750,
+                long_save_steps=(0, 150, 300, 750), reverse_steps: int = 200, bow_steps: int = 500,
+                ig_n_steps: int = 16, ig_projections: int | None = 16, seed: int = 0,
+                progress: bool = True) -> pd.DataFrame:
+    """Every design of ``designs`` (see :data:`DESIGNS`), trained where missing only if it is in ``train``;
+    one row per measured checkpoint with :data:`DESIGN_COLUMNS`."""
+    unknown = sorted(set(designs) - set(DESIGNS)) + sorted(set(train) - set(DESIGNS))
+    if unknown:
+        raise ValueError(f"unknown designs {unknown}; choose from {', '.join(DESIGNS)}.")
+    frames = []
+    ig = {"ig_n_steps": ig_n_steps, "ig_projections": ig_projections, "seed": seed, "progress": progress}
+    if "long" in designs:
+        frames.append(long_design(mlm, sample, info, stsb, sentences, triplets, steps=long_steps,
+                                  save_steps=long_save_steps, train="long" in train, **ig))
+    if "reverse" in designs:
+        frames.append(reverse_design(sample, info, stsb, sentences, triplets, steps=reverse_steps,
+                                     save_steps=(0, reverse_steps // 2, reverse_steps), train="reverse" in train, **ig))
+    if "bow" in designs:
+        bow = bow_design(sample, info, stsb, sentences, triplets, steps=bow_steps, seed=seed, progress=progress,
+                         train="bow" in train)
+        frames.append(bow)
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DESIGN_COLUMNS)
+
+
+def main(argv=None) -> int:
+    """``python -m helpers.contrast --train long reverse bow``: train and measure the designs with chapter 05's
+    default inputs, so that the chapter (``train_designs = []``) shows them from the cache."""
+    import argparse
+
+    from .data import load_sentences, with_sentences
+    from .information import word_information
+    from .training import nli_triplets, pretraining_corpus, self_trained_pair
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.contrast", description=main.__doc__.split("\n")[0])
+    parser.add_argument("--train", nargs="*", default=list(DESIGNS), choices=DESIGNS)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--n-sentences", type=int, default=100)
+    args = parser.parse_args(argv)
+    stsb = load_sentences("stsb", "validation", data_dir=args.data_dir)
+    sample = with_sentences(load_sentences("stsb", "validation", data_dir=args.data_dir, limit=args.n_sentences,
+                                           seed=0), stsb)
+    mlm = self_trained_pair(args.data_dir)["mlm"]
+    table = run_designs(mlm, sample, word_information(stsb), stsb, pretraining_corpus(args.data_dir),
+                        nli_triplets(args.data_dir), designs=args.train, train=args.train)
+    print(table.round(3).to_string())
+    print(design_verdicts(table).round(3).to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

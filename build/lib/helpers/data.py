@@ -1,0 +1,301 @@
+"""Sentence datasets (paper section 5.1 and appendix F; the README's Data section).
+
+One loader, :func:`load_sentences`, returns a DataFrame with ``sentence_id`` and
+``text`` (plus what the dataset adds) in a stable order. It reads the local copy
+under the data-path setting (``SENTENCE_DATA_DIR`` or the ``data_dir`` argument)
+and, where none is set, the public hub copy through the ``datasets`` library.
+"""
+from __future__ import annotations
+
+import csv
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import check_count
+from .config import data_dir as _resolve_data_dir
+
+#: dataset -> {split: local files (relative to the data folder)}; None = hub only
+LOCAL_FILES = {
+    "stsb": {
+        "train": ["stsb/sts-train.csv"],
+        "validation": ["stsb/sts-dev.csv"],
+        "test": ["stsb/sts-test.csv"],
+    },
+    "sts12": {
+        "test": [f"sts12/STS.input.{p}.txt" for p in
+                 ("MSRpar", "MSRvid", "SMTeuroparl", "surprise.OnWN", "surprise.SMTnews")],
+    },
+    "wiki": {"train": ["wiki1m/wiki1m_head.txt"]},
+    "nli": {
+        "validation": ["snli/s1.dev", "snli/s2.dev", "snli/labels.dev"],
+        "test": ["snli/s1.test", "snli/s2.test", "snli/labels.test"],
+    },
+}
+#: splits available from the hub, and the split each dataset uses in the paper
+HUB_SPLITS = {
+    "stsb": ("train", "validation", "test"),
+    "sts12": ("test",),
+    "wiki": ("train",),
+    "nli": ("train", "validation", "test"),
+}
+PAPER_SPLIT = {"stsb": "validation", "sts12": "test", "wiki": "train", "nli": "train"}
+DATASETS = tuple(LOCAL_FILES)
+#: The evaluation sentences of each dataset (what the chapters attribute) are held out of every
+#: training corpus of the book: STS-B validation whole, and of the others a fixed sample of the
+#: paper's size (3,000 distinct sentences of the default split, appendix F.1).
+EVALUATION_SIZE = 3000
+EVALUATION_SEED = 0
+#: The paper's Figure 3 sentences (all three are in STS-B validation).
+FIGURE3 = ("A man is playing a guitar.", "A man with a hard hat is dancing.", "A young child is riding a horse.")
+
+
+def _pairs_frame(s1, s2, extra: dict) -> pd.DataFrame:
+    """Both sentences of each pair, pair-major: ids 2*pair and 2*pair+1."""
+    n = len(s1)
+    df = pd.DataFrame({
+        "pair_id": np.repeat(np.arange(n), 2),
+        "side": np.tile([0, 1], n),
+        "text": [s for pair in zip(s1, s2) for s in pair],
+    })
+    for key, values in extra.items():
+        df[key] = np.repeat(np.asarray(values), 2)
+    return df
+
+
+#: Pairs (lines) in the published files: a local copy with another count is cut short or mixed up.
+PUBLISHED_ROWS = {
+    "stsb/sts-train.csv": 5749, "stsb/sts-dev.csv": 1500, "stsb/sts-test.csv": 1379,
+    "snli/s1.dev": 9842, "snli/s1.test": 9824,
+    "sts12/STS.input.MSRpar.txt": 750, "sts12/STS.input.MSRvid.txt": 750, "sts12/STS.input.SMTeuroparl.txt": 459,
+    "sts12/STS.input.surprise.OnWN.txt": 750, "sts12/STS.input.surprise.SMTnews.txt": 399,
+}
+
+
+class DataFileError(ValueError):
+    """A local dataset file is damaged: the message names the file (and the line) and what to do."""
+
+
+def _lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file; an empty or non-UTF-8 file is an error naming the file and line."""
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataFileError(f"{path} is empty: restore it from the dataset's original copy.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataFileError(f"{path}, line {line}: not UTF-8 text ({exc.reason} at byte {exc.start}). The book reads "
+                            "the datasets as UTF-8: convert the file (e.g. iconv -f latin1 -t utf-8).") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
+def _check_rows(path: Path, found: int, root: Path, strict: bool) -> None:
+    expected = PUBLISHED_ROWS.get(path.relative_to(root).as_posix()) if strict else None
+    if expected is not None and found != expected:
+        raise DataFileError(f"{path} has {found} rows, the published file {expected}: it is cut short or altered. "
+                            "Restore the original file, or pass strict=False to load_sentences to read it as it is.")
+
+
+def _read_stsb(path: Path, root: Path, strict: bool = True) -> pd.DataFrame:
+    rows = []
+    # 22 rows carry 2 extra trailing fields: keep the first 7, never merge quotes
+    for number, fields in enumerate(csv.reader(_lines(path), delimiter="\t", quoting=csv.QUOTE_NONE), 1):
+        if len(fields) < 7:
+            raise DataFileError(f"{path}, line {number}: {len(fields)} tab-separated fields, STS-B rows have 7 "
+                                "(genre, file, year, id, score, sentence 1, sentence 2). The file is damaged: "
+                                "restore it from the original copy.")
+        try:
+            float(fields[4])
+        except ValueError:
+            raise DataFileError(f"{path}, line {number}: the score field {fields[4]!r} is not a number.") from None
+        rows.append(fields[:7])
+    _check_rows(path, len(rows), root, strict)
+    genre, _, _, _, score, s1, s2 = map(list, zip(*rows))
+    return _pairs_frame(s1, s2, {"score": np.asarray(score, dtype=float), "genre": genre})
+
+
+def _read_sts12(paths: list[Path], root: Path, strict: bool = True) -> pd.DataFrame:
+    frames = []
+    for path in paths:
+        part = path.name[len("STS.input."):-len(".txt")]
+        pairs = []
+        for number, line in enumerate(_lines(path), 1):
+            fields = line.split("\t")
+            if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
+                raise DataFileError(f"{path}, line {number}: expected two tab-separated sentences.")
+            pairs.append(fields[:2])
+        _check_rows(path, len(pairs), root, strict)
+        gold = path.with_name(f"STS.gs.{part}.txt")
+        scores = [float(x) if x.strip() else np.nan for x in _lines(gold)]
+        if len(scores) != len(pairs):
+            raise DataFileError(f"{gold} has {len(scores)} scores for the {len(pairs)} pairs of {path}: one of "
+                                "the two files is damaged.")
+        s1, s2 = zip(*pairs)
+        frames.append(_pairs_frame(s1, s2, {"score": scores, "part": [part] * len(s1)}))
+    df = pd.concat(frames, ignore_index=True)
+    df["pair_id"] = np.repeat(np.arange(len(df) // 2), 2)
+    return df
+
+
+def _read_snli(paths: list[Path], root: Path, strict: bool = True) -> pd.DataFrame:
+    s1, s2, labels = ([line.strip() for line in _lines(p)] for p in paths)
+    if not len(s1) == len(s2) == len(labels):
+        raise DataFileError(f"{', '.join(map(str, paths))} have {len(s1)}, {len(s2)} and {len(labels)} lines; "
+                            "they must be parallel (one premise, hypothesis and label per line).")
+    _check_rows(paths[0], len(s1), root, strict)
+    for name, column in (("premise", s1), ("hypothesis", s2)):
+        if "" in column:
+            raise DataFileError(f"{paths[0 if name == 'premise' else 1]}, line {column.index('') + 1}: empty {name}.")
+    return _pairs_frame(s1, s2, {"label": labels})
+
+
+def _read_local(dataset: str, split: str, root: Path, strict: bool = True) -> pd.DataFrame:
+    paths = [root / rel for rel in LOCAL_FILES[dataset][split]]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{dataset}/{split}: missing {', '.join(missing)} under the data folder {root} "
+            "(SENTENCE_DATA_DIR / data_dir). See shared/data/README.md for the expected layout."
+        )
+    if dataset == "stsb":
+        return _read_stsb(paths[0], root, strict)
+    if dataset == "sts12":
+        return _read_sts12(paths, root, strict)
+    if dataset == "nli":
+        return _read_snli(paths, root, strict)
+    lines = [ln.strip() for ln in _lines(paths[0])]
+    return pd.DataFrame({"text": [ln for ln in lines if ln]})
+
+
+def _read_hub(dataset: str, split: str) -> pd.DataFrame:  # pragma: no cover - needs the network
+    try:
+        from datasets import load_dataset
+
+        if dataset == "stsb":
+            d = load_dataset("sentence-transformers/stsb", split=split)
+            return _pairs_frame(d["sentence1"], d["sentence2"], {"score": np.asarray(d["score"]) * 5.0})
+        if dataset == "sts12":
+            d = load_dataset("mteb/sts12-sts", split="test")
+            return _pairs_frame(d["sentence1"], d["sentence2"], {"score": d["score"]})
+        if dataset == "wiki":
+            d = load_dataset("princeton-nlp/datasets-for-simcse", data_files="wiki1m_for_simcse.txt",
+                             split="train")
+            return pd.DataFrame({"text": [t.strip() for t in d["text"] if t and t.strip()]})
+        if split == "train":
+            d = load_dataset("princeton-nlp/datasets-for-simcse", data_files="nli_for_simcse.csv",
+                             split="train")
+            return _pairs_frame(d["sent0"], d["sent1"], {"hard_neg": d["hard_neg"]})
+        d = load_dataset("stanfordnlp/snli", split=split)
+        names = {0: "entailment", 1: "neutral", 2: "contradiction", -1: "-"}
+        return _pairs_frame(d["premise"], d["hypothesis"], {"label": [names[x] for x in d["label"]]})
+    except Exception as exc:
+        raise RuntimeError(
+            f"Could not load {dataset}/{split} from the Hugging Face hub ({type(exc).__name__}: {exc}). "
+            "Offline, set SENTENCE_DATA_DIR (or the notebook parameter data_dir) to a folder with "
+            "the local copies (CI uses ../shared/data)."
+        ) from exc
+
+
+def load_sentences(dataset: str, split: str | None = None, data_dir=None, limit: int | None = None,
+                   seed: int = 0, deduplicate: bool = False, strict: bool = True) -> pd.DataFrame:
+    """Load the sentences of a dataset (paper section 5.1, appendix F.1).
+
+    Parameters
+    ----------
+    dataset: ``stsb``, ``sts12``, ``wiki`` or ``nli``.
+    split: ``train``, ``validation`` or ``test``; None = the paper's split
+        (STS-B validation, STS12 test, wiki train, NLI train = ``nli_for_simcse``).
+        Offline, NLI has only SNLI's validation and test; None then means validation.
+    data_dir: overrides ``SENTENCE_DATA_DIR``; both unset = the hub copy.
+    limit, seed: a reproducible random sample of ``limit`` sentences (kept in file order).
+    deduplicate: drop repeated texts (SNLI repeats each premise three times).
+    strict: a local file must have the published number of rows (a file cut short is an error
+        naming it); False reads your own files in the same layout as they are. Damaged rows,
+        empty files and non-UTF-8 files are errors (:class:`DataFileError`) either way.
+
+    Returns a DataFrame with ``sentence_id`` (0..n-1 in the full split, stable across
+    samples), ``text`` and the dataset's extra columns (``pair_id``, ``side``, ``score``...).
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
+    root = _resolve_data_dir(data_dir)
+    available = tuple(LOCAL_FILES[dataset]) if root is not None else HUB_SPLITS[dataset]
+    if split is None:
+        split = PAPER_SPLIT[dataset] if PAPER_SPLIT[dataset] in available else available[0]
+    if split not in available:
+        where = f"in the local copy at {root}" if root is not None else "on the hub"
+        raise ValueError(f"{dataset} has no split {split!r} {where}; it has: {', '.join(available)}.")
+    check_count("limit", limit, 1, allow_none=True)
+    df = _read_local(dataset, split, root, strict) if root is not None else _read_hub(dataset, split)
+    df.insert(0, "sentence_id", np.arange(len(df)))
+    df = df[["sentence_id", "text"] + [c for c in df.columns if c not in ("sentence_id", "text")]]
+    if deduplicate:
+        df = df.drop_duplicates("text", keep="first")
+    df = _sample(df, limit, seed)
+    df.attrs["dataset"], df.attrs["split"] = dataset, split
+    return df
+
+
+def _sample(df: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    """A reproducible random sample of ``limit`` rows kept in their order (all rows when ``limit`` is None or larger)."""
+    if limit is not None and limit < len(df):
+        df = df.iloc[np.sort(np.random.default_rng(seed).choice(len(df), size=limit, replace=False))]
+    out = df.reset_index(drop=True)
+    out.attrs.update(df.attrs)
+    return out
+
+
+def with_sentences(sample: pd.DataFrame, full: pd.DataFrame, texts=FIGURE3) -> pd.DataFrame:
+    """``sample`` plus the first row of ``full`` for each of ``texts`` (e.g. Figure 3's), in id order, no repeats."""
+    extra = full[full["text"].isin(texts)].drop_duplicates("text")
+    missing = set(texts) - set(extra["text"])
+    if missing:
+        raise ValueError(f"not in this dataset: {sorted(missing)}")
+    out = pd.concat([sample, extra]).drop_duplicates("sentence_id").sort_values("sentence_id")
+    out = out.reset_index(drop=True)
+    out.attrs.update(sample.attrs)
+    return out
+
+
+def evaluation_sentences(dataset: str, data_dir=None, limit: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """The held-out sentences a chapter may evaluate on (attribute, and count KL and I over).
+
+    STS-B: the whole validation split (the paper's set). wiki, nli, sts12: a fixed sample of
+    :data:`EVALUATION_SIZE` distinct sentences of the default split (seed :data:`EVALUATION_SEED`),
+    the paper's appendix F sample. No training corpus of the book contains any of them
+    (:func:`held_out_texts`). ``limit``/``seed``: a reproducible subsample of those.
+    """
+    if dataset == "stsb":
+        full = load_sentences("stsb", "validation", data_dir=data_dir)
+    elif dataset in DATASETS:
+        full = load_sentences(dataset, data_dir=data_dir, limit=EVALUATION_SIZE, seed=EVALUATION_SEED,
+                              deduplicate=True)
+    else:
+        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
+    if limit is None or limit == len(full):
+        return full
+    check_count("limit", limit, 1)
+    if limit > len(full):
+        raise ValueError(f"{dataset} holds out {len(full)} evaluation sentences, fewer than limit={limit}: the "
+                         "others are in the book's training corpora. Use at most that many, or train without them.")
+    return _sample(full, limit, seed)
+
+
+def held_out_texts(data_dir=None, datasets=DATASETS) -> frozenset[str]:
+    """Every evaluation sentence of every dataset (:func:`evaluation_sentences`): kept out of training.
+
+    Read once per data folder and process (the corpus and the NLI triplets both need it).
+    """
+    root = _resolve_data_dir(data_dir)
+    return _held_out(str(root) if root is not None else None, tuple(datasets))
+
+
+@lru_cache(maxsize=8)
+def _held_out(root: str | None, datasets: tuple) -> frozenset[str]:
+    return frozenset().union(*(evaluation_sentences(d, root)["text"] for d in datasets))

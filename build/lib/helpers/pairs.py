@@ -1,0 +1,149 @@
+"""Which words make two sentences similar? Word-pair contributions to a similarity score (chapter 10).
+
+A sentence encoder is used through the similarity of two sentences. With the inner product,
+``s(a, b) = f(A) . f(B)`` is bilinear, so integrated gradients over both inputs split it exactly
+into word pairs (the "integrated Jacobians" of Moeller et al., 2023). Let ``J_a[t]`` be token t's IG
+contribution to every output dimension (:func:`helpers.attribution.ig_token_outputs`; completeness:
+``sum_t J_a[t] = f(A) - f(A')``). Then
+
+    f(A) . f(B) = sum_{t,u} J_a[t] . J_b[u] + sum_t J_a[t] . f(B') + f(A') . sum_u J_b[u] + f(A') . f(B'),
+
+the word-pair contributions ``J_a[t] . J_b[u]`` (summed over each word's tokens) plus three reference
+terms that involve the baselines. Quadrature error leaves a completeness gap, reported like IG's.
+With ``similarity="cosine"`` the embeddings are normalised inside the function (the encoder's output
+is ``f / ||f||``), so the decomposition is of the cosine: the contributions then describe directions
+only, and the reference vectors are unit vectors too.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .attribution import ENGINE_VERSION, AttributionCache, ig_token_outputs, tokenize
+from .config import check_count, tqdm
+from .information import units_key
+
+SIMILARITIES = ("dot", "cosine")
+
+
+def _word_outputs(encoder, text: str, n_steps: int, projections, seed: int, baseline: str):
+    inputs = tokenize(encoder, text)
+    keep = torch.tensor([[w is None for w in inputs["word_ids"]]])
+    out = ig_token_outputs(encoder, inputs["input_ids"], n_steps=n_steps, baseline=baseline, projections=projections,
+                           seed=seed, keep=keep)
+    words = inputs["words"]
+    W = np.zeros((len(words), out["J"].shape[1]))
+    for t, w in enumerate(inputs["word_ids"]):  # a word's contribution: the sum over its tokens
+        if w is not None:
+            W[w] += out["J"][t]
+    return words, W, out
+
+
+def _check_pair(value: dict) -> str | None:
+    """What is wrong with a cached pair row (None: nothing)."""
+    c = np.asarray(value["contributions"], dtype=float)
+    if c.shape != (len(value["words_a"]), len(value["words_b"])):
+        return f"a {c.shape} contribution matrix for {len(value['words_a'])} x {len(value['words_b'])} words"
+    if not (np.isfinite(c).all() and np.isfinite([value["score"], value["reference"], value["completeness_gap"]]).all()):
+        return "it holds a non-finite number"
+    return None
+
+
+def pair_weights(encoder, a: str, b: str, n_steps: int = 50, projections: int | None = None,
+                 similarity: str = "dot", baseline: str = "pad", seed: int = 0, cache=True) -> pd.DataFrame:
+    """Contribution of every (word of ``a``, word of ``b``) pair to the similarity of ``a`` and ``b``.
+
+    Returns a long DataFrame (``word_a``, ``index_a``, ``word_b``, ``index_b``, ``contribution``) whose
+    ``attrs`` hold ``score`` (the similarity), ``reference`` (the three reference terms together),
+    ``completeness_gap`` (|sum of contributions + reference - score|, relative to |score|) and the settings.
+    Exact with ``projections=None`` (every output dimension); sketched with ``projections`` = k random
+    directions (both sentences use the same directions, so the pair products are unbiased).
+    """
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}.")
+    check_count("n_steps", n_steps, 1)
+    check_count("projections", projections, 1, allow_none=True)
+    for name, text in (("a", a), ("b", b)):
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"sentence {name} must be a non-empty string, got {text!r}.")
+    enc = dataclasses.replace(encoder, normalize=True) if similarity == "cosine" else encoder
+    settings = {"kind": "pair", "engine": ENGINE_VERSION, "model": encoder.name, "fingerprint": encoder.fingerprint(),
+                "pooling": encoder.pooling, "normalize_output": enc.normalize, "n_steps": n_steps,
+                "projections": projections, "similarity": similarity, "baseline": baseline, "seed": seed}
+    store = AttributionCache.open(cache)
+    key = AttributionCache.key(settings, "pair", json.dumps([a, b]))
+    units = (tokenize(enc, a)["words"], tokenize(enc, b)["words"]) if store is not None and store.has(key) else None
+
+    def check(value):  # a row stored under other word units is recomputed, not served
+        return _check_pair(value) or (None if (value["words_a"], value["words_b"]) == units
+                                      else "its word units differ from the tokenizer's today")
+
+    result = store.get(key, check) if store is not None else None
+    if result is None:
+        sketch_seed = seed * 1_000_003 + int(hashlib.sha1((a + "\0" + b).encode()).hexdigest()[:7], 16)
+        # special tokens keep their embedding in the baseline, so their J is 0: the words carry everything
+        words_a, Wa, out_a = _word_outputs(enc, a, n_steps, projections, sketch_seed, baseline)
+        words_b, Wb, out_b = _word_outputs(enc, b, n_steps, projections, sketch_seed, baseline)
+        k = out_a["rows"].shape[0]
+        scale = 1.0 if projections is None else 1.0 / k  # E[R^T R] = k I for k sketch rows
+        contributions = (Wa @ Wb.T) * scale
+        # the reference terms need no attribution: with completeness, sum_t J_a[t] = f(A) - f(A'), so
+        # (f(A) - f(A')) . f(B') + f(A') . (f(B) - f(B')) + f(A') . f(B') = f(A).f(B') + f(A').f(B) - f(A').f(B')
+        fa, fa0, fb, fb0 = out_a["f_x"], out_a["f_ref"], out_b["f_x"], out_b["f_ref"]
+        reference = float(fa @ fb0 + fa0 @ fb - fa0 @ fb0)
+        score = float(out_a["f_x"] @ out_b["f_x"])
+        total = float(contributions.sum()) + reference
+        result = {"words_a": words_a, "words_b": words_b, "contributions": contributions.tolist(), "score": score,
+                  "reference": reference, "completeness_gap": abs(total - score) / max(abs(score), 1e-12)}
+        if store is not None:
+            store.put(key, result)
+    c = np.asarray(result["contributions"])
+    rows = [{"word_a": wa, "index_a": i, "word_b": wb, "index_b": j, "contribution": float(c[i, j])}
+            for i, wa in enumerate(result["words_a"]) for j, wb in enumerate(result["words_b"])
+            if wa is not None and wb is not None]  # units that are not words (a special-token string) carry 0
+    table = pd.DataFrame(rows, columns=["word_a", "index_a", "word_b", "index_b", "contribution"])
+    table.attrs.update(units=units_key(encoder.tokenizer), score=result["score"], reference=result["reference"],
+                       completeness_gap=result["completeness_gap"], settings=settings)
+    return table
+
+
+def pair_matrix(table: pd.DataFrame) -> pd.DataFrame:
+    """The pair table as a matrix: rows the words of a, columns the words of b (in sentence order)."""
+    m = table.pivot_table(index=["index_a", "word_a"], columns=["index_b", "word_b"], values="contribution",
+                          sort=True)
+    m.index = [w for _, w in m.index]
+    m.columns = [w for _, w in m.columns]
+    return m
+
+
+def pair_shares(table: pd.DataFrame, kl: pd.Series, top_quantile: float = 0.75) -> dict:
+    """How much of a pair's total absolute contribution comes from identical words, and from pairs whose two
+    words are both in the top KL quartile (``kl``: KL by word, e.g. ``word_information(...)["kl"]``)."""
+    weight = table["contribution"].abs()
+    total = float(weight.sum()) or float("nan")
+    threshold = kl.quantile(top_quantile)
+    top = kl[kl >= threshold].index
+    both_top = table["word_a"].isin(top) & table["word_b"].isin(top)
+    return {"share_identical": float(weight[table["word_a"] == table["word_b"]].sum()) / total,
+            "share_top_kl": float(weight[both_top].sum()) / total}
+
+
+def pairs_study(encoder, pairs: pd.DataFrame, kl: pd.Series, n_steps: int = 20, projections: int | None = 16,
+                similarity: str = "dot", seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Every STS pair of ``pairs`` (the loader's frame: consecutive ``side`` 0/1 rows with a ``score``) through
+    :func:`pair_weights`: one row per pair with the gold score, the similarity, the shares and the gap."""
+    rows = []
+    ordered = pairs.sort_values(["pair_id", "side"])
+    for pair_id, d in tqdm(list(ordered.groupby("pair_id", sort=False)), desc="sentence pairs", disable=not progress):
+        if len(d) != 2:
+            continue
+        a, b = d["text"].tolist()
+        t = pair_weights(encoder, a, b, n_steps=n_steps, projections=projections, similarity=similarity, seed=seed)
+        rows.append({"pair_id": pair_id, "gold": float(d["score"].iloc[0]), "similarity": t.attrs["score"],
+                     "completeness_gap": t.attrs["completeness_gap"], **pair_shares(t, kl)})
+    return pd.DataFrame(rows)

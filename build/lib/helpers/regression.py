@@ -1,0 +1,333 @@
+"""Ordinary least squares of word weight on an information quantity (paper section 5; the book's Eqs. eq-regression and eq-bootstrap)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+
+def ols(x, y) -> dict:
+    """OLS with intercept of ``y`` on ``x`` (statsmodels): ``r2``, ``beta`` (slope), ``intercept``, ``n``.
+
+    This is the per-model regression of the paper's Table 1 (weight on KL or I) and
+    of the theory chapter (squared norm on exact KL).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-D and of equal length, got {x.shape} and {y.shape}.")
+    if len(x) < 3:
+        raise ValueError(f"OLS needs at least 3 points, got {len(x)}.")
+    for name, values in (("x (the information quantity)", x), ("y (the weight)", y)):
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} has {int((~np.isfinite(values)).sum())} non-finite values: remove them first.")
+        if np.ptp(values) == 0:
+            raise ValueError(f"{name} is constant ({values[0]!r} everywhere): a slope and R^2 are undefined.")
+    fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit()
+    return {"r2": float(fit.rsquared), "beta": float(fit.params[1]),
+            "intercept": float(fit.params[0]), "n": int(len(x))}
+
+
+def partial_r2(y, x, control) -> float:
+    """Partial R^2 of ``x`` given ``control``: the share of the variance of ``y`` left unexplained by
+    ``control`` that adding ``x`` explains, (R^2_full - R^2_control) / (1 - R^2_control) (statsmodels OLS)."""
+    y, x, control = (np.asarray(v, dtype=float) for v in (y, x, control))
+    for name, values in (("y", y), ("x", x), ("control", control)):
+        if values.shape != y.shape or not np.isfinite(values).all():
+            raise ValueError(f"{name} must be finite and as long as y.")
+    reduced = sm.OLS(y, sm.add_constant(control, has_constant="add")).fit().rsquared
+    full = sm.OLS(y, sm.add_constant(np.column_stack([x, control]), has_constant="add")).fit().rsquared
+    return float((full - reduced) / (1 - reduced)) if reduced < 1 else 0.0
+
+
+def join_information(weights, info, quantity: str = "kl", min_match: float = 0.9):
+    """Attach each word occurrence's information quantity to its weight (one row per occurrence).
+
+    A weight table and an information table must share word units (the book's word units and Eq. eq-normalise):
+    if fewer than ``min_match`` of the occurrences find their word in ``info``, that is an
+    error (different tokenizers, casing, or corpora), not a silent empty join. Occurrences of
+    words missing from ``info`` (e.g. dropped by ``min_count``) are removed with a warning.
+    """
+    import warnings
+
+    if quantity not in info.columns:
+        raise ValueError(f"the information table has no column {quantity!r}; it has {', '.join(info.columns)}.")
+    for column in ("sentence_id", "word", "weight"):
+        if column not in weights.columns:
+            raise ValueError(f"the weight table has no column {column!r} (word_weights' output has it).")
+    from .information import check_same_units
+
+    check_same_units(weights, info)
+    dup = info.loc[info["word"].duplicated(), "word"].unique().tolist()
+    if len(dup):
+        raise ValueError(f"the information table lists these words more than once: {list(dup[:5])}; each word "
+                         "needs one row (word_information gives that), or every occurrence would be counted twice.")
+    merged = weights.merge(info[["word", quantity]], on="word", how="left")
+    matched = merged[quantity].notna()
+    if len(merged) == 0 or matched.mean() < min_match:
+        missing = merged.loc[~matched, "word"].drop_duplicates().head(8).tolist()
+        raise ValueError(
+            f"Only {matched.mean():.0%} of the word occurrences are in the information table "
+            f"(e.g. missing: {missing}). The two tables do not share word units: compute the "
+            "information quantities with the encoder's tokenizer and casing, on the same sentences.")
+    if not matched.all():
+        warnings.warn(f"{int((~matched).sum())} of {len(merged)} word occurrences are missing from the "
+                      "information table (e.g. below its min_count) and are left out.", stacklevel=2)
+    return merged[matched].reset_index(drop=True)
+
+
+def _ols_from_sums(s):
+    """R^2 and slope of simple OLS from sums (n, Sx, Sy, Sxx, Syy, Sxy), vectorised over rows."""
+    n, sx, sy, sxx, syy, sxy = s.T
+    cxy, cxx, cyy = sxy - sx * sy / n, sxx - sx ** 2 / n, syy - sy ** 2 / n
+    return cxy ** 2 / (cxx * cyy), cxy / cxx
+
+
+def regress(weights, info, quantity: str = "kl", n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """OLS of the normalised word weight on KL(w) or I(w), one point per word occurrence (paper section 5).
+
+    Returns ``r2``, ``beta`` (statsmodels OLS with intercept), their percentile bootstrap
+    confidence intervals at ``level`` from resampling *sentences* with replacement
+    (``r2_low, r2_high, beta_low, beta_high``; beyond the paper), ``n_points`` and
+    ``n_sentences``. ``weights``: a word-weight table (``sentence_id, word, weight``);
+    ``info``: :func:`helpers.information.word_information`'s table.
+    """
+    from .config import check_count
+
+    check_count("n_boot", n_boot, 1)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}.")
+    data = join_information(weights, info, quantity)
+    fit = ols(data[quantity], data["weight"])
+    if data["sentence_id"].nunique() < 2:
+        raise ValueError("the bootstrap resamples sentences, so it needs at least 2 sentences; got 1.")
+    x, y = data[quantity].to_numpy(float), data["weight"].to_numpy(float)
+    sums = pd.DataFrame({"sentence_id": data["sentence_id"], "n": 1.0, "sx": x, "sy": y, "sxx": x * x,
+                         "syy": y * y, "sxy": x * y}).groupby("sentence_id").sum().to_numpy()
+    rng = np.random.default_rng(seed)
+    n_sent = len(sums)
+    # a bootstrap sample = multinomial counts of sentences; its sums are counts @ per-sentence sums
+    counts = rng.multinomial(n_sent, np.full(n_sent, 1.0 / n_sent), size=n_boot)
+    r2_b, beta_b = _ols_from_sums(counts @ sums)
+    alpha = (1 - level) / 2
+    r2_low, r2_high = np.nanquantile(r2_b, [alpha, 1 - alpha])
+    beta_low, beta_high = np.nanquantile(beta_b, [alpha, 1 - alpha])
+    return {"r2": fit["r2"], "beta": fit["beta"], "intercept": fit["intercept"],
+            "r2_low": float(r2_low), "r2_high": float(r2_high), "beta_low": float(beta_low),
+            "beta_high": float(beta_high), "n_points": int(len(data)), "n_sentences": int(n_sent)}
+
+
+def regress_with_covariates(weights, info, quantity: str = "kl", covariates=("log_n_subwords",)) -> dict:
+    """OLS of weight on the quantity plus covariates (chapter 06's subword-count control).
+
+    ``log_n_subwords`` = log of the word's number of subword tokens (rare words split into more
+    pieces, and Frobenius aggregation grows with that number). Returns the quantity's slope
+    ``beta`` and the model's ``r2``, and ``r2_covariates_only`` for the same covariates without
+    the quantity: R^2 that the quantity adds beyond the word merge is ``r2 - r2_covariates_only``.
+    """
+    data = join_information(weights, info, quantity)
+    data = data.assign(log_n_subwords=np.log(data["n_subwords"]))
+    cov = data[list(covariates)].to_numpy(float)
+    full = sm.OLS(data["weight"].to_numpy(float), sm.add_constant(np.column_stack([data[quantity], cov]))).fit()
+    only = sm.OLS(data["weight"].to_numpy(float), sm.add_constant(cov, has_constant="add")).fit()
+    return {"beta": float(full.params[1]), "r2": float(full.rsquared), "r2_covariates_only": float(only.rsquared),
+            "n_points": int(len(data))}
+
+
+TABLE_COLUMNS = ["dataset", "model", "pooling", "base", "method", "quantity", "r2", "beta", "r2_low", "r2_high",
+                 "beta_low", "beta_high", "n_points", "n_sentences", "sketch_spearman", "sketch_median_rel_err"]
+#: A sketched row is marked when its weights rank the words of the check sentences this far from exact IG.
+SKETCH_MIN_SPEARMAN = 0.95
+
+
+def _splitter_key(tokenizer) -> str:
+    """Two tokenizers with the same normaliser and pre-tokeniser give the same word units."""
+    import json as _json
+
+    spec = _json.loads(tokenizer.backend_tokenizer.to_str())
+    return _json.dumps([spec.get("normalizer"), spec.get("pre_tokenizer")], sort_keys=True)
+
+
+def sketch_check(encoder, sentences, sketched: pd.DataFrame, n_sentences: int, ig_options: dict,
+                 seed: int = 0) -> dict:
+    """How far a row's sketched IG weights are from exact IG (all D outputs) on its first ``n_sentences``.
+
+    Returns ``sketch_spearman`` (over every word of those sentences) and ``sketch_median_rel_err``
+    (median of |sketch - exact| / exact); NaN for both when ``n_sentences`` is 0 or the weights
+    are not sketched. Exact IG costs D/k times the sketch, so the check uses a fixed subset.
+    """
+    from .attribution import _sentences, compare_weights, word_weights
+
+    options = dict(ig_options or {})
+    if not n_sentences or options.get("projections") is None:
+        return {"sketch_spearman": float("nan"), "sketch_median_rel_err": float("nan")}
+    subset = _sentences(sentences).head(int(n_sentences))
+    exact = word_weights(encoder, subset, **{**options, "projections": None}, seed=seed, progress=False)
+    mine = sketched[sketched["sentence_id"].isin(subset["sentence_id"])]
+    cmp = compare_weights({"exact": exact, "sketch": mine}, reference="exact").iloc[0]
+    return {"sketch_spearman": float(cmp["spearman"]), "sketch_median_rel_err": float(cmp["median_rel_diff"])}
+
+
+def roster_results(rows: list[dict], sentences, info_sentences, dataset: str, methods=("ig",),
+                   quantities=("kl", "self_info"), ig_options: dict | None = None, shap_options: dict | None = None,
+                   n_boot: int = 1000, seed: int = 0, progress: bool = True, sketch_check_sentences: int = 0,
+                   precomputed: dict | None = None):
+    """Word weights of every roster row and method on ``sentences``, regressed on KL and I (paper Table 1, appendices E, F).
+
+    The information quantities are computed on ``info_sentences`` (the paper: all of the
+    dataset's sentences) with each row's own word units (its tokenizer; rows that split words
+    alike share one table). With sketched IG and ``sketch_check_sentences`` > 0, every row's
+    sketch is compared with exact IG on that many of the sentences (:func:`sketch_check`).
+    ``precomputed``: {(row, method): weights} read from elsewhere (a sweep's output,
+    :func:`helpers.sweep.weights_by_row`); those rows are not recomputed (and get no sketch check), and
+    every sentence of ``sentences`` must be in them.
+    Returns (table with :data:`TABLE_COLUMNS`, {(row, method): weights}, {row: info}).
+    """
+    import warnings
+
+    from .config import tqdm
+
+    from .attribution import word_weights
+    from .encoders import MissingPoolerError, load_encoder
+    from .information import word_information
+
+    infos, by_key, weights, records = {}, {}, {}, []
+    for row in tqdm(rows, desc=f"models on {dataset}", disable=not progress):
+        pooling = row["pooling"]
+        try:
+            encoder = load_encoder(row["name"], pooling=pooling)
+        except MissingPoolerError:  # never a random pooler: the [CLS] vector itself, and the table says so
+            warnings.warn(f"{row['row']}: {row['name']} has no trained pooler weights; its CLS row uses the "
+                          "[CLS] vector before the pooler (pooling column 'cls_before_pooler').", stacklevel=2)
+            pooling = "cls_before_pooler"
+            encoder = load_encoder(row["name"], pooling=pooling)
+        key = _splitter_key(encoder.tokenizer)
+        if key not in by_key:
+            by_key[key] = word_information(info_sentences, tokenizer=encoder.tokenizer)
+        infos[row["row"]] = info = by_key[key]
+        for method in methods:
+            options = dict(ig_options or {}) if method == "ig" else dict(shap_options or {})
+            if precomputed and (row["row"], method) in precomputed:
+                from .attribution import _sentences
+
+                given = precomputed[(row["row"], method)]
+                wanted = set(_sentences(sentences)["sentence_id"])
+                missing = wanted - set(given["sentence_id"])
+                if missing:
+                    raise ValueError(f"the precomputed {method} weights of {row['row']!r} lack {len(missing)} of the "
+                                     f"sentences (e.g. {sorted(missing)[:3]}); run the sweep on these sentences.")
+                w = given[given["sentence_id"].isin(wanted)].reset_index(drop=True)
+                check = sketch_check(encoder, sentences, w, 0, options, seed)
+            else:
+                w = word_weights(encoder, sentences, method=method, seed=seed, progress=progress, **options)
+                check = sketch_check(encoder, sentences, w, sketch_check_sentences if method == "ig" else 0, options,
+                                     seed)
+            weights[(row["row"], method)] = w
+            for quantity in quantities:
+                fit = regress(w, info, quantity, n_boot=n_boot, seed=seed)
+                records.append({"dataset": dataset, "model": row["row"], "pooling": pooling,
+                                "base": row.get("base"), "method": method, "quantity": quantity,
+                                **{k: fit[k] for k in TABLE_COLUMNS[6:14]}, **check})
+    return pd.DataFrame(records, columns=TABLE_COLUMNS), weights, infos
+
+
+def paper_layout(table: pd.DataFrame, method: str = "ig", quantity: str = "kl", digits: int = 2) -> pd.DataFrame:
+    """Table 1's layout: rows grouped under their base model; contrastive rows show (difference from base)
+    and every cell its bootstrap interval: ``0.52 (+0.30) [0.47, 0.57]``. With a sketch check, a column
+    ``sketch ρ`` (Spearman against exact IG), and a row whose ρ is below :data:`SKETCH_MIN_SPEARMAN` is
+    marked with a dagger."""
+    t = table[(table["method"] == method) & (table["quantity"] == quantity)].set_index("model")
+    order = []
+    for model, row in t.iterrows():
+        if not row["base"] or row["base"] not in t.index:
+            order.append(model)
+            order += [m for m, r in t.iterrows() if r["base"] == model]
+    order += [m for m in t.index if m not in order]
+
+    def cell(model, stat):
+        r = t.loc[model]
+        text = f"{r[stat]:.{digits}f}"
+        if r["base"] and r["base"] in t.index:
+            text += f" ({r[stat] - t.loc[r['base'], stat]:+.{digits}f})"
+        return text + f" [{r[stat + '_low']:.{digits}f}, {r[stat + '_high']:.{digits}f}]"
+
+    def label(model):
+        rho = t.loc[model].get("sketch_spearman", float("nan"))
+        return f"{model} †" if pd.notna(rho) and rho < SKETCH_MIN_SPEARMAN else model
+
+    layout = pd.DataFrame({"model": [label(m) for m in order], "pooling": [t.loc[m, "pooling"] for m in order],
+                           "R²": [cell(m, "r2") for m in order], "β": [cell(m, "beta") for m in order]})
+    if "sketch_spearman" in t and t["sketch_spearman"].notna().any():
+        layout["sketch ρ"] = [f"{t.loc[m, 'sketch_spearman']:.3f}" if pd.notna(t.loc[m, "sketch_spearman"]) else ""
+                              for m in order]
+    return layout.set_index("model")
+
+
+def word_changes(before: pd.DataFrame, after: pd.DataFrame, min_occurrences: int = 5, k: int = 10) -> pd.DataFrame:
+    """Words whose mean weight a model change raised or lowered most (paired by occurrence)."""
+    merged = before.merge(after, on=["sentence_id", "word_index", "word"], suffixes=("_before", "_after"))
+    per_word = merged.groupby("word").agg(before=("weight_before", "mean"), after=("weight_after", "mean"),
+                                          occurrences=("weight_after", "size"))
+    per_word = per_word[per_word["occurrences"] >= min_occurrences]
+    per_word["change"] = per_word["after"] - per_word["before"]
+    per_word = per_word.sort_values("change")
+    if len(per_word) <= 2 * k:
+        return per_word.assign(direction=np.where(per_word["change"] >= 0, "raised", "lowered"))
+    return pd.concat([per_word.tail(k).iloc[::-1].assign(direction="raised"), per_word.head(k).assign(direction="lowered")])
+
+
+def figure3_table(weights: dict, info: pd.DataFrame, sentence_ids) -> pd.DataFrame:
+    """Figure 3 as a table: per word of each sentence, every model's weight beside KL and I."""
+    rows = []
+    for sid in sentence_ids:
+        first = next(iter(weights.values()))
+        table = first[first["sentence_id"] == sid][["word_index", "word"]].copy()
+        for name, w in weights.items():
+            table[name] = w[w["sentence_id"] == sid]["weight"].to_numpy()
+        table = table.merge(info[["word", "kl", "self_info"]], on="word", how="left")
+        rows.append(table.assign(sentence_id=sid))
+    return pd.concat(rows, ignore_index=True)
+
+
+def choice_sensitivity(rows: list[dict], sentences, infos: dict, ig_options: dict | None = None,
+                       quantities=("kl",), word_aggs=None, normalizations=None, n_boot: int = 200, seed: int = 0,
+                       progress: bool = True) -> pd.DataFrame:
+    """R^2 and beta of every row under each word aggregation and length normalisation (paper Eq. 4, section 5).
+
+    The paper's normalisation formula was lost from its text, and its subword merge is one of
+    several reasonable choices; this table shows what each choice does to the regression. The
+    per-token attributions come from the attribution cache, so only the aggregation is redone.
+    One row per (model, word_agg, normalize, quantity) with ``r2, beta`` and their intervals.
+    """
+    from .config import tqdm
+
+    from .attribution import NORMALIZATIONS, WORD_AGGS, word_weights
+    from .encoders import load_encoder
+
+    word_aggs = WORD_AGGS if word_aggs is None else word_aggs
+    normalizations = NORMALIZATIONS if normalizations is None else normalizations
+    records = []
+    for row in tqdm(rows, desc="aggregation x normalisation", disable=not progress):
+        encoder = load_encoder(row["name"], pooling=row["pooling"])
+        for word_agg in word_aggs:
+            for normalize in normalizations:
+                w = word_weights(encoder, sentences, word_agg=word_agg, normalize=normalize, seed=seed,
+                                 progress=False, gap_warning=float("inf"),  # reported once, by the main table
+                                 **dict(ig_options or {}))
+                for quantity in quantities:
+                    fit = regress(w, infos[row["row"]], quantity, n_boot=n_boot, seed=seed)
+                    records.append({"model": row["row"], "word_agg": word_agg, "normalize": normalize,
+                                    "quantity": quantity, **{k: fit[k] for k in ("r2", "beta", "r2_low", "r2_high",
+                                                                                  "beta_low", "beta_high")}})
+    return pd.DataFrame(records)
+
+
+def contrast_under_choices(choices: pd.DataFrame, model: str, base: str, quantity: str = "kl") -> dict:
+    """In how many of the aggregation x normalisation choices ``model`` has a higher R^2 and a higher beta than ``base``.
+
+    Returns ``n_choices``, ``r2_higher``, ``beta_higher`` (counts) for the sentence the chapter states.
+    """
+    t = choices[choices["quantity"] == quantity].set_index(["word_agg", "normalize", "model"])
+    a, b = t.xs(model, level="model"), t.xs(base, level="model")
+    return {"n_choices": int(len(a)), "r2_higher": int((a["r2"] > b["r2"]).sum()),
+            "beta_higher": int((a["beta"] > b["beta"]).sum())}

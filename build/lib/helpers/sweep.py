@@ -1,0 +1,331 @@
+"""The paper's whole study on many machines: a sharded sweep of word weights on Dask.
+
+A *plan* is a list of tasks, one per (model, dataset, method, shard of sentences), from a roster
+(``offline``, ``paper`` or a list of entries), datasets, methods and a shard size. :func:`run` executes
+it on ``dask.distributed``: a ``LocalCluster`` sized to the machine (one worker per GPU when there are
+GPUs, through worker resources) or an existing scheduler (``tcp://host:8786``: dask-jobqueue on SLURM,
+dask-kubernetes or ``dask ssh`` start one). Each worker loads a model once and reuses it for all its
+tasks.
+
+Each task writes its shard to ``<output>/<model>/<dataset>/<method>/shard-NNNNN.parquet`` through
+``fsspec`` (a local folder, a shared file system or an object store URL), atomically: written under a
+temporary name, then renamed. The settings that determine a shard (model fingerprint, method, IG or
+SHAP settings, word merge and normalisation, code version, the shard's sentences) are stored in the
+file's metadata. A shard that exists and validates is skipped, so a killed sweep resumes where it
+stopped and two sweeps over one output never compute a shard twice; a shard with other settings is an
+error (:class:`SweepMismatch`), never a silent mix; a damaged shard is recomputed with a warning.
+
+:func:`load` returns the union of an output as one DataFrame. ``python -m helpers.sweep --plan`` prints
+the tasks and an estimated cost per task from a timing probe, without computing anything else.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import time
+import uuid
+import warnings
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+import pandas as pd
+
+from .config import check_count
+
+SHARD_COLUMNS = ["model", "dataset", "method", "sentence_id", "word_index", "word", "weight", "raw_weight",
+                 "n_subwords", "completeness_gap"]
+CODE_VERSION = 1  # of this module's shard layout (the attribution engine's version is stored beside it)
+
+
+class SweepMismatch(ValueError):
+    """An existing shard was computed with other settings than this sweep's."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: a model row's weights for one shard of one dataset's sentences by one method."""
+
+    row: str
+    name: str
+    pooling: str
+    dataset: str
+    method: str
+    shard: int
+    sentence_ids: tuple
+    texts: tuple = field(repr=False)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name).strip("_")
+
+
+def shard_path(output: str, task: Task) -> str:
+    return f"{output.rstrip('/')}/{_safe(task.row)}/{task.dataset}/{task.method}/shard-{task.shard:05d}.parquet"
+
+
+def dataset_sentences(dataset: str, data_dir=None, limit: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """The sentences a sweep attributes for a dataset: STS-B validation (all, or a sample of ``limit``), or the
+    dataset's held-out evaluation sample (:func:`helpers.data.evaluation_sentences`)."""
+    from .data import evaluation_sentences, load_sentences
+
+    if dataset == "stsb":
+        return load_sentences("stsb", "validation", data_dir=data_dir, limit=limit, seed=seed)
+    return evaluation_sentences(dataset, data_dir, limit=limit or 3000, seed=seed)
+
+
+def plan(roster="offline", datasets=("stsb",), methods=("ig",), shard_size: int = 100, n_sentences: int | None = None,
+         data_dir=None, self_trained: dict | None = None, include_mpnet: bool | None = None, seed: int = 0) -> list[Task]:
+    """Every task of a sweep: models of ``roster`` x ``datasets`` x ``methods`` x shards of ``shard_size``."""
+    from .encoders import roster as make_roster
+
+    check_count("shard_size", shard_size, 1)
+    check_count("n_sentences", n_sentences, 1, allow_none=True)
+    unknown = sorted(set(methods) - {"ig", "shap"})
+    if unknown:
+        raise ValueError(f"methods must be among ig, shap; got {unknown}.")
+    rows = make_roster(roster, self_trained=self_trained, include_mpnet=include_mpnet)
+    tasks = []
+    for dataset in datasets:
+        sentences = dataset_sentences(dataset, data_dir, n_sentences, seed).sort_values("sentence_id")
+        ids, texts = sentences["sentence_id"].tolist(), sentences["text"].tolist()
+        for row in rows:
+            for method in methods:
+                for k, start in enumerate(range(0, len(ids), shard_size)):
+                    tasks.append(Task(row["row"], row["name"], row["pooling"], dataset, method, k,
+                                      tuple(ids[start:start + shard_size]), tuple(texts[start:start + shard_size])))
+    return tasks
+
+
+@dataclass
+class Options:
+    """The attribution settings of a sweep (``word_weights``' arguments)."""
+
+    n_steps: int = 20
+    projections: int | None = 16
+    baseline: str = "pad"
+    max_evals: int | None = 500
+    shap_mask: str = "per_token"
+    word_agg: str = "frobenius"
+    normalize: str = "mean1"
+    seed: int = 0
+
+
+@lru_cache(maxsize=4)
+def _encoder(name: str, pooling: str):
+    """A worker loads each model once and reuses it for every task it runs."""
+    from .encoders import load_encoder
+
+    return load_encoder(name, pooling=pooling)
+
+
+def shard_settings(task: Task, options: Options, fingerprint: str) -> dict:
+    """Everything that determines a shard's numbers (stored in its metadata, compared on reuse)."""
+    from .attribution import ENGINE_VERSION
+
+    kept = asdict(options)
+    if task.method == "ig":
+        kept.pop("max_evals"), kept.pop("shap_mask")
+    else:
+        for key in ("n_steps", "projections", "baseline"):
+            kept.pop(key)
+    ids = hashlib.sha1(json.dumps([list(task.sentence_ids), list(task.texts)], default=str).encode()).hexdigest()
+    return {"row": task.row, "model": task.name, "pooling": task.pooling, "fingerprint": fingerprint,
+            "dataset": task.dataset, "method": task.method, "shard": task.shard, "sentences": ids,
+            "engine": ENGINE_VERSION, "code": CODE_VERSION, **kept}
+
+
+def read_shard(path: str) -> tuple[pd.DataFrame, dict]:
+    """A shard's table and its settings (``OSError``/``ValueError`` when it is missing or damaged)."""
+    import fsspec
+    import pyarrow.parquet as pq
+
+    with fsspec.open(path, "rb") as fh:
+        table = pq.read_table(fh)
+    meta = table.schema.metadata or {}
+    if b"sweep" not in meta:
+        raise ValueError(f"{path} has no sweep settings in its metadata.")
+    frame = table.to_pandas()
+    if list(frame.columns) != SHARD_COLUMNS or not frame["weight"].notna().all():
+        raise ValueError(f"{path} does not have the shard columns or holds missing weights.")
+    return frame, json.loads(meta[b"sweep"])
+
+
+def compute_shard(task: Task, output: str, options: Options) -> dict:
+    """Run on a worker: compute one shard and write it atomically, or skip it when an identical one exists."""
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .attribution import word_weights
+
+    path = shard_path(output, task)
+    fs, local = fsspec.core.url_to_fs(path)
+    encoder = _encoder(task.name, task.pooling)
+    settings = shard_settings(task, options, encoder.fingerprint())
+    if fs.exists(local):
+        try:
+            frame, stored = read_shard(path)
+        except (OSError, ValueError) as err:
+            warnings.warn(f"{path} is damaged ({err}); it is recomputed.", stacklevel=2)
+        else:
+            if stored != settings:
+                diff = sorted(k for k in set(stored) | set(settings) if stored.get(k) != settings.get(k))
+                raise SweepMismatch(f"{path} was computed with other settings ({', '.join(diff)} differ). Use "
+                                    "another output folder for these settings, or delete the old shards.")
+            return {"path": path, "status": "skipped", "seconds": 0.0, "rows": len(frame)}
+    started = time.perf_counter()
+    sentences = pd.DataFrame({"sentence_id": list(task.sentence_ids), "text": list(task.texts)})
+    extra = ({"n_steps": options.n_steps, "projections": options.projections, "baseline": options.baseline}
+             if task.method == "ig" else {"max_evals": options.max_evals, "shap_mask": options.shap_mask})
+    # no SQLite cache on workers: it is not safe to share between machines, and the shard is the cache
+    weights = word_weights(encoder, sentences, method=task.method, word_agg=options.word_agg,
+                           normalize=options.normalize, seed=options.seed, cache=False, progress=False, **extra)
+    frame = weights.assign(model=task.row, dataset=task.dataset, method=task.method)[SHARD_COLUMNS]
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"sweep": json.dumps(settings).encode()})
+    fs.makedirs(fs._parent(local), exist_ok=True)
+    tmp = f"{local}.tmp-{uuid.uuid4().hex}"
+    with fs.open(tmp, "wb") as fh:
+        pq.write_table(table, fh)
+    fs.mv(tmp, local)  # a reader sees the whole shard or none of it
+    return {"path": path, "status": "computed", "seconds": time.perf_counter() - started, "rows": len(frame)}
+
+
+def make_client(scheduler: str = "local", n_workers: int | None = None):
+    """A ``dask.distributed`` client: a ``LocalCluster`` (one single-threaded worker per core, or one per GPU
+    with a ``GPU`` resource each) or the scheduler at ``scheduler`` (``tcp://host:8786``)."""
+    import os
+
+    from distributed import Client, LocalCluster
+
+    if scheduler != "local":
+        return Client(scheduler)
+    import torch
+
+    gpus = torch.cuda.device_count()
+    if gpus:
+        cluster = LocalCluster(n_workers=n_workers or gpus, threads_per_worker=1, resources={"GPU": 1})
+    else:
+        cluster = LocalCluster(n_workers=n_workers or max(1, (os.cpu_count() or 1)), threads_per_worker=1)
+    return Client(cluster)
+
+
+def run(tasks: list[Task], output: str, options: Options | None = None, client=None, scheduler: str = "local",
+        n_workers: int | None = None, progress: bool = True) -> pd.DataFrame:
+    """Execute a plan; return one row per task (``path, status, seconds, rows``). Existing valid shards are
+    skipped; a failing task fails the sweep after its retries, naming the shard."""
+    from distributed import progress as dask_progress
+
+    options = options or Options()
+    own = client is None
+    client = client or make_client(scheduler, n_workers)
+    try:
+        if progress:
+            print(f"Dask dashboard: {client.dashboard_link}", flush=True)
+        resources = {"GPU": 1} if any("GPU" in (w.get("resources") or {})
+                                      for w in client.scheduler_info()["workers"].values()) else None
+        futures = client.map(compute_shard, tasks, output=output, options=options, pure=False, retries=2,
+                             resources=resources)
+        if progress:
+            dask_progress(futures)
+        results = client.gather(futures)
+    finally:
+        if own:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    return pd.DataFrame(results)
+
+
+def load(output: str) -> pd.DataFrame:
+    """Every shard under ``output`` as one DataFrame (:data:`SHARD_COLUMNS`); a damaged shard is an error."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(output)
+    paths = sorted(p for p in fs.glob(f"{root.rstrip('/')}/*/*/*/shard-*.parquet"))
+    if not paths:
+        raise FileNotFoundError(f"no shards under {output}: run the sweep first (python -m helpers.sweep).")
+    protocol = output.split("://")[0] + "://" if "://" in output else ""
+    frames = []
+    for p in paths:
+        try:
+            frames.append(read_shard(protocol + p)[0])
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{protocol + p} is damaged ({err}); rerun the sweep, which recomputes it.") from err
+    return pd.concat(frames, ignore_index=True)
+
+
+def weights_by_row(union: pd.DataFrame, dataset: str) -> dict:
+    """{(model row, method): word-weight table} of one dataset, as ``regression.roster_results`` takes them."""
+    part = union[union["dataset"] == dataset]
+    return {(row, method): d.drop(columns=["model", "dataset", "method"]).sort_values(
+        ["sentence_id", "word_index"]).reset_index(drop=True) for (row, method), d in part.groupby(["model", "method"])}
+
+
+def estimate(tasks: list[Task], options: Options | None = None) -> pd.DataFrame:
+    """A timing probe: one sentence per (model, method), timed here, times each task's sentence count."""
+    from .attribution import word_weights
+
+    options = options or Options()
+    per_sentence = {}
+    for task in tasks:
+        key = (task.name, task.pooling, task.method)
+        if key in per_sentence:
+            continue
+        encoder = _encoder(task.name, task.pooling)
+        extra = ({"n_steps": options.n_steps, "projections": options.projections} if task.method == "ig"
+                 else {"max_evals": options.max_evals, "shap_mask": options.shap_mask})
+        word_weights(encoder, [task.texts[0]], method=task.method, cache=False, progress=False, **extra)  # warm-up
+        started = time.perf_counter()
+        word_weights(encoder, [task.texts[-1]], method=task.method, cache=False, progress=False, **extra)
+        per_sentence[key] = time.perf_counter() - started
+    return pd.DataFrame([{"model": t.row, "dataset": t.dataset, "method": t.method, "shard": t.shard,
+                          "sentences": len(t.sentence_ids),
+                          "estimated_seconds": per_sentence[(t.name, t.pooling, t.method)] * len(t.sentence_ids)}
+                         for t in tasks])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.sweep", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--roster", default="offline", help="offline, paper, or a JSON list of {name, pooling, base}")
+    parser.add_argument("--datasets", nargs="+", default=["stsb"])
+    parser.add_argument("--methods", nargs="+", default=["ig"])
+    parser.add_argument("--shard-size", type=int, default=100)
+    parser.add_argument("--n-sentences", type=int, default=None)
+    parser.add_argument("--output", default="sweep")
+    parser.add_argument("--scheduler", default="local", help="local, or the address of a running scheduler")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--n-steps", type=int, default=20)
+    parser.add_argument("--projections", type=lambda v: None if v == "None" else int(v), default=16)
+    parser.add_argument("--max-evals", type=int, default=500)
+    parser.add_argument("--plan", action="store_true", help="print the tasks and their estimated cost, then stop")
+    args = parser.parse_args(argv)
+    roster = json.loads(args.roster) if args.roster.startswith("[") else args.roster
+    self_trained = None
+    if roster == "offline":
+        from .training import self_trained_pair
+
+        # --plan computes nothing: it plans from the runs on disk and says what must be trained first
+        self_trained = self_trained_pair(args.data_dir, train=not args.plan)
+        if self_trained is None:
+            print("The self-trained MLM and its SimCSE fine-tune are not on disk yet, so the plan leaves their four "
+                  "rows out. Train them first (run chapter 05, or this command without --plan: about 40 minutes "
+                  "on 2 CPU cores).", flush=True)
+    tasks = plan(roster, args.datasets, args.methods, args.shard_size, args.n_sentences, args.data_dir, self_trained)
+    options = Options(n_steps=args.n_steps, projections=args.projections, max_evals=args.max_evals)
+    if args.plan:
+        costs = estimate(tasks, options)
+        print(costs.to_string(index=False))
+        print(f"{len(tasks)} tasks, about {costs['estimated_seconds'].sum() / 60:.1f} CPU-minutes of one worker")
+        return 0
+    result = run(tasks, args.output, options, scheduler=args.scheduler, n_workers=args.workers)
+    print(result["status"].value_counts().to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,343 @@
+"""The theory of paper section 4 / appendix C, checked numerically (the book's Eq. eq-jensen).
+
+* :func:`log_likelihood` and :func:`sgns_bound`: both sides of the Jensen step
+  (appendix C, Eqs. 5-8): log sigmoid(+-<s_bar, s_bar'>) >= (1/(n n')) sum_ij log sigmoid(+-<w_i, w'_j>).
+* :class:`TopicCorpus`: a synthetic corpus whose word distributions are known,
+  so that KL(w) is exact (:func:`exact_kl`).
+* :func:`train_bow`: a mean-pooled bag-of-words encoder trained with the
+  contrastive objective of appendix C (or its SGNS lower bound, or with cosine
+  similarity), recording how ||w||^2 and the G-norm of Oyama et al. (2023) track KL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .config import tqdm
+from .regression import ols
+
+
+def _log_sigmoid(x):
+    return -np.logaddexp(0.0, -np.asarray(x, dtype=float))
+
+
+def _sign(y: int) -> float:
+    if y not in (0, 1):
+        raise ValueError(f"y must be 1 (positive pair) or 0 (negative pair), got {y!r}.")
+    return 1.0 if y == 1 else -1.0
+
+
+def log_likelihood(words_a: np.ndarray, words_b: np.ndarray, y: int) -> float:
+    """log p(y | s, s') with p(y=1|s,s') = sigmoid(<s_bar, s_bar'>), mean-pooled (appendix C, Eq. 5)."""
+    s_a, s_b = np.mean(words_a, axis=0), np.mean(words_b, axis=0)
+    return float(_log_sigmoid(_sign(y) * s_a @ s_b))
+
+
+def sgns_bound(words_a: np.ndarray, words_b: np.ndarray, y: int) -> float:
+    """The Jensen lower bound (appendix C, Eq. 8): mean over word pairs of log sigmoid(+-<w_i, w'_j>)."""
+    return float(np.mean(_log_sigmoid(_sign(y) * (words_a @ words_b.T))))
+
+
+def check_bound(n_pairs: int = 10_000, dim: int = 16, max_len: int = 12, scale: float = 1.0,
+                seed: int = 0, tol: float = 1e-12) -> pd.DataFrame:
+    """Check the inequality on random word vectors and random sentence pairs of both labels.
+
+    Returns one row per pair: ``y, n_a, n_b, lhs, rhs, gap = lhs - rhs, violation``
+    (``gap < -tol``; the bound says there are none beyond float rounding).
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in tqdm(range(n_pairs), desc="bound check", leave=False):
+        n_a, n_b = rng.integers(1, max_len + 1, size=2)
+        a = rng.normal(scale=scale, size=(n_a, dim))
+        b = rng.normal(scale=scale, size=(n_b, dim))
+        y = int(rng.integers(0, 2))
+        lhs, rhs = log_likelihood(a, b, y), sgns_bound(a, b, y)
+        rows.append((y, n_a, n_b, lhs, rhs))
+    df = pd.DataFrame(rows, columns=["y", "n_a", "n_b", "lhs", "rhs"])
+    df["gap"] = df["lhs"] - df["rhs"]
+    df["violation"] = df["gap"] < -tol
+    return df
+
+
+@dataclass
+class TopicCorpus:
+    """A topic model whose word distributions are known exactly.
+
+    A sentence draws a topic z ~ ``topic_prior`` and then ``length`` words i.i.d. from
+    ``topic_word[z]`` (a mixture of the topic's own words and topic-free function words).
+    """
+
+    words: list
+    topic_word: np.ndarray   # K x V, rows sum to 1
+    topic_prior: np.ndarray  # K
+    length: int
+
+    @property
+    def is_function(self) -> np.ndarray:
+        """Words of every topic (spread = all topics): topic-free function words."""
+        return self.topic_word.astype(bool).all(axis=0)
+
+    @property
+    def p(self) -> np.ndarray:
+        """Unigram distribution p(w) of word tokens."""
+        return self.topic_prior @ self.topic_word
+
+    def sample_topics(self, n_sentences: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.choice(len(self.topic_prior), size=n_sentences, p=self.topic_prior)
+
+    def sample(self, n_sentences: int, rng: np.random.Generator, topics=None) -> np.ndarray:
+        """``n_sentences`` x ``length`` word ids (of the given ``topics``, else random ones)."""
+        z = self.sample_topics(n_sentences, rng) if topics is None else np.asarray(topics)
+        cdf = np.cumsum(self.topic_word, axis=1)[z]  # n x V
+        u = rng.random((n_sentences, self.length, 1))
+        ids = (u > cdf[:, None, :]).sum(axis=2)
+        return np.minimum(ids, len(self.words) - 1)
+
+
+def make_topic_corpus(n_topics: int = 8, spreads=(1, 2, 4, 8), n_ranks: int = 10, zipf: float = 1.0,
+                      concentration: float = 1.0, length: int = 8, seed: int = 0) -> TopicCorpus:
+    """A topic model in which a word's informativeness and its frequency vary independently.
+
+    For every spread level m (the number of topics a word belongs to) and every frequency rank
+    r = 1..``n_ranks``, the topics are split at random into n_topics/m disjoint sets of size m and
+    one word is made for each set, with frequency weight 1/r^``zipf`` (the same Zipf ladder at
+    every level). Within its m topics a word's mass is shared by Dirichlet(``concentration``)
+    proportions, so words of one level differ in how concentrated they are. Topic z emits w with
+    probability proportional to n_topics x weight x share_z; every topic receives one word per
+    (level, rank) set, so the topics are balanced and p(w) stays close to the word's ladder
+    weight whatever its level. KL(w) (paraphrase positives) is fixed by the word's topic shares
+    alone: it falls with the spread and varies with the concentration, not with the rank.
+    """
+    rng = np.random.default_rng(seed)
+    if max(spreads) > n_topics or any(n_topics % m for m in spreads):
+        raise ValueError(f"every spread must divide n_topics={n_topics}; got {spreads}.")
+    words, columns = [], []
+    for m in spreads:
+        for r in range(n_ranks):
+            order = rng.permutation(n_topics)
+            for g in range(n_topics // m):
+                shares = rng.dirichlet(np.full(m, concentration)) if m > 1 else np.ones(1)
+                column = np.zeros(n_topics)
+                column[order[g * m:(g + 1) * m]] = shares
+                columns.append(n_topics * column / (r + 1) ** zipf)
+                words.append(f"m{m}_r{r + 1}_{g}")
+    topic_word = np.array(columns).T  # K x V
+    topic_word /= topic_word.sum(axis=1, keepdims=True)
+    return TopicCorpus(words, topic_word, np.full(n_topics, 1.0 / n_topics), length)
+
+
+def pair_distribution(corpus: TopicCorpus, positive: str = "same") -> np.ndarray:
+    """Exact joint P(w, w') of positive word pairs (w_i in s, w'_j in s'), i and j uniform.
+
+    This is the distribution the SGNS bound sees with the sentence as its window
+    (appendix C, Eq. 14). ``positive="same"`` (the theory's assumption 2, s' = s):
+    E[count_s(w) count_s(w')] / n^2 = sum_z pi_z [q_z(w) delta(w, w') / n + (n-1)/n q_z(w) q_z(w')].
+    ``positive="topic"`` (s' another sentence of the same topic, a stand-in for a paraphrase):
+    sum_z pi_z q_z(w) q_z(w').
+    """
+    n, q, pi = corpus.length, corpus.topic_word, corpus.topic_prior
+    if positive == "topic":
+        return np.einsum("z,zv,zw->vw", pi, q, q)
+    if positive != "same":
+        raise ValueError(f"positive must be 'same' or 'topic', got {positive!r}.")
+    joint = (n - 1) / n * np.einsum("z,zv,zw->vw", pi, q, q)
+    joint[np.diag_indices_from(joint)] += (pi @ q) / n
+    return joint
+
+
+def exact_kl(corpus: TopicCorpus, positive: str = "same") -> np.ndarray:
+    """Exact KL(p(.|w) || p(.)) for every word of the synthetic corpus (paper section 3.2.1),
+    with p(.|w) the positive-pair conditional of :func:`pair_distribution`."""
+    joint = pair_distribution(corpus, positive)
+    p = joint.sum(axis=1)
+    cond = joint / p[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(cond > 0, cond * np.log(cond / p[None, :]), 0.0)
+    return terms.sum(axis=1)
+
+
+def gnorm2(vectors: np.ndarray, p: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+    """(u_w - u_bar)^T G (u_w - u_bar) with u_bar = sum_w p(w) u_w and G = sum_c p(c) (v_c - v_bar)(v_c - v_bar)^T
+    the p-weighted covariance of the context vectors v (``context``; None: tied, v = u): the quantity
+    that approximates 2 KL(w) at the SGNS optimum (Oyama et al. 2023; appendix C, Eq. 16)."""
+    centred = vectors - p @ vectors
+    ctx = centred if context is None else context - p @ context
+    G = (ctx * p[:, None]).T @ ctx
+    return np.einsum("vi,ij,vj->v", centred, G, centred)
+
+
+OBJECTIVES = ("contrastive", "sgns", "cbow")
+
+
+def _loss(emb: torch.nn.Embedding, ctx: torch.nn.Embedding | None, anchor: torch.Tensor, positive: torch.Tensor,
+          negative: torch.Tensor, objective: str, similarity: str, temperature: float,
+          generator: torch.Generator | None = None) -> torch.Tensor:
+    a = emb(anchor)  # B x n x d
+    out = emb if ctx is None else ctx
+    if objective == "contrastive":
+        s_a, s_p, s_b = a.mean(1), emb(positive).mean(1), emb(negative).mean(1)
+        if similarity == "dot":
+            pos, neg = (s_a * s_p).sum(-1), (s_a * s_b).sum(-1)
+        else:
+            pos = F.cosine_similarity(s_a, s_p, dim=-1) / temperature
+            neg = F.cosine_similarity(s_a, s_b, dim=-1) / temperature
+        return -(F.logsigmoid(pos) + F.logsigmoid(-neg)).mean()
+    if objective == "sgns":
+        # the SGNS lower bound (appendix C, Eq. 14): every word pair of (s, s'), self-pairs included when s' = s,
+        # against every pair of (s, s_neg); scores <u_w, v_c> with context vectors v (tied: v = u)
+        pos = torch.einsum("bid,bjd->bij", a, out(positive))
+        neg = torch.einsum("bid,bjd->bij", a, out(negative))
+        return -(F.logsigmoid(pos).mean((1, 2)) + F.logsigmoid(-neg).mean((1, 2))).mean()
+    # cbow: the masked-word control -- predict one held-out word from the mean of the others (softmax over V)
+    n = anchor.shape[1]
+    held = torch.randint(n, (anchor.shape[0],), generator=generator)
+    keep = torch.ones(anchor.shape, dtype=torch.bool)
+    keep[torch.arange(anchor.shape[0]), held] = False
+    context = (a * keep[..., None]).sum(1) / (n - 1)
+    logits = context @ out.weight.T
+    return F.cross_entropy(logits, anchor[torch.arange(anchor.shape[0]), held])
+
+
+def train_bow(corpus: TopicCorpus, objective: str = "contrastive", similarity: str = "dot",
+              positive: str = "same", tied: bool = True, dim: int = 16, steps: int = 2000, batch_size: int = 256,
+              lr: float = 0.05, temperature: float = 0.1, init_scale: float = 0.1,
+              log_every: int = 100, seed: int = 0, progress: bool = True):
+    """Train word vectors of a mean-pooled bag-of-words sentence encoder (appendix C's model), or a control.
+
+    objective: ``contrastive`` -- p(y=1|s,s') = sigmoid(sim(s_bar, s_bar')) with one positive
+        and one random negative sentence per anchor (appendix C, assumptions 1-3);
+        ``sgns`` -- its Jensen lower bound, the SGNS objective with the sentence as window;
+        ``cbow`` -- a non-contrastive control: predict a held-out word of the sentence from the
+        mean of the other words' vectors (a masked-word objective, the analogue of MLM training).
+    similarity: ``dot`` (the theory's inner product) or ``cos`` (cosine / temperature; only for
+        ``contrastive``).
+    positive: ``same`` (s' = s, assumption 2: self-pairs included) or ``topic`` (another sentence of
+        the anchor's topic, a paraphrase); the exact KL is computed for the same choice
+        (:func:`exact_kl`). ``cbow`` predicts from the rest of the sentence: ``topic``.
+    tied: ``sgns`` with context vectors shared with the word vectors (as the encoder has them) or
+        separate (Oyama et al.'s SGNS); ``cbow`` always has its own output vectors.
+    Fresh sentences are drawn from ``corpus`` at every step (an infinite corpus). Returns
+    ``(vectors, context, trajectory)``: the V x dim word vectors, the context vectors (None when
+    tied) and, every ``log_every`` steps, the loss and R^2 / slope of ||w||^2 and of the G-norm on KL.
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}.")
+    if similarity not in ("dot", "cos") or (objective != "contrastive" and similarity != "dot"):
+        raise ValueError("similarity must be 'dot' or 'cos' (cos only with the contrastive objective).")
+    if positive not in ("same", "topic") or (objective == "cbow" and positive != "topic"):
+        raise ValueError("positive must be 'same' or 'topic' ('topic' for cbow, which predicts from the others).")
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    emb = torch.nn.Embedding(len(corpus.words), dim)
+    ctx = None if (tied and objective != "cbow") else torch.nn.Embedding(len(corpus.words), dim)
+    with torch.no_grad():
+        emb.weight.copy_(torch.randn(emb.weight.shape, generator=gen) * init_scale)
+        if ctx is not None:
+            ctx.weight.copy_(torch.randn(ctx.weight.shape, generator=gen) * init_scale)
+    params = list(emb.parameters()) + (list(ctx.parameters()) if ctx is not None else [])
+    opt = torch.optim.Adam(params, lr=lr)
+    kl, p = exact_kl(corpus, positive), corpus.p
+    rows, running = [], []
+    name = f"{objective}/{similarity}/{positive}" + ("" if ctx is None or objective == "cbow" else "/untied")
+    for step in tqdm(range(1, steps + 1), desc=name, disable=not progress):
+        topics = corpus.sample_topics(batch_size, rng)
+        anchor = torch.from_numpy(corpus.sample(batch_size, rng, topics))
+        pos = anchor if positive == "same" else torch.from_numpy(corpus.sample(batch_size, rng, topics))
+        neg = torch.from_numpy(corpus.sample(batch_size, rng))
+        loss = _loss(emb, ctx, anchor, pos, neg, objective, similarity, temperature, gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        running.append(loss.item())
+        if step % log_every == 0 or step == steps:
+            vec = emb.weight.detach().numpy().astype(float)
+            cvec = None if ctx is None else ctx.weight.detach().numpy().astype(float)
+            fit_n, fit_g = ols(kl, (vec ** 2).sum(1)), ols(kl, gnorm2(vec, p, cvec))
+            rows.append({"step": step, "loss": float(np.mean(running)),
+                         "r2_norm2_vs_kl": fit_n["r2"], "slope_norm2_vs_kl": fit_n["beta"],
+                         "r2_gnorm_vs_kl": fit_g["r2"], "slope_gnorm_vs_kl": fit_g["beta"]})
+            running = []
+    context = None if ctx is None else ctx.weight.detach().numpy().astype(float)
+    return emb.weight.detach().numpy().astype(float), context, pd.DataFrame(rows)
+
+
+#: The models the theory chapter trains: the theorem's own setting, the encoder's variations, a control.
+THEORY_MODELS = {
+    "sgns_untied": dict(objective="sgns", positive="same", tied=False),     # the theorem's setting, Oyama's SGNS
+    "sgns_tied": dict(objective="sgns", positive="same", tied=True),         # ... with the encoder's tied vectors
+    "contrastive": dict(objective="contrastive", similarity="dot", positive="topic"),  # paraphrase positives
+    "contrastive_same": dict(objective="contrastive", similarity="dot", positive="same"),  # s' = s
+    "contrastive_cosine": dict(objective="contrastive", similarity="cos", positive="topic"),  # limitation 3
+    "cbow": dict(objective="cbow", positive="topic"),                       # non-contrastive control
+}
+
+
+def norm_report(words: pd.DataFrame, y: str, kl: str = "kl") -> dict:
+    """What the chapter reports for one model: does ||w||^2 (or the G-norm) encode KL beyond frequency?
+
+    ``words`` needs ``spread``, ``frequency`` and the columns ``y`` and ``kl``. Returns R^2 and slope
+    of y on KL, the partial R^2 of KL given I = -log p(w) and of I given KL (how much each adds to
+    a regression that already has the other), and the Spearman correlation of y with KL and with
+    I within each spread level (NaN where KL is constant within the level).
+    """
+    from scipy.stats import spearmanr
+
+    from .regression import partial_r2
+
+    info = -np.log(words["frequency"].to_numpy(float))
+    fit = ols(words[kl], words[y])
+    out = {"r2_kl": fit["r2"], "slope_kl": fit["beta"],
+           "partial_r2_kl_given_i": partial_r2(words[y], words[kl], info),
+           "partial_r2_i_given_kl": partial_r2(words[y], info, words[kl])}
+    for level, group in words.assign(i=info).groupby("spread"):
+        for q, col in (("kl", kl), ("i", "i")):
+            constant = group[col].nunique() < 3 or np.ptp(group[col]) < 1e-9
+            out[f"within_spearman_{q}_spread{level}"] = (float("nan") if constant
+                                                       else float(spearmanr(group[y], group[col])[0]))
+    return out
+
+
+def run_study(corpus: TopicCorpus, models: dict = THEORY_MODELS, **train_kwargs):
+    """Train every model of ``models`` on ``corpus`` and collect what the chapter reports.
+
+    Returns ``(fits, words, trajectories)``: per model its settings, :func:`norm_report` for
+    ||w||^2 on its own KL (paraphrase KL ``kl`` for ``topic`` positives and the control, the
+    self-inclusive ``kl_same`` for s' = s), the G-norm's R^2 and slope on that KL; the word table in
+    long form (one row per word per model: ``model, word, spread, frequency, kl, kl_same, norm2,
+    gnorm``); and every model's training trajectory.
+    """
+    base = pd.DataFrame({
+        "word": corpus.words,
+        "spread": corpus.topic_word.astype(bool).sum(axis=0),
+        "frequency": corpus.p,
+        "kl": exact_kl(corpus, "topic"),
+        "kl_same": exact_kl(corpus, "same"),
+    })
+    fits, frames, trajectories = {}, [], []
+    for name, settings in models.items():
+        vectors, context, trajectory = train_bow(corpus, **settings, **train_kwargs)
+        words = base.assign(model=name, norm2=(vectors ** 2).sum(axis=1), gnorm=gnorm2(vectors, corpus.p, context))
+        kl = "kl_same" if settings.get("positive") == "same" else "kl"
+        g = ols(words[kl], words["gnorm"])
+        fits[name] = {**settings, "kl_column": kl, "steps": int(trajectory.iloc[-1]["step"]),
+                      **norm_report(words, "norm2", kl), "gnorm_r2": g["r2"], "gnorm_slope": g["beta"]}
+        frames.append(words)
+        trajectories.append(trajectory.assign(model=name))
+    words = pd.concat(frames, ignore_index=True)[["model", "word", "spread", "frequency", "kl", "kl_same", "norm2",
+                                                   "gnorm"]]
+    return fits, words, pd.concat(trajectories, ignore_index=True)
+
+
+def corpus_summary(corpus: TopicCorpus) -> dict:
+    """How independent the corpus makes KL and frequency: Spearman(KL, I) over the vocabulary, both KLs."""
+    from scipy.stats import spearmanr
+
+    info = -np.log(corpus.p)
+    return {"spearman_kl_i": float(spearmanr(exact_kl(corpus, "topic"), info)[0]),
+            "spearman_kl_same_i": float(spearmanr(exact_kl(corpus, "same"), info)[0]),
+            "vocabulary": len(corpus.words)}

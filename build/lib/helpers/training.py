@@ -1,0 +1,648 @@
+"""Training: a small BERT-style MLM from scratch, and SimCSE fine-tuning (paper section 2; the book's Eq. eq-simcse).
+
+The offline book has no pre-trained MLM, so it makes one: :func:`pretrain_mlm` trains a
+small BERT on the local corpora (never the STS-B validation sentences the book
+attributes) with the bert-base-uncased WordPiece vocabulary, computing the MLM logits only
+at masked positions (the 30k-word output layer dominates the cost otherwise).
+:func:`simcse` fine-tunes any checkpoint -- the self-trained MLM, a random initialisation,
+or a hub MLM such as ``bert-base-uncased`` -- with unsupervised SimCSE (dropout positives,
+in-batch negatives) or supervised SimCSE (NLI entailment positives, contradiction hard
+negatives), saving checkpoints at chosen steps.
+
+Both loops are deterministic under a seed on the CPU and resumable: every ``save_every``
+steps the model, optimiser, scheduler and step are written to the run folder, and the data
+order and masks are functions of (seed, step), so an interrupted run that resumes gives
+the same weights as an uninterrupted one; a finished run is not trained again.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .config import cache_dir, tqdm
+from .data import held_out_texts, load_sentences
+from .encoders import resolve_model_path
+
+OBJECTIVES = ("unsup", "sup")
+
+
+# --------------------------------------------------------------------------- corpora
+def pretraining_corpus(data_dir=None, include=("wiki", "stsb_train", "stsb_test", "nli", "sts12")) -> list[str]:
+    """The local sentences for MLM pre-training, without any evaluation sentence of any chapter.
+
+    The held-out set is :func:`helpers.data.held_out_texts`: STS-B validation and the 3,000-sentence
+    evaluation samples of wiki, NLI and STS12 that the other-datasets chapter attributes.
+    """
+    parts = {
+        "wiki": lambda: load_sentences("wiki", data_dir=data_dir),
+        "stsb_train": lambda: load_sentences("stsb", "train", data_dir=data_dir),
+        "stsb_test": lambda: load_sentences("stsb", "test", data_dir=data_dir),
+        "nli": lambda: pd.concat([load_sentences("nli", s, data_dir=data_dir) for s in ("validation", "test")]),
+        "sts12": lambda: load_sentences("sts12", data_dir=data_dir),
+    }
+    texts = pd.concat([parts[name]()["text"] for name in include]).drop_duplicates()
+    held_out = held_out_texts(data_dir)
+    return [t for t in texts if t not in held_out]
+
+
+def nli_triplets(data_dir=None) -> pd.DataFrame:
+    """(anchor, positive, hard negative) from NLI: premise, its entailment, its contradiction (supervised SimCSE).
+
+    A triplet with any held-out evaluation sentence (:func:`helpers.data.held_out_texts`) is left out.
+    """
+    held_out = held_out_texts(data_dir)
+    frames = []
+    for split in ("validation", "test"):
+        df = load_sentences("nli", split, data_dir=data_dir)
+        pairs = df.pivot(index="pair_id", columns="side", values="text").rename(columns={0: "premise", 1: "hypothesis"})
+        pairs["label"] = df.groupby("pair_id")["label"].first()
+        ent = pairs[pairs["label"] == "entailment"].drop_duplicates("premise").set_index("premise")["hypothesis"]
+        con = pairs[pairs["label"] == "contradiction"].drop_duplicates("premise").set_index("premise")["hypothesis"]
+        both = ent.index.intersection(con.index)
+        frames.append(pd.DataFrame({"anchor": both, "positive": ent[both].values, "negative": con[both].values}))
+    triplets = pd.concat(frames, ignore_index=True)
+    clean = ~triplets.isin(held_out).any(axis=1)
+    triplets = triplets[clean].reset_index(drop=True)
+    if triplets.empty:
+        raise ValueError("no NLI triplets (premise with both an entailment and a contradiction) were found.")
+    return triplets
+
+
+# --------------------------------------------------------------------------- models
+@dataclass
+class MLMConfig:
+    """A small BERT for pre-training here (chapter 05's pilot: 4 x 256)."""
+
+    hidden_size: int = 256
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    intermediate_size: int = 1024
+    max_length: int = 64
+
+
+def new_mlm(config: MLMConfig, seed: int = 0):
+    """A randomly initialised BertForMaskedLM with the bert-base-uncased vocabulary (from the all-MiniLM-L6-v2 package)."""
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("all-MiniLM-L6-v2"))
+    torch.manual_seed(seed)
+    bert_config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=config.hidden_size,
+                             num_hidden_layers=config.num_hidden_layers, num_attention_heads=config.num_attention_heads,
+                             intermediate_size=config.intermediate_size, max_position_embeddings=max(128, config.max_length),
+                             attn_implementation="eager")
+    return BertForMaskedLM(bert_config), tokenizer
+
+
+def _mask_tokens(input_ids, attention_mask, tokenizer, gen, mlm_probability=0.15):
+    """BERT's masking: 15% of real tokens; of those 80% [MASK], 10% random, 10% kept."""
+    special = torch.tensor([[t in tokenizer.all_special_ids for t in row] for row in input_ids.tolist()])
+    prob = torch.rand(input_ids.shape, generator=gen)
+    chosen = (prob < mlm_probability) & attention_mask.bool() & ~special
+    labels = input_ids[chosen]
+    inputs = input_ids.clone()
+    action = torch.rand(input_ids.shape, generator=gen)
+    inputs[chosen & (action < 0.8)] = tokenizer.mask_token_id
+    random_ids = torch.randint(tokenizer.vocab_size, input_ids.shape, generator=gen)
+    swap = chosen & (action >= 0.8) & (action < 0.9)
+    inputs[swap] = random_ids[swap]
+    return inputs, chosen, labels
+
+
+def mlm_head(model):
+    """The masked-LM output head: BERT's ``cls``, RoBERTa's and MPNet's ``lm_head``."""
+    for name in ("cls", "lm_head"):
+        if hasattr(model, name):
+            return getattr(model, name)
+    raise ValueError(f"{type(model).__name__} has no masked-LM head (cls or lm_head).")
+
+
+def _batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
+    """The example indices of a step: epochs are seeded permutations, so any step is reproducible alone."""
+    per_epoch = n // batch_size
+    epoch, offset = divmod(step, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    return order[offset * batch_size:(offset + 1) * batch_size]
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _save(run_dir: Path, step: int, model, tokenizer, optimizer, scheduler, history: list) -> None:
+    tmp = run_dir / f"step-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step}, tmp / "state.pt")
+    (tmp / "history.json").write_text(json.dumps(history))
+    final = run_dir / f"step-{step}"
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)  # a checkpoint appears whole or not at all
+
+
+def checkpoints(run_dir: Path) -> dict[int, Path]:
+    """The complete checkpoints of a run folder, by step."""
+    out = {}
+    for path in Path(run_dir).glob("step-*"):
+        if path.suffix not in (".tmp", ".broken") and (path / "state.pt").is_file():
+            out[int(path.name.split("-")[1])] = path
+    return dict(sorted(out.items()))
+
+
+def _linear_schedule(optimizer, warmup: int, total: int):
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / max(1, warmup)) * max(0.0, (total - s) / max(1, total - warmup))
+        if s >= warmup else (s + 1) / max(1, warmup))
+
+
+def _run_dir(kind: str, settings: dict, run_dir=None) -> Path:
+    """The run's folder (named by the settings' hash unless given); a folder holding another run is an error."""
+    import hashlib
+
+    if run_dir is not None:
+        path = Path(run_dir)
+    else:
+        key = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
+        path = cache_dir("runs") / f"{kind}-{key}"
+    path.mkdir(parents=True, exist_ok=True)
+    stored_file = path / "settings.json"
+    wanted = json.loads(json.dumps(settings, sort_keys=True, default=str))
+    if stored_file.is_file():
+        try:
+            stored = json.loads(stored_file.read_text())
+        except json.JSONDecodeError:
+            stored = None  # a damaged settings file: the checkpoints decide (they are test-loaded)
+        if stored is not None and stored != wanted:
+            differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+            changes = "; ".join(f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} now" for k in differ)
+            raise ValueError(f"{path} holds a run with other settings ({changes}). Use another run_dir, or "
+                             "run_dir=None to let the book name the folder after the settings.")
+    tmp = stored_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(wanted, indent=2, sort_keys=True))
+    tmp.replace(stored_file)
+    return path
+
+
+def _check_training_args(steps, batch_size, n_examples, what: str, save_every=None) -> None:
+    from .config import check_count
+
+    check_count("steps", steps, 1)
+    check_count("batch_size", batch_size, 1)
+    if save_every is not None:
+        check_count("save_every", save_every, 1)
+    if n_examples < batch_size:
+        raise ValueError(f"{n_examples} {what} are fewer than one batch (batch_size={batch_size}): pass more "
+                         "data or a smaller batch_size.")
+
+
+def _check_texts(sentences, name: str = "sentences") -> None:
+    for i, text in enumerate(sentences):
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{name}[{i}] is {text!r}: every training sentence must be a non-empty str.")
+
+
+def _load_state(path: Path, model_class):
+    """Model, tokenizer, optimiser state and history of a checkpoint, or None when any part does not load."""
+    from transformers import AutoTokenizer
+
+    try:
+        model = model_class.from_pretrained(path, attn_implementation="eager")
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        state = torch.load(path / "state.pt", weights_only=False)
+        history = json.loads((path / "history.json").read_text())
+        if not isinstance(history, list) or state.get("step") != len(history) and history:
+            raise ValueError("the history does not match the step")
+        return model, tokenizer, state, history
+    except Exception as exc:  # noqa: BLE001 - any damage means "do not resume from here"
+        warnings.warn(f"The checkpoint {path} does not load ({type(exc).__name__}: {str(exc)[:200]}); it is set "
+                      "aside (renamed *.broken) and the run resumes from the one before.", stacklevel=3)
+        broken = path.with_name(path.name + ".broken")
+        shutil.rmtree(broken, ignore_errors=True)
+        path.rename(broken)
+        return None
+
+
+def _resume(run_dir: Path, model_class):
+    """The newest checkpoint of ``run_dir`` that loads: (step, (model, tokenizer, state, history)) or (0, None)."""
+    for step in sorted(checkpoints(run_dir), reverse=True):
+        loaded = _load_state(checkpoints(run_dir)[step], model_class)
+        if loaded is not None:
+            return step, loaded
+    return 0, None
+
+
+# --------------------------------------------------------------------------- MLM pre-training
+def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, lr: float = 5e-4,
+                 warmup: int = 200, config: MLMConfig | None = None, seed: int = 0, save_every: int = 250,
+                 save_steps=(), run_dir=None, progress: bool = True, max_steps_this_call: int | None = None,
+                 train: bool = True) -> Path | None:
+    """Pre-train a small BERT MLM from scratch; return the folder of the final checkpoint.
+
+    ``train=False``: only look: the folder when the run is complete on disk, else None (nothing is trained).
+
+    Resumes from the latest checkpoint of the run folder (named by the settings' hash under
+    ``.cache/runs/`` unless ``run_dir`` is given). ``save_steps``: extra steps to keep a
+    checkpoint at. ``max_steps_this_call`` stops early (for tests of resumption).
+    """
+    from transformers import BertForMaskedLM
+
+    _check_texts(sentences)
+    _check_training_args(steps, batch_size, len(sentences), "sentences", save_every)
+    config = config or MLMConfig()
+    settings = {"kind": "mlm", "steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup,
+                "config": asdict(config), "seed": seed, "n_sentences": len(sentences),
+                "corpus_hash": hash_texts(sentences)}
+    run_dir = _run_dir("mlm", settings, run_dir)
+    if not train:
+        return checkpoints(run_dir).get(steps)
+    start, loaded = _resume(run_dir, BertForMaskedLM)  # the newest checkpoint that loads
+    if start == steps:
+        return checkpoints(run_dir)[steps]
+    if loaded:
+        model, tokenizer, state, history = loaded
+    else:
+        start, state, history = 0, None, []
+        model, tokenizer = new_mlm(config, seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    scheduler = _linear_schedule(optimizer, warmup, steps)
+    if state:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    model.train()
+    stop = steps if max_steps_this_call is None else min(steps, start + max_steps_this_call)
+    bar = tqdm(range(start, stop), desc="MLM pre-training", disable=not progress, initial=start, total=steps)
+    for step in bar:
+        torch.manual_seed(seed * 7919 + step)  # dropout of this step
+        idx = _batch_indices(len(sentences), batch_size, step, seed)
+        batch = tokenizer([sentences[i] for i in idx], padding=True, truncation=True,
+                          max_length=config.max_length, return_tensors="pt")
+        gen = torch.Generator().manual_seed(seed * 104729 + step)
+        inputs, chosen, labels = _mask_tokens(batch["input_ids"], batch["attention_mask"], tokenizer, gen)
+        hidden = model.bert(input_ids=inputs, attention_mask=batch["attention_mask"]).last_hidden_state
+        logits = mlm_head(model)(hidden[chosen])  # only at masked positions
+        loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        history.append({"step": step + 1, "loss": loss.item()})
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        if (step + 1) % save_every == 0 or step + 1 == steps or (step + 1) in save_steps:
+            _save(run_dir, step + 1, model, tokenizer, optimizer, scheduler, history)
+            for old_step, old_path in checkpoints(run_dir).items():  # keep the latest and the requested ones
+                if old_step < step + 1 and old_step not in save_steps:
+                    shutil.rmtree(old_path, ignore_errors=True)
+    if stop not in checkpoints(run_dir) and stop > start:
+        _save(run_dir, stop, model, tokenizer, optimizer, scheduler, history)
+    return checkpoints(run_dir)[stop] if stop in checkpoints(run_dir) else run_dir
+
+
+def hash_texts(texts) -> str:
+    import hashlib
+
+    h = hashlib.sha1()
+    for t in texts:
+        h.update(t.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:12]
+
+
+def history(checkpoint: Path) -> pd.DataFrame:
+    """The training loss per step recorded up to a checkpoint."""
+    return pd.DataFrame(json.loads((Path(checkpoint) / "history.json").read_text()))
+
+
+# --------------------------------------------------------------------------- SimCSE
+class SimCSEModel(torch.nn.Module):
+    """Encoder + pooling for training: MEAN over the mask, or CLS through the pooler MLP (SimCSE's CLS)."""
+
+    def __init__(self, backbone, pooling: str):
+        super().__init__()
+        self.backbone, self.pooling = backbone, pooling
+        if pooling == "cls" and getattr(backbone, "pooler", None) is None:
+            raise ValueError("CLS pooling needs a model with a pooler layer (AutoModel's default).")
+
+    def forward(self, batch):
+        out = self.backbone(**batch)
+        if self.pooling == "mean":
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            return (out.last_hidden_state * mask).sum(1) / mask.sum(1)
+        return out.pooler_output
+
+
+def simcse_loss(anchor, positive, negative=None, temperature: float = 0.05):
+    """SimCSE's InfoNCE: cosine similarity / temperature, in-batch negatives (+ hard negatives)."""
+    sim = F.cosine_similarity(anchor[:, None], positive[None], dim=-1) / temperature
+    if negative is not None:
+        sim = torch.cat([sim, F.cosine_similarity(anchor[:, None], negative[None], dim=-1) / temperature], dim=1)
+    return F.cross_entropy(sim, torch.arange(len(anchor)))
+
+
+def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", steps: int = 300,
+           batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, save_steps=(0, 10, 30, 100, 300),
+           sentences: list[str] | None = None, triplets: pd.DataFrame | None = None, max_length: int = 64,
+           seed: int = 0, run_dir=None, progress: bool = True, init_random: bool = False,
+           max_steps_this_call: int | None = None, continue_mlm: bool = False, train: bool = True) -> dict[int, Path]:
+    """Fine-tune a checkpoint with SimCSE (or, as a control, continue MLM); return {step: checkpoint folder}.
+
+    init: a checkpoint folder or hub name (``bert-base-uncased`` works the same way with internet).
+    objective: ``unsup`` (``sentences``; the same sentence twice through dropout) or ``sup``
+        (``triplets``: anchor, positive, hard negative).
+    init_random: keep the architecture and tokenizer of ``init`` but re-initialise every weight
+        (the "SimCSE from random initialisation" control).
+    continue_mlm: the "MLM only" control: train ``init`` further with the MLM loss on ``sentences``
+        for the same steps (``init`` must be a masked-LM checkpoint, or an encoder, which gets a fresh
+        MLM head tied to its input embeddings).
+    train: False returns ``{}`` unless the run is already complete in the cache (a chapter that only
+        shows runs someone has paid for). The wall-clock minutes of the training are kept with the run
+        (:func:`run_minutes`).
+    """
+    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
+
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}.")
+    if pooling not in ("mean", "cls"):
+        raise ValueError(f"pooling must be 'mean' or 'cls' for SimCSE training, got {pooling!r}.")
+    if continue_mlm or objective == "unsup":
+        if not sentences:
+            raise ValueError("unsupervised SimCSE and continued MLM need `sentences`.")
+        _check_texts(sentences)
+        _check_training_args(steps, batch_size, len(sentences), "sentences")
+    elif triplets is None or triplets.empty:
+        raise ValueError("supervised SimCSE needs `triplets` (anchor, positive, negative).")
+    else:
+        missing = {"anchor", "positive", "negative"} - set(triplets.columns)
+        if missing:
+            raise ValueError(f"triplets need the columns anchor, positive, negative; missing {sorted(missing)}.")
+        for column in ("anchor", "positive", "negative"):
+            _check_texts(triplets[column].tolist(), f"triplets['{column}']")
+        _check_training_args(steps, batch_size, len(triplets), "triplets")
+    for name, value in (("save_steps", s) for s in save_steps):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= steps:
+            raise ValueError(f"{name} must hold whole numbers from 0 to steps={steps}, got {value!r}.")
+    init_path = resolve_model_path(str(init))
+    data_hash = hash_texts(sentences) if (continue_mlm or objective == "unsup") else \
+        hash_texts(triplets[["anchor", "positive", "negative"]].to_numpy().ravel())
+    settings = {"kind": "mlm_only" if continue_mlm else "simcse", "init": str(init), "objective": objective,
+                "pooling": pooling, "steps": steps, "batch_size": batch_size, "lr": lr, "temperature": temperature,
+                "seed": seed, "init_random": init_random, "data": data_hash, "max_length": max_length,
+                "init_fingerprint": _folder_fingerprint(init_path)}
+    run_dir = _run_dir(settings["kind"], settings, run_dir)
+    save_steps = sorted(set(int(s) for s in save_steps) | {steps})
+    if not train and steps not in checkpoints(run_dir):
+        return {}
+    model_class = AutoModelForMaskedLM if continue_mlm else AutoModel
+    start, loaded = _resume(run_dir, model_class)  # the newest checkpoint that loads
+    if start == steps:
+        return {s: p for s, p in checkpoints(run_dir).items() if s in save_steps}
+    torch.manual_seed(seed)
+    if loaded:
+        model, tokenizer, state, hist = loaded
+    else:
+        state, hist = None, []
+        tokenizer = AutoTokenizer.from_pretrained(init_path)
+        if init_random:
+            model = AutoModel.from_config(AutoConfig.from_pretrained(init_path), attn_implementation="eager")
+        else:
+            model = model_class.from_pretrained(init_path, attn_implementation="eager")
+    model.requires_grad_(True)
+    net = model if continue_mlm else SimCSEModel(model, pooling)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr)
+    scheduler = _linear_schedule(optimizer, 0, steps)
+    if state:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    if start == 0 and 0 in save_steps:
+        _save(run_dir, 0, model, tokenizer, optimizer, scheduler, hist)
+    net.train()
+    n = len(sentences) if (continue_mlm or objective == "unsup") else len(triplets)
+    stop = steps if max_steps_this_call is None else min(steps, start + max_steps_this_call)
+    label = "MLM (control)" if continue_mlm else f"SimCSE {objective}"
+    bar = tqdm(range(start, stop), desc=label, disable=not progress, initial=start, total=steps)
+
+    def encode(texts):
+        return tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+
+    started = time.perf_counter()
+    for step in bar:
+        torch.manual_seed(seed * 7919 + step)
+        idx = _batch_indices(n, batch_size, step, seed)
+        if continue_mlm:
+            batch = encode([sentences[i] for i in idx])
+            gen = torch.Generator().manual_seed(seed * 104729 + step)
+            inputs, chosen, labels = _mask_tokens(batch["input_ids"], batch["attention_mask"], tokenizer, gen)
+            hidden = model.base_model(input_ids=inputs, attention_mask=batch["attention_mask"]).last_hidden_state
+            loss = F.cross_entropy(mlm_head(model)(hidden[chosen]), labels)
+        elif objective == "unsup":
+            batch = encode([sentences[i] for i in idx])
+            loss = simcse_loss(net(batch), net(batch), temperature=temperature)  # dropout makes the two differ
+        else:
+            rows = triplets.iloc[idx]
+            loss = simcse_loss(net(encode(rows["anchor"])), net(encode(rows["positive"])),
+                               net(encode(rows["negative"])), temperature)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        hist.append({"step": step + 1, "loss": loss.item()})
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        if step + 1 in save_steps:
+            _save(run_dir, step + 1, model, tokenizer, optimizer, scheduler, hist)
+    if stop not in checkpoints(run_dir) and stop > start:
+        _save(run_dir, stop, model, tokenizer, optimizer, scheduler, hist)
+    _add_minutes(run_dir, (time.perf_counter() - started) / 60)
+    return {s: p for s, p in checkpoints(run_dir).items() if s in save_steps}
+
+
+def _add_minutes(run_dir: Path, minutes: float) -> None:
+    path = Path(run_dir) / "minutes.json"
+    total = json.loads(path.read_text())["minutes"] if path.is_file() else 0.0
+    path.write_text(json.dumps({"minutes": total + minutes}))
+
+
+def run_minutes(checkpoint) -> float:
+    """Wall-clock minutes spent training the run a checkpoint belongs to (NaN when not recorded)."""
+    path = Path(checkpoint).parent / "minutes.json"
+    return float(json.loads(path.read_text())["minutes"]) if path.is_file() else float("nan")
+
+
+def _folder_fingerprint(path) -> str:
+    """Identify an init checkpoint by a hash of its weight files, whole (hub names: the name)."""
+    import hashlib
+
+    p = Path(path)
+    if not p.is_dir():
+        return str(path)
+    h = hashlib.sha1()
+    for f in sorted(p.glob("*.safetensors")) + sorted(p.glob("*.bin")):
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:  # the whole file: checkpoints that differ only in later layers differ here
+            for block in iter(lambda: fh.read(1 << 24), b""):
+                h.update(block)
+    return h.hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- measurements along training
+SIMCSE_STEPS = 150  # the book's SimCSE run length (chapter 05 and the self-trained pair of 06-09)
+SAVE_STEPS = (0, 15, 50, 150)  # its measured checkpoints
+
+
+def measure_checkpoint(checkpoint, pooling: str, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.DataFrame,
+                       n_steps: int = 16, projections: int | None = 16, seed: int = 0) -> tuple[dict, pd.DataFrame]:
+    """What the fine-tuning chapter tracks at each checkpoint (paper Table 1's quantities, plus STS):
+
+    IG word weights on ``sample`` (sketched with ``projections``; None = exact), R^2 and beta of
+    weight on KL and on I (``info`` from the attributed corpus), the same with the word's
+    subword count as a covariate, and the STS Spearman of cosine similarity on ``stsb``.
+    Returns (measurements, word weights).
+    """
+    from .attribution import word_weights
+    from .encoders import load_encoder, sts_spearman
+    from .regression import regress, regress_with_covariates
+
+    encoder = load_encoder(str(checkpoint), pooling=pooling)
+    weights = word_weights(encoder, sample, n_steps=n_steps, projections=projections, seed=seed, progress=False)
+    row = {"stsb_spearman": sts_spearman(encoder, stsb)}
+    for quantity in ("kl", "self_info"):
+        fit = regress(weights, info, quantity, n_boot=200, seed=seed)
+        row.update({f"r2_{quantity}": fit["r2"], f"beta_{quantity}": fit["beta"],
+                    f"r2_{quantity}_low": fit["r2_low"], f"r2_{quantity}_high": fit["r2_high"],
+                    f"beta_{quantity}_low": fit["beta_low"], f"beta_{quantity}_high": fit["beta_high"]})
+    cov = regress_with_covariates(weights, info, "kl")
+    row.update({"beta_kl_given_subwords": cov["beta"], "r2_kl_added_over_subwords": cov["r2"] - cov["r2_covariates_only"]})
+    return row, weights
+
+
+def finetune_study(init, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.DataFrame, sentences: list[str],
+                   triplets: pd.DataFrame | None, objectives=("sup",), pooling: str = "mean",
+                   steps: int = SIMCSE_STEPS, save_steps=SAVE_STEPS, controls=("simcse_from_random", "mlm_only"),
+                   batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, ig_n_steps: int = 16,
+                   ig_projections: int | None = 16, seed: int = 0, progress: bool = True):
+    """Train every run of the fine-tuning chapter and measure each saved checkpoint.
+
+    Runs: ``mlm_then_simcse`` (one per objective), and the controls ``simcse_from_random``
+    (same objective as the first, from re-initialised weights) and ``mlm_only`` (the MLM loss
+    continued for the same steps). Returns (trajectory, weights): one row per (run, objective,
+    step) with the measurements of :func:`measure_checkpoint`, and every checkpoint's word weights.
+    Step 0 of every run that starts from ``init``'s weights (all but ``simcse_from_random``) is
+    the same model, so it is measured once.
+    """
+    plan = [("mlm_then_simcse", obj, {}) for obj in objectives]
+    if "simcse_from_random" in controls:
+        plan.append(("simcse_from_random", objectives[0], {"init_random": True}))
+    if "mlm_only" in controls:
+        plan.append(("mlm_only", "mlm", {"continue_mlm": True}))
+    unknown = set(controls) - {"simcse_from_random", "mlm_only"}
+    if unknown:
+        raise ValueError(f"unknown controls {sorted(unknown)}; choose from simcse_from_random, mlm_only.")
+    rows, weights = [], []
+    start = None  # (row, weights) of the shared step 0
+    for run, objective, extra in plan:
+        ckpts = simcse(init, objective="unsup" if objective == "mlm" else objective, pooling=pooling, steps=steps,
+                       batch_size=batch_size, lr=lr, temperature=temperature, save_steps=save_steps,
+                       sentences=sentences, triplets=triplets, seed=seed, progress=progress, **extra)
+        for step, path in tqdm(ckpts.items(), desc=f"measure {run}/{objective}", disable=not progress):
+            from_init = step == 0 and not extra.get("init_random")
+            if from_init and start is not None:
+                row, w = start
+            else:
+                row, w = measure_checkpoint(path, pooling, sample, info, stsb, ig_n_steps, ig_projections, seed)
+                start = (row, w) if from_init else start
+            loss = history(path)["loss"] if step > 0 else pd.Series([np.nan])
+            rows.append({"run": run, "objective": objective, "step": step, **row,
+                         "train_loss": float(loss.tail(10).mean()), "checkpoint": str(path)})
+            weights.append(w.assign(run=run, objective=objective, step=step))
+    return pd.DataFrame(rows), pd.concat(weights, ignore_index=True)
+
+
+SUMMARY_QUANTITIES = ("r2_kl", "beta_kl", "r2_self_info", "beta_self_info", "stsb_spearman")
+
+
+def trajectory_summary(trajectory: pd.DataFrame) -> pd.DataFrame:
+    """First and last checkpoint of every run, side by side: did R^2, beta and STS move? (chapter 05).
+
+    One row per (run, objective, quantity) with ``start``, ``end`` and ``change`` = end - start.
+    """
+    rows = []
+    ordered = trajectory.sort_values("step", kind="stable")
+    for (run, objective), traj in ordered.groupby(["run", "objective"], sort=False):
+        first, last = traj.iloc[0], traj.iloc[-1]
+        for quantity in SUMMARY_QUANTITIES:
+            rows.append({"run": run, "objective": objective, "quantity": quantity, "start_step": int(first["step"]),
+                         "end_step": int(last["step"]), "start": first[quantity], "end": last[quantity],
+                         "change": last[quantity] - first[quantity]})
+    return pd.DataFrame(rows)
+
+
+def self_trained_pair(data_dir=None, mlm_steps: int = 3000, mlm_hidden: int = 256, mlm_layers: int = 4,
+                      mlm_batch_size: int = 64, objective: str = "sup", pooling: str = "mean",
+                      simcse_steps: int = SIMCSE_STEPS, batch_size: int = 64, lr: float = 1e-4,
+                      temperature: float = 0.05, save_steps=SAVE_STEPS, seed: int = 0, progress: bool = True,
+                      train: bool = True) -> dict | None:
+    """The offline "MLM vs its contrastive fine-tune" pair: {"mlm", "simcse", "simcse_pooling"} folders.
+
+    Same settings as the fine-tuning chapter's defaults, so its cached runs are reused (nothing
+    is trained twice); on a fresh machine this trains them (the MLM takes ~30 min on 2 cores).
+    ``train=False``: only look on disk; None when either run is not complete there.
+    """
+    corpus = pretraining_corpus(data_dir)
+    mlm = pretrain_mlm(corpus, steps=mlm_steps, batch_size=mlm_batch_size, seed=seed, progress=progress,
+                       config=MLMConfig(hidden_size=mlm_hidden, num_hidden_layers=mlm_layers,
+                                        num_attention_heads=max(1, mlm_hidden // 64), intermediate_size=4 * mlm_hidden),
+                       train=train)
+    if mlm is None:
+        return None
+    triplets = nli_triplets(data_dir) if objective == "sup" else None
+    ckpts = simcse(mlm, objective=objective, pooling=pooling, steps=simcse_steps, batch_size=batch_size, lr=lr,
+                   temperature=temperature, save_steps=[s for s in save_steps if s <= simcse_steps], sentences=corpus,
+                   triplets=triplets, seed=seed, progress=progress, train=train)
+    if simcse_steps not in ckpts:
+        return None
+    return {"mlm": mlm, "simcse": ckpts[simcse_steps], "simcse_pooling": pooling}
+
+
+def finetune_verdict(trajectory: pd.DataFrame, run: str = "mlm_then_simcse") -> dict:
+    """The fine-tuning chapter's verdict on the paper's claim, from its measured trajectory.
+
+    Compares the first and last checkpoint of ``run`` (its first objective): the paper's claim
+    is reproduced when R^2 and beta on KL both rise and the R^2 intervals of the two ends do not
+    overlap; partly when one of them rises; not reproduced otherwise. Returns the end values of
+    every run (``<run>_<quantity>_start/end``) and ``verdict``, a short sentence.
+    """
+    out = {}
+    ordered = trajectory.sort_values("step", kind="stable")
+    for name, traj in ordered.groupby("run", sort=False):
+        traj = traj[traj["objective"] == traj["objective"].iloc[0]]
+        for q in ("r2_kl", "beta_kl", "stsb_spearman", "r2_kl_low", "r2_kl_high"):
+            if q in traj:
+                out[f"{name}_{q}_start"], out[f"{name}_{q}_end"] = float(traj[q].iloc[0]), float(traj[q].iloc[-1])
+    if f"{run}_r2_kl_start" not in out:
+        raise ValueError(f"the trajectory has no run {run!r}; it has {sorted(trajectory['run'].unique())}.")
+    for name in ("mlm_then_simcse", "simcse_from_random", "mlm_only"):  # a run left out (controls=[]): NaN
+        for q in ("r2_kl", "beta_kl", "stsb_spearman", "r2_kl_low", "r2_kl_high"):
+            for end in ("start", "end"):
+                out.setdefault(f"{name}_{q}_{end}", float("nan"))
+    r2_up = out[f"{run}_r2_kl_end"] > out[f"{run}_r2_kl_start"]
+    beta_up = out[f"{run}_beta_kl_end"] > out[f"{run}_beta_kl_start"]
+    apart = (out.get(f"{run}_r2_kl_low_end", np.nan) > out.get(f"{run}_r2_kl_high_start", np.nan)) if r2_up else False
+    if r2_up and beta_up and apart:
+        verdict = "reproduced: R² and β on KL both rise, and the R² intervals of the two ends do not overlap"
+    elif r2_up and beta_up:
+        verdict = "partly reproduced: R² and β on KL both rise, but the R² intervals of the two ends overlap"
+    elif beta_up:
+        verdict = "partly reproduced: β on KL rises, but R² falls"
+    elif r2_up:
+        verdict = "partly reproduced: R² on KL rises, but β falls"
+    else:
+        verdict = "not reproduced: R² and β on KL both fall"
+    out["verdict"] = verdict
+    out["start_slope_sign"] = "negative" if out[f"{run}_beta_kl_start"] < 0 else "positive"
+    return out
