@@ -187,7 +187,18 @@ def _run_dir(kind: str, settings: dict, run_dir=None) -> Path:
     tmp = stored_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(wanted, indent=2, sort_keys=True))
     tmp.replace(stored_file)
+    from .artifacts import run_key
+
+    (path / "artifact.json").write_text(json.dumps({"key": run_key(kind, settings)}))  # its published name
     return path
+
+
+def _fetch_if_published(kind: str, settings: dict, run_dir: Path, steps: int) -> None:
+    """A run with nothing on disk is first looked up among the published runs (:mod:`helpers.artifacts`)."""
+    if not checkpoints(run_dir):
+        from .artifacts import fetch_run, run_key
+
+        fetch_run(run_key(kind, settings), run_dir, steps)
 
 
 def _check_training_args(steps, batch_size, n_examples, what: str, save_every=None) -> None:
@@ -262,6 +273,7 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
     run_dir = _run_dir("mlm", settings, run_dir)
     if not train:
         return checkpoints(run_dir).get(steps)
+    _fetch_if_published("mlm", settings, run_dir, steps)
     start, loaded = _resume(run_dir, BertForMaskedLM)  # the newest checkpoint that loads
     if start == steps:
         return checkpoints(run_dir)[steps]
@@ -399,6 +411,7 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
     save_steps = sorted(set(int(s) for s in save_steps) | {steps})
     if not train and steps not in checkpoints(run_dir):
         return {}
+    _fetch_if_published(settings["kind"], settings, run_dir, steps)
     model_class = AutoModelForMaskedLM if continue_mlm else AutoModel
     start, loaded = _resume(run_dir, model_class)  # the newest checkpoint that loads
     if start == steps:

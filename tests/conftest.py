@@ -8,6 +8,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Nothing is downloaded from the Hugging Face hub here or in CI: a hub id is served by its offline package
 # (helpers.encoders.resolve_model_path); the tests that need the hub mock it at huggingface_hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# ...nor published runs from the repository (helpers.artifacts); the tests that fetch serve them on loopback
+os.environ.setdefault("SENTENCE_ARTIFACTS_URL", "off")
 
 
 @pytest.fixture(scope="session")

@@ -71,6 +71,9 @@ def test_workflow_builds_tests_and_deploys_only_from_main():
                       and s["with"]["path"] == ".cache")
     assert save_cache > test_at  # after the steps that fill .cache
     assert not [s for s in build["steps"] if s.get("uses", "").startswith("actions/cache@")]  # no save-on-success
+    publish = next(s for s in build["steps"] if "helpers.artifacts pack" in s.get("run", ""))
+    assert "refs/heads/main" in publish["if"] and "gh release upload artifacts" in publish["run"]
+    assert build["permissions"] == {"contents": "write"}
     cancel = str(flow["concurrency"]["cancel-in-progress"])
     assert "pull_request" in cancel and cancel != "True"  # pull requests may cancel; a build of main never is
     majors = {"actions/checkout": 6, "actions/setup-python": 6, "actions/cache/restore": 5, "actions/cache/save": 5,
