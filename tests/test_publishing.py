@@ -1,5 +1,6 @@
 """The book runs where readers open it and is published by a workflow that does what it says (issue 16)."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,24 @@ def test_a_chapter_runs_with_the_kernel_in_notebooks(tmp_path, data_dir):
     assert not cwd_check
     assert (tmp_path / "results" / "information" / "stsb_validation_words.csv").is_file()
     assert not (NOTEBOOK_DIR / "results").exists()  # nothing written relative to the kernel's directory
+    # a live reader sees "What we found" with its numbers: every value the section glues, in rendered Markdown
+    live = next(c for c in nb.cells if c.get("id") == "live-found")
+    shown = "".join(o["data"]["text/markdown"] for o in live.outputs if "text/markdown" in o.get("data", {}))
+    glued = {}
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                data = o["data"]
+                glued[name] = data.get("application/papermill.record/text/markdown") or \
+                    data["application/papermill.record/text/plain"]
+    from helpers.live import found_section
+
+    keys = re.findall(r"\{glue(?::\w*)?\}`([^`]+)`", found_section("02_information"))
+    assert keys and shown.startswith("## What we found") and "{glue" not in shown and "{doc}" not in shown
+    for key in keys:
+        assert glued[key].strip("'") in shown, (key, glued[key])
+    assert "[chapter 06](06_regression.ipynb)" in shown  # cross-references become links a live reader can follow
 
 
 def test_helpers_is_an_installed_package():

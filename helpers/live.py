@@ -1,0 +1,97 @@
+"""Chapters read live as they read in the HTML book: glued numbers shown in a running kernel.
+
+The built book fills a chapter's ``{glue:}`` roles from the executed notebook (myst-nb). In JupyterLab,
+Binder or Colab a Markdown cell is rendered by the front end, which knows nothing of glue: the reader would
+see ``{glue:}`kl_i_spearman``` where the number should be. So each chapter glues through :func:`glue`
+(myst-nb's, which also remembers the value in this kernel), and a cell after its "What we found" calls
+:func:`show_found`: it displays that section again as plain Markdown, with every glued value filled in and
+the book's cross-references turned into ordinary links and words. The cell is removed from the HTML page
+(``remove-cell``), where the section already shows its numbers; the text has one source, the chapter's
+Markdown cell. Written here because myst-nb renders glue only at build time.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from .config import ROOT
+
+#: Every value glued in this kernel, by name.
+GLUED: dict = {}
+HEADING = re.compile(r"##\s+(\d+\.\s+)?What we found")
+
+
+def glue(name: str, value, display: bool = True):
+    """myst-nb's ``glue`` that also remembers the value for :func:`show_found`."""
+    from myst_nb import glue as myst_glue
+
+    GLUED[name] = value
+    return myst_glue(name, value, display=display)
+
+
+def _text(value) -> str:
+    data = getattr(value, "data", None)  # IPython's Markdown / HTML objects
+    if isinstance(data, str):
+        return data
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def resolve(markdown: str, values: dict | None = None) -> str:
+    """MyST text with glue roles filled in from ``values`` (default :data:`GLUED`) and the book's other roles as
+    plain Markdown: ``{doc}`` as a link to the chapter's notebook, ``{term}`` as the word, ``{eq}``/``{numref}``/
+    ``{ref}`` as "(the book's equation)"/"the figure"/"the section" (their numbers exist only in the built book) and
+    ``{cite}`` as the keys. A glue key with no value is an error naming it (the chapter did not glue it)."""
+    values = GLUED if values is None else values
+
+    def glued(match):
+        key = match.group(2)
+        if key not in values:
+            raise KeyError(f"{{glue}}`{key}` has no value in this kernel: run the chapter's cells above first "
+                           f"(glued so far: {sorted(values)[:8]}).")
+        return _text(values[key])
+
+    def doc(match):
+        inner = match.group(1)
+        label, _, target = inner.rpartition(" <")
+        target = (target.rstrip(">") if label else inner).strip()
+        return f"[{(label or target).strip()}]({Path(target).name}.ipynb)"
+
+    text = re.sub(r"\{glue(:\w*)?\}`([^`]+)`", glued, markdown)
+    text = re.sub(r"\{doc\}`([^`]+)`", doc, text)
+    text = re.sub(r"\{term\}`([^`<]+?)(?: <[^`]+>)?`", r"\1", text)
+    text = re.sub(r"\{eq\}`[^`]+`", "(the book's equation)", text)
+    text = re.sub(r"\{numref\}`[^`]+`", "the figure", text)
+    text = re.sub(r"\{ref\}`[^`]+`", "the section", text)
+    text = re.sub(r"\{cite(:\w+)?\}`([^`]+)`", r"(\2)", text)
+    return text
+
+
+def found_section(chapter: str, notebook_dir: Path | None = None) -> str:
+    """The Markdown of a chapter's "What we found" section, read from its notebook in ``notebooks/``."""
+    path = Path(notebook_dir or ROOT / "notebooks") / f"{chapter}.ipynb"
+    cells = json.loads(path.read_text())["cells"]
+    for cell in cells:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and HEADING.match(source.lstrip()):
+            section = source.split("\n## ", 1)[0] if "\n## " in source.lstrip()[3:] else source
+            return section.strip()
+    raise ValueError(f"{path} has no 'What we found' Markdown cell.")
+
+
+def show_found(chapter: str, notebook_dir: Path | None = None):
+    """Display the chapter's "What we found" with its numbers (for readers in a live kernel).
+
+    Where the chapter's notebook is not on this machine (Colab opens it from the repository), the glued
+    values are listed instead, by name, so the reader still sees every number the text refers to.
+    """
+    from IPython.display import Markdown, display
+
+    try:
+        text = resolve(found_section(chapter, notebook_dir))
+    except (OSError, ValueError):
+        text = "**The numbers of What we found**\n\n" + "\n".join(f"- `{k}`: {_text(v)}" for k, v in GLUED.items())
+    display(Markdown(text))
+    return text
