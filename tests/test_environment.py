@@ -1,6 +1,7 @@
 """The environment is reproducible and hub names mean the hub (issue 23)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -88,7 +89,12 @@ def test_pip_install_dot_in_a_clean_venv_imports(tmp_path):
     # gets installed is what pyproject.toml declares
     constraints = tmp_path / "constraints.txt"
     constraints.write_text("".join(f"{n}=={v}\n" for n, v in lock_pins().items() if n not in ("pip", "setuptools")))
-    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", str(constraints), str(ROOT)],
+    source = tmp_path / "src"  # a copy: the build writes build/ and *.egg-info beside the sources
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "helpers", source / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
+    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", str(constraints), str(source)],
                              capture_output=True, text=True, timeout=1500)
     assert install.returncode == 0, install.stderr[-3000:]
     import ast
