@@ -73,7 +73,6 @@ def _sha256(path: Path) -> str:
 def pack_run(run_dir: Path, key: str, out_dir: Path) -> Path:
     """Pack a finished run folder (its checkpoints and settings) as ``out_dir/<key>.tar.gz`` and record it, with
     its sha256 and steps, in ``out_dir/manifest.json``."""
-    from .training import checkpoints
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     steps = sorted(checkpoints(run_dir))
@@ -127,7 +126,6 @@ def fetch_run(key: str, run_dir: Path, step: int) -> bool:
     import pooch
     from pooch import utils as pooch_utils
 
-    from .training import checkpoints
 
     base = base_url()
     if base is None:
@@ -191,3 +189,12 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def checkpoints(run_dir: Path) -> dict[int, Path]:
+    """The complete checkpoints of a run folder, by step."""
+    out = {}
+    for path in Path(run_dir).glob("step-*"):
+        if path.suffix not in (".tmp", ".broken") and (path / "state.pt").is_file():
+            out[int(path.name.split("-")[1])] = path
+    return dict(sorted(out.items()))

@@ -23,6 +23,7 @@ import os
 import sqlite3
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -512,52 +513,189 @@ def _sentences(sentences) -> pd.DataFrame:
     return df
 
 
-def word_weights(encoder: Encoder, sentences, method: str = "ig", n_steps: int = 50,
+# --------------------------------------------------------------------------- methods as settings objects
+class Method:
+    """An attribution method: its settings (the fields of a dataclass) and how it attributes one sentence's tokens.
+
+    Subclasses are registered by their ``name`` when they are defined, so a new method is one new file
+    (a subclass of this class, imported before use) and no edit elsewhere: :func:`word_weights`, the
+    roster run (:func:`helpers.roster.roster_results`), the sweep (:mod:`helpers.sweep`) and the explorer
+    look methods up here and pass each method only the options its fields name.
+
+    A subclass defines ``name``, its settings as dataclass fields, and :meth:`token_norms`; it may set
+    ``shortens_text`` (the method sees the text itself, not token ids, so a long text is shortened
+    before it) and override :meth:`settings` (its part of the cache key) and :meth:`validate`.
+    """
+
+    name: str = ""
+    shortens_text: bool = False
+    registry: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            Method.registry[cls.name] = cls
+
+    @classmethod
+    def option_names(cls) -> tuple:
+        """The keyword options this method takes (its dataclass fields)."""
+        import dataclasses
+
+        return tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else ()
+
+    @classmethod
+    def from_options(cls, options: dict, strict: bool = False) -> "Method":
+        """The method with the options it takes from ``options`` (the others are for other methods); with
+        ``strict``, an option it does not take is an error naming it."""
+        names = cls.option_names()
+        if strict:
+            unknown = sorted(set(options) - set(names))
+            if unknown:
+                raise TypeError(f"method {cls.name!r} takes the options {list(names)}; got {unknown}.")
+        return cls(**{k: v for k, v in options.items() if k in names})
+
+    def validate(self) -> None:
+        """Raise an error naming the setting at fault (called before any sentence is attributed)."""
+
+    def settings(self, seed: int) -> dict:
+        """The method's part of the cache key: everything that changes its numbers."""
+        import dataclasses
+
+        return {"method": self.name, **dataclasses.asdict(self)}
+
+    def token_norms(self, encoder: Encoder, text: str, inputs: dict, seed: int) -> dict:
+        """``token_norms`` (one non-negative number per token of ``inputs``), ``completeness_gap`` and
+        optionally ``unresolved_tokens``."""
+        raise NotImplementedError
+
+
+def methods() -> list[str]:
+    """The names of every registered attribution method."""
+    return sorted(Method.registry)
+
+
+def make_method(method, options: dict | None = None, strict: bool = False) -> Method:
+    """``method`` as a :class:`Method`: an instance as it is, or a registered name with the options it takes
+    from ``options``."""
+    if isinstance(method, Method):
+        return method
+    if method not in Method.registry:
+        raise ValueError(f"method must be one of {methods()} (or a Method instance), got {method!r}.")
+    return Method.registry[method].from_options(dict(options or {}), strict=strict)
+
+
+def method_options(method: str, options: dict) -> dict:
+    """The options of ``options`` that ``method`` takes (how the sweep, the roster run and the explorer hand
+    one settings record to any method)."""
+    names = make_method(method).option_names() if not isinstance(method, Method) else method.option_names()
+    return {k: v for k, v in options.items() if k in names}
+
+
+@dataclass
+class IG(Method):
+    """Integrated Gradients over every output dimension (the book's Eqs. eq-ig, eq-ig-norm; eq-sketch when
+    ``projections`` is set)."""
+
+    name = "ig"
+    n_steps: int = 50
+    quadrature: str = "gausslegendre"
+    baseline: str = "pad"
+    projections: int | None = None
+    sketch: str = "orthogonal"
+    chunk_size: int = 4
+
+    def validate(self) -> None:
+        check_count("chunk_size", self.chunk_size, 1)
+        check_count("projections", self.projections, 1, allow_none=True)
+        _quadrature(self.quadrature, self.n_steps)
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}.")
+
+    def settings(self, seed: int) -> dict:
+        return {"method": "ig", "n_steps": self.n_steps, "quadrature": self.quadrature, "baseline": self.baseline,
+                "projections": self.projections, "sketch": self.sketch if self.projections else None,
+                "seed": seed if self.projections else None}
+
+    def token_norms(self, encoder, text, inputs, seed):
+        sentence_seed = seed * 1_000_003 + int(hashlib.sha1(text.encode()).hexdigest()[:7], 16)
+        keep = torch.tensor([[w is None for w in inputs["word_ids"]]])
+        return ig_token_norms(encoder, inputs["input_ids"], self.n_steps, self.quadrature, self.baseline,
+                              self.projections, self.sketch, self.chunk_size, sentence_seed, keep)
+
+
+@dataclass
+class SHAP(Method):
+    """PartitionSHAP over every output dimension (the book's Eqs. eq-shapley, eq-efficiency)."""
+
+    name = "shap"
+    shortens_text = True
+    max_evals: int | None = None
+    shap_mask: str = "per_token"
+    shap_batch_size: int = 64
+
+    def validate(self) -> None:
+        check_count("max_evals", self.max_evals, 1, allow_none=True)
+        check_count("shap_batch_size", self.shap_batch_size, 1)
+        if self.shap_mask not in SHAP_MASKS:
+            raise ValueError(f"shap_mask must be one of {SHAP_MASKS}, got {self.shap_mask!r}.")
+
+    def settings(self, seed: int) -> dict:
+        return {"method": "shap", "max_evals": self.max_evals, "shap_mask": self.shap_mask}
+
+    def token_norms(self, encoder, text, inputs, seed):
+        return shap_token_norms(encoder, text, inputs, max_evals=self.max_evals, mask=self.shap_mask,
+                                batch_size=self.shap_batch_size)
+
+
+
+def word_weights(encoder: Encoder, sentences, method="ig", n_steps: int = 50,
                  quadrature: str = "gausslegendre", baseline: str = "pad", projections: int | None = None,
                  sketch: str = "orthogonal", word_agg: str = "frobenius", normalize: str = "mean1",
                  chunk_size: int = 4, max_evals: int | None = None, shap_mask: str = "per_token",
                  shap_batch_size: int = 64, truncate: bool = True, cache=True, seed: int = 0,
-                 progress: bool = True, gap_warning: float = 0.01) -> pd.DataFrame:
+                 progress: bool = True, gap_warning: float = 0.01, **options) -> pd.DataFrame:
     """Word weights of every sentence (paper sections 3.1.1 and D.4; the book's Eqs. eq-ig-norm, eq-sketch and eq-normalise).
 
     Returns one row per word: ``sentence_id, word_index, word, weight, raw_weight``, plus
     ``n_subwords`` and the sentence's ``completeness_gap`` (IG: the completeness residual;
     SHAP: the additivity residual). ``method="ig"`` (exact, or sketched with ``projections``)
-    or ``"shap"`` (see :func:`helpers.attribution.shap_token_norms`).
+    or ``"shap"`` (see :func:`helpers.attribution.shap_token_norms`), or any other registered
+    :class:`Method` by name (its own settings as further keyword ``options``) or as an instance
+    (``method=IG(n_steps=20)``; the IG and SHAP keywords here are then ignored).
     ``cache``: True (``.cache/attribution``), a path, or False. Per-token results are cached,
     so ``word_agg`` and ``normalize`` can change without recomputation; an interrupted run
     resumes where it stopped.
     """
-    if method not in ("ig", "shap"):
-        raise ValueError(f"method must be 'ig' or 'shap', got {method!r}.")
-    check_count("chunk_size", chunk_size, 1)
-    check_count("projections", projections, 1, allow_none=True)
-    check_count("max_evals", max_evals, 1, allow_none=True)
-    check_count("shap_batch_size", shap_batch_size, 1)
+    if isinstance(method, str) and method not in Method.registry:
+        raise ValueError(f"method must be one of {methods()} (or a Method instance), got {method!r}.")
     if word_agg not in WORD_AGGS:
         raise ValueError(f"word_agg must be one of {WORD_AGGS}, got {word_agg!r}.")
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}.")
     df = _sentences(sentences)
-    if method == "ig":
-        settings = {"method": "ig", "n_steps": n_steps, "quadrature": quadrature, "baseline": baseline,
-                    "projections": projections, "sketch": sketch if projections else None,
-                    "seed": seed if projections else None}
-        _quadrature(quadrature, n_steps)  # validate before the loop
+    if isinstance(method, Method):
+        if options:
+            raise TypeError(f"options {sorted(options)} go into the Method instance, not word_weights.")
+        spec = method
     else:
-        settings = {"method": "shap", "max_evals": max_evals, "shap_mask": shap_mask}
-        if shap_mask not in SHAP_MASKS:
-            raise ValueError(f"shap_mask must be one of {SHAP_MASKS}, got {shap_mask!r}.")
+        known = {"n_steps": n_steps, "quadrature": quadrature, "baseline": baseline, "projections": projections,
+                 "sketch": sketch, "chunk_size": chunk_size, "max_evals": max_evals, "shap_mask": shap_mask,
+                 "shap_batch_size": shap_batch_size}
+        if options:  # a registered method's own settings: each must be one it takes
+            make_method(method, options, strict=True)
+        spec = make_method(method, {**known, **options})
+    spec.validate()
     if baseline not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}.")
+    settings = spec.settings(seed)
     settings.update(engine=ENGINE_VERSION, model=encoder.name, fingerprint=encoder.fingerprint(), pooling=encoder.pooling,
                     normalize_output=encoder.normalize)
     store = AttributionCache.open(cache)
     frames, gaps, seconds, unresolved = [], [], [], []
-    for sentence_id, text in tqdm(list(df.itertuples(index=False, name=None)), desc=f"{method} word weights",
+    for sentence_id, text in tqdm(list(df.itertuples(index=False, name=None)), desc=f"{spec.name} word weights",
                                   disable=not progress):
         key = AttributionCache.key(settings, sentence_id, text)
-        if method == "shap" and truncate:
+        if spec.shortens_text and truncate:
             text_used = truncate_text(encoder, text)  # shap's masker sees the text itself: shorten it
         else:
             text_used = text
@@ -574,14 +712,7 @@ def word_weights(encoder: Encoder, sentences, method: str = "ig", n_steps: int =
         result = store.get(key, same_units) if store is not None else None
         if result is None:
             started = time.perf_counter()
-            if method == "ig":
-                sentence_seed = seed * 1_000_003 + int(hashlib.sha1(text.encode()).hexdigest()[:7], 16)
-                keep = torch.tensor([[w is None for w in inputs["word_ids"]]])
-                out = ig_token_norms(encoder, inputs["input_ids"], n_steps, quadrature, baseline, projections,
-                                     sketch, chunk_size, sentence_seed, keep)
-            else:
-                out = shap_token_norms(encoder, text_used, inputs, max_evals=max_evals, mask=shap_mask,
-                                       batch_size=shap_batch_size)
+            out = spec.token_norms(encoder, text_used, inputs, seed)
             if not np.isfinite(out["token_norms"]).all():
                 raise ValueError(f"sentence {sentence_id!r} ({text[:60]!r}): the model gave non-finite attributions "
                                  "(overflow or NaN in its output); nothing was cached. Check the model's weights "
@@ -607,7 +738,7 @@ def word_weights(encoder: Encoder, sentences, method: str = "ig", n_steps: int =
     blocked = int(np.sum(np.asarray(unresolved) > 0))
     if blocked:
         warnings.warn(f"{blocked} of {len(unresolved)} sentences have word tokens that share one SHAP value (blocks "
-                      f"PartitionSHAP did not split within max_evals={max_evals or 500}; {int(np.sum(unresolved))} "
+                      f"PartitionSHAP did not split within max_evals={getattr(spec, 'max_evals', None) or 500}; {int(np.sum(unresolved))} "
                       "tokens in all): their weights are block averages. Raise max_evals (the longest sentences "
                       "need about 20 x their tokens).", stacklevel=2)
     table.attrs.update(units=units_key(encoder.tokenizer), settings=settings, word_agg=word_agg, normalize=normalize, unresolved_sentences=blocked,

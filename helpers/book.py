@@ -50,6 +50,11 @@ SMOKE_PARAMETERS = {
 }
 
 
+#: Chapters that run at full size in seconds and so have no smoke parameters (a test holds every other chapter
+#: with a parameters cell to an entry in :data:`SMOKE_PARAMETERS`).
+SMOKE_FULL_SIZE = {"12_what_reproduced"}
+
+
 class NotebookFailed(RuntimeError):
     """A notebook raised: the message names the notebook and the cell."""
 

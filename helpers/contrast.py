@@ -20,7 +20,8 @@ norm: :func:`bow_weights` computes that directly.
 
 Every run is cached in ``.cache/runs/``; with ``train=False`` a design is measured only when its
 runs are already there, so a chapter can show the long runs without paying for them.
-:func:`design_verdict` applies the book's rule (R² and β both higher, 95% intervals apart).
+:func:`design_verdicts` judges each comparison by the book's one rule (:mod:`helpers.rules`: a paired bootstrap
+of the two sides' word weights on the same sentences).
 """
 from __future__ import annotations
 
@@ -48,8 +49,10 @@ def _design_row(design: str, objective: str, step: int, m: dict, minutes: float)
             "minutes": minutes}
 
 
-def _measure_runs(design, runs, sample, info, stsb, pooling, ig_n_steps, ig_projections, seed, measured):
-    """Measure every checkpoint of ``runs`` ({objective: {step: path}}); ``measured`` shares step-0 rows."""
+def _measure_runs(design, runs, sample, info, stsb, pooling, ig_n_steps, ig_projections, seed, measured,
+                  weights=None):
+    """Measure every checkpoint of ``runs`` ({objective: {step: path}}); ``measured`` shares step-0 rows;
+    ``weights`` (a dict) collects each checkpoint's word weights under (design, objective, step)."""
     from .training import measure_checkpoint, run_minutes
 
     rows = []
@@ -58,15 +61,17 @@ def _measure_runs(design, runs, sample, info, stsb, pooling, ig_n_steps, ig_proj
             key = str(Path(path).resolve()) if step else f"init:{design}"
             if key not in measured:
                 measured[key] = measure_checkpoint(path, pooling, sample, info, stsb, ig_n_steps, ig_projections,
-                                                   seed)[0]
-            rows.append(_design_row(design, objective, step, measured[key], run_minutes(path)))
+                                                   seed)
+            rows.append(_design_row(design, objective, step, measured[key][0], run_minutes(path)))
+            if weights is not None:
+                weights[_key(design, objective, step)] = measured[key][1]
     return rows
 
 
 def long_design(mlm, sample, info, stsb, sentences, triplets, steps: int = 750, save_steps=(0, 150, 300, 750),
                 objectives=("sup", "unsup", "mlm"), pooling: str = "mean", train: bool = False,
                 batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, ig_n_steps: int = 16,
-                ig_projections: int | None = 16, seed: int = 0, progress: bool = True) -> pd.DataFrame:
+                ig_projections: int | None = 16, seed: int = 0, progress: bool = True, weights=None) -> pd.DataFrame:
     """Design 1: SimCSE (``sup``, ``unsup``) and the continued MLM (``mlm``) from the self-trained MLM for
     ``steps`` steps, measured at ``save_steps``. Runs missing from the cache are trained only with ``train``."""
     from .training import simcse
@@ -82,14 +87,14 @@ def long_design(mlm, sample, info, stsb, sentences, triplets, steps: int = 750, 
                        continue_mlm=objective == "mlm", train=train)
         if ckpts:
             runs[objective] = ckpts
-    rows = _measure_runs("long", runs, sample, info, stsb, pooling, ig_n_steps, ig_projections, seed, {})
+    rows = _measure_runs("long", runs, sample, info, stsb, pooling, ig_n_steps, ig_projections, seed, {}, weights)
     return pd.DataFrame(rows, columns=DESIGN_COLUMNS)
 
 
 def reverse_design(sample, info, stsb, sentences, triplets, encoder: str = "all-MiniLM-L6-v2", steps: int = 200,
                    save_steps=(0, 100, 200), train: bool = False, batch_size: int = 32, lr: float = 5e-5,
                    temperature: float = 0.05, ig_n_steps: int = 16, ig_projections: int | None = 16, seed: int = 0,
-                   progress: bool = True) -> pd.DataFrame:
+                   progress: bool = True, weights=None) -> pd.DataFrame:
     """Design 4: a trained contrastive encoder continued with the MLM loss (objective ``mlm``), then with
     supervised SimCSE from the last MLM checkpoint (objective ``mlm_then_sup``); step 0 of the first run is
     the encoder as published."""
@@ -106,7 +111,7 @@ def reverse_design(sample, info, stsb, sentences, triplets, encoder: str = "all-
                       progress=progress, train=train)
         if back:
             runs["mlm_then_sup"] = {s + steps: p for s, p in back.items() if s > 0}
-    rows = _measure_runs("reverse", runs, sample, info, stsb, "mean", ig_n_steps, ig_projections, seed, {})
+    rows = _measure_runs("reverse", runs, sample, info, stsb, "mean", ig_n_steps, ig_projections, seed, {}, weights)
     return pd.DataFrame(rows, columns=DESIGN_COLUMNS)
 
 
@@ -248,7 +253,7 @@ def bow_sts(vectors: np.ndarray, vocab: list[str], pairs: pd.DataFrame) -> float
 
 def bow_design(sample, info, stsb, sentences, triplets, objectives=BOW_OBJECTIVES, min_count: int = 3,
                dim: int = 64, steps: int = 1000, batch_size: int = 256, lr: float = 0.01, n_boot: int = 200,
-               seed: int = 0, progress: bool = True, train: bool = True) -> pd.DataFrame:
+               seed: int = 0, progress: bool = True, train: bool = True, weights=None) -> pd.DataFrame:
     """Design 3: bag-of-words encoders from one initialisation, one per objective, and that initialisation
     itself (objective ``init``, step 0), regressed like every other design (``train=False``: only the
     objectives already in the cache)."""
@@ -266,7 +271,10 @@ def bow_design(sample, info, stsb, sentences, triplets, objectives=BOW_OBJECTIVE
         return pd.DataFrame(columns=DESIGN_COLUMNS)
     rows = []
     for objective, (vectors, minutes, step) in {"init": (start, 0.0, 0), **trained}.items():
-        fit = regress(bow_weights(vectors, vocab, sample), info, "kl", n_boot=n_boot, seed=seed)
+        w = bow_weights(vectors, vocab, sample)
+        if weights is not None:
+            weights[_key("bow", objective, step)] = w
+        fit = regress(w, info, "kl", n_boot=n_boot, seed=seed)
         m = {"r2_kl": fit["r2"], "r2_kl_low": fit["r2_low"], "r2_kl_high": fit["r2_high"], "beta_kl": fit["beta"],
              "beta_kl_low": fit["beta_low"], "beta_kl_high": fit["beta_high"],
              "stsb_spearman": bow_sts(vectors, vocab, stsb)}
@@ -275,20 +283,17 @@ def bow_design(sample, info, stsb, sentences, triplets, objectives=BOW_OBJECTIVE
 
 
 # --------------------------------------------------------------------------- verdicts
-def design_verdict(before: pd.Series, after: pd.Series) -> str:
-    """The book's rule for a matched pair: ``reproduced`` when R² and β are both higher after, with 95% intervals
-    apart; ``partly reproduced`` when one is higher with intervals apart or both are higher; else ``not
-    reproduced`` (the same rule as :func:`helpers.verdicts.contrast`)."""
-    apart = int(after["r2_low"] > before["r2_high"]) + int(after["beta_low"] > before["beta_high"])
-    higher = int(after["r2"] > before["r2"]) + int(after["beta"] > before["beta"])
-    return "reproduced" if apart == 2 else "partly reproduced" if apart >= 1 or higher == 2 else "not reproduced"
+def _key(design: str, objective: str, step) -> tuple:
+    return (design, objective, int(step))
 
 
 #: The comparisons each design makes: (label, (objective, step) of the MLM side, (objective, step) of the
 #: contrastive side); ``last`` is the run's final step.
 COMPARISONS = {
     "default": [("SimCSE sup vs the MLM it started from", ("sup", 0), ("sup", "last")),
-                ("SimCSE sup vs the MLM trained as long", ("mlm", "last"), ("sup", "last"))],
+                ("SimCSE unsup vs the MLM it started from", ("unsup", 0), ("unsup", "last")),
+                ("SimCSE sup vs the MLM trained as long", ("mlm", "last"), ("sup", "last")),
+                ("SimCSE unsup vs the MLM trained as long", ("mlm", "last"), ("unsup", "last"))],
     "long": [("SimCSE sup vs the MLM it started from", ("sup", 0), ("sup", "last")),
              ("SimCSE unsup vs the MLM it started from", ("unsup", 0), ("unsup", "last")),
              ("SimCSE sup vs the MLM trained as long", ("mlm", "last"), ("sup", "last")),
@@ -314,8 +319,25 @@ def default_design_rows(trajectory: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=DESIGN_COLUMNS)
 
 
-def design_verdicts(designs: pd.DataFrame) -> pd.DataFrame:
-    """Every comparison of :data:`COMPARISONS` whose two sides were measured: differences and the verdict."""
+def default_design_weights(weights: pd.DataFrame) -> dict:
+    """{(``default``, objective, step): word weights} from ``training.finetune_study``'s weights (the objectives of
+    :func:`default_design_rows`)."""
+    out = {}
+    for (run, objective, step), w in weights.groupby(["run", "objective", "step"], sort=False):
+        name = {"mlm_then_simcse": objective, "mlm_only": "mlm"}.get(run, f"random_{objective}")
+        out[_key("default", name, step)] = w.drop(columns=["run", "objective", "step"]).reset_index(drop=True)
+    return out
+
+
+def design_verdicts(designs: pd.DataFrame, weights: dict, info: pd.DataFrame, n_boot: int = 1000,
+                    seed: int = 0) -> pd.DataFrame:
+    """Every comparison of :data:`COMPARISONS` whose two sides were measured, judged by the book's one rule
+    (:func:`helpers.rules.paired_contrast` on the two sides' word weights; ``weights``: {(design, objective,
+    step): word weights}, as :func:`run_designs` and :func:`default_design_weights` collect them). One row per
+    comparison: ``design, comparison``, the two sides' R², β and STS-B Spearman, and the contrast's columns
+    (:data:`helpers.rules.CONTRAST_COLUMNS`, ``verdict`` among them)."""
+    from .rules import paired_contrast
+
     out = []
     for design, comparisons in COMPARISONS.items():
         d = designs[designs["design"] == design]
@@ -329,10 +351,17 @@ def design_verdicts(designs: pd.DataFrame) -> pd.DataFrame:
             if any(s is None for s in sides):
                 continue
             before, after = sides
+            keys = [_key(design, s["objective"], s["steps"]) for s in sides]
+            if any(k not in weights for k in keys):
+                raise ValueError(f"{design}, {label}: no word weights for {[k for k in keys if k not in weights]}; "
+                                 "pass the weights run_designs collected (its weights= argument).")
+            c = paired_contrast(weights[keys[1]], weights[keys[0]], info, "kl", n_boot=n_boot, seed=seed)
             out.append({"design": design, "comparison": label, "r2_before": before["r2"], "r2_after": after["r2"],
                         "beta_before": before["beta"], "beta_after": after["beta"],
                         "stsb_before": before["stsb_spearman"], "stsb_after": after["stsb_spearman"],
-                        "verdict": design_verdict(before, after)})
+                        "model": f"{design}/{after['objective']}@{int(after['steps'])}",
+                        "base": f"{design}/{before['objective']}@{int(before['steps'])}", "method": "ig",
+                        "quantity": "kl", "baseline": "zero" if design == "bow" else "pad", **c})
     return pd.DataFrame(out)
 
 
@@ -342,14 +371,16 @@ DESIGNS = ("long", "reverse", "bow")
 def run_designs(mlm, sample, info, stsb, sentences, triplets, designs=DESIGNS, train=(), long_steps: int = 750,
                 long_save_steps=(0, 150, 300, 750), reverse_steps: int = 200, bow_steps: int = 500,
                 ig_n_steps: int = 16, ig_projections: int | None = 16, seed: int = 0,
-                progress: bool = True) -> pd.DataFrame:
+                progress: bool = True, weights: dict | None = None) -> pd.DataFrame:
     """Every design of ``designs`` (see :data:`DESIGNS`), trained where missing only if it is in ``train``;
-    one row per measured checkpoint with :data:`DESIGN_COLUMNS`."""
+    one row per measured checkpoint with :data:`DESIGN_COLUMNS`. ``weights`` (a dict) collects every
+    checkpoint's word weights for :func:`design_verdicts`."""
     unknown = sorted(set(designs) - set(DESIGNS)) + sorted(set(train) - set(DESIGNS))
     if unknown:
         raise ValueError(f"unknown designs {unknown}; choose from {', '.join(DESIGNS)}.")
     frames = []
-    ig = {"ig_n_steps": ig_n_steps, "ig_projections": ig_projections, "seed": seed, "progress": progress}
+    ig = {"ig_n_steps": ig_n_steps, "ig_projections": ig_projections, "seed": seed, "progress": progress,
+          "weights": weights}
     if "long" in designs:
         frames.append(long_design(mlm, sample, info, stsb, sentences, triplets, steps=long_steps,
                                   save_steps=long_save_steps, train="long" in train, **ig))
@@ -358,7 +389,7 @@ def run_designs(mlm, sample, info, stsb, sentences, triplets, designs=DESIGNS, t
                                      save_steps=(0, reverse_steps // 2, reverse_steps), train="reverse" in train, **ig))
     if "bow" in designs:
         bow = bow_design(sample, info, stsb, sentences, triplets, steps=bow_steps, seed=seed, progress=progress,
-                         train="bow" in train)
+                         train="bow" in train, weights=weights)
         frames.append(bow)
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=DESIGN_COLUMNS)
@@ -382,10 +413,11 @@ def main(argv=None) -> int:
     sample = with_sentences(load_sentences("stsb", "validation", data_dir=args.data_dir, limit=args.n_sentences,
                                            seed=0), stsb)
     mlm = self_trained_pair(args.data_dir)["mlm"]
-    table = run_designs(mlm, sample, word_information(stsb), stsb, pretraining_corpus(args.data_dir),
-                        nli_triplets(args.data_dir), designs=args.train, train=args.train)
+    info, weights = word_information(stsb), {}
+    table = run_designs(mlm, sample, info, stsb, pretraining_corpus(args.data_dir),
+                        nli_triplets(args.data_dir), designs=args.train, train=args.train, weights=weights)
     print(table.round(3).to_string())
-    print(design_verdicts(table).round(3).to_string())
+    print(design_verdicts(table, weights, info).round(3).to_string())
     return 0
 
 

@@ -50,14 +50,17 @@ def explain(sentence: str, model: str, pooling: str, info, method: str = "IG (sk
     :func:`helpers.information.word_information` table, which must share the model's word units."""
     if not isinstance(sentence, str) or not sentence.strip():
         raise ValueError("Type a sentence first.")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {list(METHODS)}.")
-    options = dict(METHODS[method])
+    from .attribution import methods as registered
+
+    if method not in METHODS and method not in registered():
+        raise ValueError(f"method must be one of {list(METHODS)} or a registered method ({', '.join(registered())}); "
+                         f"got {method!r}.")
+    options = dict(METHODS.get(method, {"method": method}))
     kind = options.pop("method")
     encoder = _encoder(model, pooling)
     if isinstance(info, str):
         info = reference_information(info, data_dir, encoder.tokenizer)
-    extra = {"n_steps": n_steps, **options} if kind == "ig" else {"max_evals": max_evals}
+    extra = {"n_steps": n_steps, **options} if kind == "ig" else {"max_evals": max_evals} if kind == "shap" else options
     weights = word_weights(encoder, [sentence], method=kind, truncate=False, progress=False, gap_warning=1.0, **extra)
     check_same_units(weights, info, f"{model}'s weights", "the reference table")
     out = weights.merge(info[["word", "kl", "self_info"]], on="word", how="left")

@@ -186,17 +186,13 @@ def trajectory(traj: pd.DataFrame):
     return fig
 
 
-def figure2(weights: dict, info, quantity: str = "kl", max_points: int = 4000, seed: int = 0):
+def figure2(fitted: dict, quantity: str = "kl", max_points: int = 4000, seed: int = 0):
     """The paper's Figure 2: every word occurrence's weight against KL (or I) with the OLS line, one panel per model.
 
-    ``info``: one information table, or {model: table} where models use different word units.
+    ``fitted``: {model: (joined occurrences, OLS fit)}, as :func:`helpers.regression.figure2_data` gives them.
     """
-    from .regression import join_information, ols
-
-    fig, axes = plt.subplots(1, len(weights), figsize=(4.6 * len(weights), 3.8), squeeze=False, sharey=True)
-    for ax, (name, w) in zip(axes[0], weights.items()):
-        data = join_information(w, info[name] if isinstance(info, dict) else info, quantity)
-        fit = ols(data[quantity], data["weight"])
+    fig, axes = plt.subplots(1, len(fitted), figsize=(4.6 * len(fitted), 3.8), squeeze=False, sharey=True)
+    for ax, (name, (data, fit)) in zip(axes[0], fitted.items()):
         shown = data.sample(min(max_points, len(data)), random_state=seed)
         ax.scatter(shown[quantity], shown["weight"], s=5, alpha=0.25, linewidth=0)
         xs = np.linspace(data[quantity].min(), data[quantity].max(), 50)
@@ -263,15 +259,18 @@ def design_trajectories(designs: pd.DataFrame):
 
 def pair_heatmaps(tables: dict, title: str = ""):
     """Word-pair contribution matrices side by side, one per model (rows: words of a; columns: words of b), on a
-    diverging scale centred at zero, each panel scaled to its own largest contribution."""
-    from .pairs import pair_matrix
-
+    diverging scale centred at zero, each panel scaled to its own largest contribution. ``tables``: {label: pair
+    table} (``helpers.pairs.pair_weights``' output; its ``attrs["score"]`` is the similarity)."""
     fig, axes = plt.subplots(1, len(tables), figsize=(4.6 * len(tables), 3.8), squeeze=False)
     for ax, (label, table) in zip(axes[0], tables.items()):
-        m = pair_matrix(table)
+        # the same pivot as helpers.pairs.pair_matrix, written here so that drawing imports nothing that computes
+        m = table.pivot_table(index=["index_a", "word_a"], columns=["index_b", "word_b"], values="contribution",
+                              sort=True)
+        rows, cols = [w for _, w in m.index], [w for _, w in m.columns]
         top = float(np.abs(m.to_numpy()).max()) or 1.0
         sns.heatmap(m, ax=ax, cmap="RdBu_r", vmin=-top, vmax=top, cbar=False, square=False,
-                    xticklabels=list(m.columns), yticklabels=list(m.index))
+                    xticklabels=cols, yticklabels=rows)
+        ax.set(xlabel="", ylabel="")
         ax.set_title(f"{label}\nsimilarity {table.attrs['score']:.2f}, pairs {m.to_numpy().sum():.2f}", fontsize="small")
         ax.tick_params(labelsize="small")
     if title:

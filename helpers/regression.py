@@ -1,4 +1,7 @@
-"""Ordinary least squares of word weight on an information quantity (paper section 5; the book's Eqs. eq-regression and eq-bootstrap)."""
+"""Ordinary least squares of word weight on an information quantity (paper section 5; the book's Eqs. eq-regression and eq-bootstrap).
+
+Analysis layer: tables in, tables out (no model is loaded here; :mod:`helpers.roster` runs the models).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -140,97 +143,6 @@ TABLE_COLUMNS = ["dataset", "model", "pooling", "base", "method", "quantity", "r
 SKETCH_MIN_SPEARMAN = 0.95
 
 
-def _splitter_key(tokenizer) -> str:
-    """Two tokenizers with the same normaliser and pre-tokeniser give the same word units."""
-    import json as _json
-
-    spec = _json.loads(tokenizer.backend_tokenizer.to_str())
-    return _json.dumps([spec.get("normalizer"), spec.get("pre_tokenizer")], sort_keys=True)
-
-
-def sketch_check(encoder, sentences, sketched: pd.DataFrame, n_sentences: int, ig_options: dict,
-                 seed: int = 0) -> dict:
-    """How far a row's sketched IG weights are from exact IG (all D outputs) on its first ``n_sentences``.
-
-    Returns ``sketch_spearman`` (over every word of those sentences) and ``sketch_median_rel_err``
-    (median of |sketch - exact| / exact); NaN for both when ``n_sentences`` is 0 or the weights
-    are not sketched. Exact IG costs D/k times the sketch, so the check uses a fixed subset.
-    """
-    from .attribution import _sentences, compare_weights, word_weights
-
-    options = dict(ig_options or {})
-    if not n_sentences or options.get("projections") is None:
-        return {"sketch_spearman": float("nan"), "sketch_median_rel_err": float("nan")}
-    subset = _sentences(sentences).head(int(n_sentences))
-    exact = word_weights(encoder, subset, **{**options, "projections": None}, seed=seed, progress=False)
-    mine = sketched[sketched["sentence_id"].isin(subset["sentence_id"])]
-    cmp = compare_weights({"exact": exact, "sketch": mine}, reference="exact").iloc[0]
-    return {"sketch_spearman": float(cmp["spearman"]), "sketch_median_rel_err": float(cmp["median_rel_diff"])}
-
-
-def roster_results(rows: list[dict], sentences, info_sentences, dataset: str, methods=("ig",),
-                   quantities=("kl", "self_info"), ig_options: dict | None = None, shap_options: dict | None = None,
-                   n_boot: int = 1000, seed: int = 0, progress: bool = True, sketch_check_sentences: int = 0,
-                   precomputed: dict | None = None):
-    """Word weights of every roster row and method on ``sentences``, regressed on KL and I (paper Table 1, appendices E, F).
-
-    The information quantities are computed on ``info_sentences`` (the paper: all of the
-    dataset's sentences) with each row's own word units (its tokenizer; rows that split words
-    alike share one table). With sketched IG and ``sketch_check_sentences`` > 0, every row's
-    sketch is compared with exact IG on that many of the sentences (:func:`sketch_check`).
-    ``precomputed``: {(row, method): weights} read from elsewhere (a sweep's output,
-    :func:`helpers.sweep.weights_by_row`); those rows are not recomputed (and get no sketch check), and
-    every sentence of ``sentences`` must be in them.
-    Returns (table with :data:`TABLE_COLUMNS`, {(row, method): weights}, {row: info}).
-    """
-    import warnings
-
-    from .config import tqdm
-
-    from .attribution import word_weights
-    from .encoders import MissingPoolerError, load_encoder
-    from .information import word_information
-
-    infos, by_key, weights, records = {}, {}, {}, []
-    for row in tqdm(rows, desc=f"models on {dataset}", disable=not progress):
-        pooling = row["pooling"]
-        try:
-            encoder = load_encoder(row["name"], pooling=pooling)
-        except MissingPoolerError:  # never a random pooler: the [CLS] vector itself, and the table says so
-            warnings.warn(f"{row['row']}: {row['name']} has no trained pooler weights; its CLS row uses the "
-                          "[CLS] vector before the pooler (pooling column 'cls_before_pooler').", stacklevel=2)
-            pooling = "cls_before_pooler"
-            encoder = load_encoder(row["name"], pooling=pooling)
-        key = _splitter_key(encoder.tokenizer)
-        if key not in by_key:
-            by_key[key] = word_information(info_sentences, tokenizer=encoder.tokenizer)
-        infos[row["row"]] = info = by_key[key]
-        for method in methods:
-            options = dict(ig_options or {}) if method == "ig" else dict(shap_options or {})
-            if precomputed and (row["row"], method) in precomputed:
-                from .attribution import _sentences
-
-                given = precomputed[(row["row"], method)]
-                wanted = set(_sentences(sentences)["sentence_id"])
-                missing = wanted - set(given["sentence_id"])
-                if missing:
-                    raise ValueError(f"the precomputed {method} weights of {row['row']!r} lack {len(missing)} of the "
-                                     f"sentences (e.g. {sorted(missing)[:3]}); run the sweep on these sentences.")
-                w = given[given["sentence_id"].isin(wanted)].reset_index(drop=True)
-                check = sketch_check(encoder, sentences, w, 0, options, seed)
-            else:
-                w = word_weights(encoder, sentences, method=method, seed=seed, progress=progress, **options)
-                check = sketch_check(encoder, sentences, w, sketch_check_sentences if method == "ig" else 0, options,
-                                     seed)
-            weights[(row["row"], method)] = w
-            for quantity in quantities:
-                fit = regress(w, info, quantity, n_boot=n_boot, seed=seed)
-                records.append({"dataset": dataset, "model": row["row"], "pooling": pooling,
-                                "base": row.get("base"), "method": method, "quantity": quantity,
-                                **{k: fit[k] for k in TABLE_COLUMNS[6:14]}, **check})
-    return pd.DataFrame(records, columns=TABLE_COLUMNS), weights, infos
-
-
 def paper_layout(table: pd.DataFrame, method: str = "ig", quantity: str = "kl", digits: int = 2) -> pd.DataFrame:
     """Table 1's layout: rows grouped under their base model; contrastive rows show (difference from base)
     and every cell its bootstrap interval: ``0.52 (+0.30) [0.47, 0.57]``. With a sketch check, a column
@@ -289,39 +201,6 @@ def figure3_table(weights: dict, info: pd.DataFrame, sentence_ids) -> pd.DataFra
     return pd.concat(rows, ignore_index=True)
 
 
-def choice_sensitivity(rows: list[dict], sentences, infos: dict, ig_options: dict | None = None,
-                       quantities=("kl",), word_aggs=None, normalizations=None, n_boot: int = 200, seed: int = 0,
-                       progress: bool = True) -> pd.DataFrame:
-    """R^2 and beta of every row under each word aggregation and length normalisation (paper Eq. 4, section 5).
-
-    The paper's normalisation formula was lost from its text, and its subword merge is one of
-    several reasonable choices; this table shows what each choice does to the regression. The
-    per-token attributions come from the attribution cache, so only the aggregation is redone.
-    One row per (model, word_agg, normalize, quantity) with ``r2, beta`` and their intervals.
-    """
-    from .config import tqdm
-
-    from .attribution import NORMALIZATIONS, WORD_AGGS, word_weights
-    from .encoders import load_encoder
-
-    word_aggs = WORD_AGGS if word_aggs is None else word_aggs
-    normalizations = NORMALIZATIONS if normalizations is None else normalizations
-    records = []
-    for row in tqdm(rows, desc="aggregation x normalisation", disable=not progress):
-        encoder = load_encoder(row["name"], pooling=row["pooling"])
-        for word_agg in word_aggs:
-            for normalize in normalizations:
-                w = word_weights(encoder, sentences, word_agg=word_agg, normalize=normalize, seed=seed,
-                                 progress=False, gap_warning=float("inf"),  # reported once, by the main table
-                                 **dict(ig_options or {}))
-                for quantity in quantities:
-                    fit = regress(w, infos[row["row"]], quantity, n_boot=n_boot, seed=seed)
-                    records.append({"model": row["row"], "word_agg": word_agg, "normalize": normalize,
-                                    "quantity": quantity, **{k: fit[k] for k in ("r2", "beta", "r2_low", "r2_high",
-                                                                                  "beta_low", "beta_high")}})
-    return pd.DataFrame(records)
-
-
 def contrast_under_choices(choices: pd.DataFrame, model: str, base: str, quantity: str = "kl") -> dict:
     """In how many of the aggregation x normalisation choices ``model`` has a higher R^2 and a higher beta than ``base``.
 
@@ -331,3 +210,16 @@ def contrast_under_choices(choices: pd.DataFrame, model: str, base: str, quantit
     a, b = t.xs(model, level="model"), t.xs(base, level="model")
     return {"n_choices": int(len(a)), "r2_higher": int((a["r2"] > b["r2"]).sum()),
             "beta_higher": int((a["beta"] > b["beta"]).sum())}
+
+
+BASELINE_COLUMNS = ["model", "kind", "base", "baseline", "r2", "r2_low", "r2_high", "beta", "beta_low", "beta_high",
+                    "n_sentences"]
+
+
+def figure2_data(weights: dict, info, quantity: str = "kl") -> dict:
+    """{model: (joined occurrences, OLS fit)} for :func:`helpers.plots.figure2` (``info``: one table or {model: table})."""
+    out = {}
+    for name, w in weights.items():
+        data = join_information(w, info[name] if isinstance(info, dict) else info, quantity)
+        out[name] = (data, ols(data[quantity], data["weight"]))
+    return out

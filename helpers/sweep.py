@@ -82,9 +82,11 @@ def plan(roster="offline", datasets=("stsb",), methods=("ig",), shard_size: int 
 
     check_count("shard_size", shard_size, 1)
     check_count("n_sentences", n_sentences, 1, allow_none=True)
-    unknown = sorted(set(methods) - {"ig", "shap"})
+    from .attribution import methods as registered
+
+    unknown = sorted(set(methods) - set(registered()))
     if unknown:
-        raise ValueError(f"methods must be among ig, shap; got {unknown}.")
+        raise ValueError(f"methods must be among {', '.join(registered())}; got {unknown}.")
     rows = make_roster(roster, self_trained=self_trained, include_mpnet=include_mpnet)
     tasks = []
     for dataset in datasets:
@@ -110,6 +112,15 @@ class Options:
     word_agg: str = "frobenius"
     normalize: str = "mean1"
     seed: int = 0
+    #: settings of any other registered attribution method (helpers.attribution.Method), by option name
+    extra: dict = field(default_factory=dict)
+
+    def for_method(self, method: str) -> dict:
+        """The options ``method`` takes (its own settings: each method gets only what its fields name)."""
+        from .attribution import method_options
+
+        every = {k: v for k, v in asdict(self).items() if k not in ("extra", "word_agg", "normalize", "seed")}
+        return method_options(method, {**every, **self.extra})
 
 
 @lru_cache(maxsize=4)
@@ -124,12 +135,8 @@ def shard_settings(task: Task, options: Options, fingerprint: str) -> dict:
     """Everything that determines a shard's numbers (stored in its metadata, compared on reuse)."""
     from .attribution import ENGINE_VERSION
 
-    kept = asdict(options)
-    if task.method == "ig":
-        kept.pop("max_evals"), kept.pop("shap_mask")
-    else:
-        for key in ("n_steps", "projections", "baseline"):
-            kept.pop(key)
+    kept = {**options.for_method(task.method), "word_agg": options.word_agg, "normalize": options.normalize,
+            "seed": options.seed}
     ids = hashlib.sha1(json.dumps([list(task.sentence_ids), list(task.texts)], default=str).encode()).hexdigest()
     return {"row": task.row, "model": task.name, "pooling": task.pooling, "fingerprint": fingerprint,
             "dataset": task.dataset, "method": task.method, "shard": task.shard, "sentences": ids,
@@ -177,8 +184,7 @@ def compute_shard(task: Task, output: str, options: Options) -> dict:
             return {"path": path, "status": "skipped", "seconds": 0.0, "rows": len(frame)}
     started = time.perf_counter()
     sentences = pd.DataFrame({"sentence_id": list(task.sentence_ids), "text": list(task.texts)})
-    extra = ({"n_steps": options.n_steps, "projections": options.projections, "baseline": options.baseline}
-             if task.method == "ig" else {"max_evals": options.max_evals, "shap_mask": options.shap_mask})
+    extra = options.for_method(task.method)
     # no SQLite cache on workers: it is not safe to share between machines, and the shard is the cache
     weights = word_weights(encoder, sentences, method=task.method, word_agg=options.word_agg,
                            normalize=options.normalize, seed=options.seed, cache=False, progress=False, **extra)
@@ -259,7 +265,7 @@ def load(output: str) -> pd.DataFrame:
 
 
 def weights_by_row(union: pd.DataFrame, dataset: str) -> dict:
-    """{(model row, method): word-weight table} of one dataset, as ``regression.roster_results`` takes them."""
+    """{(model row, method): word-weight table} of one dataset, as ``roster.roster_results`` takes them."""
     part = union[union["dataset"] == dataset]
     return {(row, method): d.drop(columns=["model", "dataset", "method"]).sort_values(
         ["sentence_id", "word_index"]).reset_index(drop=True) for (row, method), d in part.groupby(["model", "method"])}
@@ -276,8 +282,7 @@ def estimate(tasks: list[Task], options: Options | None = None) -> pd.DataFrame:
         if key in per_sentence:
             continue
         encoder = _encoder(task.name, task.pooling)
-        extra = ({"n_steps": options.n_steps, "projections": options.projections} if task.method == "ig"
-                 else {"max_evals": options.max_evals, "shap_mask": options.shap_mask})
+        extra = options.for_method(task.method)
         word_weights(encoder, [task.texts[0]], method=task.method, cache=False, progress=False, **extra)  # warm-up
         started = time.perf_counter()
         word_weights(encoder, [task.texts[-1]], method=task.method, cache=False, progress=False, **extra)

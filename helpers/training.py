@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .artifacts import checkpoints
 from .config import cache_dir, tqdm
 from .data import held_out_texts, load_sentences
 from .encoders import resolve_model_path
@@ -145,15 +146,6 @@ def _save(run_dir: Path, step: int, model, tokenizer, optimizer, scheduler, hist
     final = run_dir / f"step-{step}"
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)  # a checkpoint appears whole or not at all
-
-
-def checkpoints(run_dir: Path) -> dict[int, Path]:
-    """The complete checkpoints of a run folder, by step."""
-    out = {}
-    for path in Path(run_dir).glob("step-*"):
-        if path.suffix not in (".tmp", ".broken") and (path / "state.pt").is_file():
-            out[int(path.name.split("-")[1])] = path
-    return dict(sorted(out.items()))
 
 
 def _linear_schedule(optimizer, warmup: int, total: int):
@@ -622,14 +614,16 @@ def self_trained_pair(data_dir=None, mlm_steps: int = 3000, mlm_hidden: int = 25
     return {"mlm": mlm, "simcse": ckpts[simcse_steps], "simcse_pooling": pooling}
 
 
-def finetune_verdict(trajectory: pd.DataFrame, run: str = "mlm_then_simcse") -> dict:
-    """The fine-tuning chapter's verdict on the paper's claim, from its measured trajectory.
+def finetune_verdict(trajectory: pd.DataFrame, contrasts: pd.DataFrame, run: str = "mlm_then_simcse") -> dict:
+    """The fine-tuning chapter's verdict on the paper's claim, from its measured trajectory and contrasts.
 
-    Compares the first and last checkpoint of ``run`` (its first objective): the paper's claim
-    is reproduced when R^2 and beta on KL both rise and the R^2 intervals of the two ends do not
-    overlap; partly when one of them rises; not reproduced otherwise. Returns the end values of
-    every run (``<run>_<quantity>_start/end``) and ``verdict``, a short sentence.
+    ``contrasts``: :func:`helpers.contrast.design_verdicts` of the chapter's designs; the verdict is
+    :func:`helpers.rules.judge_finetuning` of them (the closing chapter's row reads the same rows with the
+    same function). Returns the end values of every run (``<run>_<quantity>_start/end``), ``verdict`` (the
+    verdict word), ``verdict_evidence`` (each comparison with its intervals) and ``start_slope_sign``.
     """
+    from .rules import judge_finetuning
+
     out = {}
     ordered = trajectory.sort_values("step", kind="stable")
     for name, traj in ordered.groupby("run", sort=False):
@@ -643,19 +637,7 @@ def finetune_verdict(trajectory: pd.DataFrame, run: str = "mlm_then_simcse") -> 
         for q in ("r2_kl", "beta_kl", "stsb_spearman", "r2_kl_low", "r2_kl_high"):
             for end in ("start", "end"):
                 out.setdefault(f"{name}_{q}_{end}", float("nan"))
-    r2_up = out[f"{run}_r2_kl_end"] > out[f"{run}_r2_kl_start"]
-    beta_up = out[f"{run}_beta_kl_end"] > out[f"{run}_beta_kl_start"]
-    apart = (out.get(f"{run}_r2_kl_low_end", np.nan) > out.get(f"{run}_r2_kl_high_start", np.nan)) if r2_up else False
-    if r2_up and beta_up and apart:
-        verdict = "reproduced: R² and β on KL both rise, and the R² intervals of the two ends do not overlap"
-    elif r2_up and beta_up:
-        verdict = "partly reproduced: R² and β on KL both rise, but the R² intervals of the two ends overlap"
-    elif beta_up:
-        verdict = "partly reproduced: β on KL rises, but R² falls"
-    elif r2_up:
-        verdict = "partly reproduced: R² on KL rises, but β falls"
-    else:
-        verdict = "not reproduced: R² and β on KL both fall"
-    out["verdict"] = verdict
+    judged = judge_finetuning(contrasts)
+    out["verdict"], out["verdict_evidence"] = judged["verdict"], judged["evidence"]
     out["start_slope_sign"] = "negative" if out[f"{run}_beta_kl_start"] < 0 else "positive"
     return out

@@ -6,10 +6,11 @@ are written into each function, fixed in advance and the same for every build, s
 with other parameters or models can change a verdict but nobody can pick one:
 
 * a **contrast** between a contrastive encoder and its base MLM (the paper's Table 1, its
-  appendix E and F) is *reproduced* when R² and β are both higher for the contrastive model
-  and both 95% bootstrap intervals are apart, *partly reproduced* when at least one of the
-  two is higher with intervals apart or both are higher with overlapping intervals, *not
-  reproduced* otherwise;
+  appendix E and F, chapter 05's runs and designs) is decided by the book's one rule,
+  :mod:`helpers.rules`: a paired bootstrap over the shared sentences of the signed association
+  r = sign(β)·√R² and of β, Holm-corrected over every comparison of the claim (so a claim's chance
+  of a false "partly reproduced" is at most :data:`helpers.rules.ALPHA`); the chapters write these
+  contrasts to ``results/*/contrasts.csv``;
 * a claim whose ingredients a chapter did not write is *not measured* (run that chapter);
   one that needs models the offline roster lacks is *not testable offline*.
 
@@ -25,15 +26,14 @@ import numpy as np
 import pandas as pd
 
 from .config import results_dir
+from .rules import RULE, VERDICTS, baseline_dependence, judge_contrasts, judge_designs, judge_finetuning
 
-VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "not testable offline", "not measured")
+__all__ = ["VERDICTS", "CLAIMS", "claims_table", "markdown_table", "matched_pairs"]
 
 #: Figure 3's reading in the paper: these words go up under contrastive training, these go down,
 #: these stay about the same (an absolute change below :data:`UNCHANGED`).
 FIGURE3_READING = {"raised": ["guitar", "hat", "child", "horse"], "lowered": ["is", "."], "unchanged": ["a", "with"]}
 UNCHANGED = 0.05
-#: IG and SHAP "agree" when the Spearman correlation of their word weights is at least this.
-AGREE_SPEARMAN = 0.5
 
 
 def _row(claim, chapter, evidence, verdict, why):
@@ -50,36 +50,17 @@ def _missing(claim, chapter, what):
     return _row(claim, chapter, "", "not measured", f"{what} is missing: run chapter {chapter} first.")
 
 
-def contrast(table: pd.DataFrame, model: str, base: str, method: str = "ig", quantity: str = "kl") -> dict:
-    """R² and β of ``model`` against ``base`` in a regression table (``helpers.regression.TABLE_COLUMNS``):
-    the differences, whether each is higher with its 95% interval apart from the base's, and the verdict."""
-    t = table[(table["method"] == method) & (table["quantity"] == quantity)].set_index("model")
-    for name, role in ((model, "model"), (base, "base")):
-        if name not in t.index:
-            raise KeyError(f"{role} {name!r} has no {method}/{quantity} row in the table; the rows are "
-                           f"{', '.join(map(str, t.index))}")
-    m, b = t.loc[model], t.loc[base]
-    out = {}
-    for stat in ("r2", "beta"):
-        out[f"{stat}_diff"] = float(m[stat] - b[stat])
-        out[f"{stat}_higher"] = bool(m[stat] > b[stat])
-        out[f"{stat}_apart"] = bool(m[f"{stat}_low"] > b[f"{stat}_high"])
-    apart = out["r2_apart"] + out["beta_apart"]
-    higher = out["r2_higher"] + out["beta_higher"]
-    out["verdict"] = ("reproduced" if apart == 2 else
-                      "partly reproduced" if apart >= 1 or higher == 2 else "not reproduced")
-    return out
-
-
 def _fmt(x, digits=2):
     return f"{x:+.{digits}f}"
 
 
-def pooled(verdicts) -> str:
-    """One verdict for several comparisons: reproduced if all are, not reproduced if none is even partly."""
-    verdicts = set(verdicts)
-    return ("reproduced" if verdicts == {"reproduced"} else "not reproduced" if verdicts == {"not reproduced"}
-            else "partly reproduced")
+def _contrasts(folder: str, **select) -> pd.DataFrame | None:
+    table = _read_csv(folder, "contrasts.csv")
+    if table is None:
+        return None
+    for column, value in select.items():
+        table = table[table[column] == value]
+    return table.reset_index(drop=True)
 
 
 def matched_pairs(table: pd.DataFrame) -> list[tuple[str, str]]:
@@ -146,28 +127,30 @@ def claim_toy_contrastive():
                 "the control's.")
 
 
-def _table_claim(claim, chapter, folder, name, method, quantity):
-    table = _read_csv(folder, name)
-    if table is None:
-        return _missing(claim, chapter, f"results/{folder}/{name}")
-    pairs = matched_pairs(table[(table["method"] == method) & (table["quantity"] == quantity)])
-    if not pairs:
+def _table_claim(claim, chapter, folder, method, quantity):
+    contrasts = _contrasts(folder)
+    if contrasts is None:
+        return _missing(claim, chapter, f"results/{folder}/contrasts.csv")
+    pad = contrasts[(contrasts["method"] == method) & (contrasts["quantity"] == quantity)
+                    & (contrasts["baseline"] == ("pad" if method == "ig" else "mask"))]
+    if pad.empty:
         return _row(claim, chapter, "no contrastive model with its base MLM in the roster", "not testable offline",
                     "The paper's pairs need the hub; offline the only pair is the book's own small one.")
-    parts, verdicts = [], []
-    for model, base in pairs:
-        c = contrast(table, model, base, method, quantity)
-        verdicts.append(c["verdict"])
-        parts.append(f"{model} − {base}: R² {_fmt(c['r2_diff'])}, β {_fmt(c['beta_diff'])} ({c['verdict']})")
-    verdict = pooled(verdicts)
-    return _row(claim, chapter, "; ".join(parts), verdict,
-                "Rule: both R² and β higher with 95% intervals apart. "
-                "The offline pair is a small self-trained stand-in for BERT and SimCSE-BERT.")
+    judged = judge_contrasts(pad)
+    why = RULE + " The offline pair is a small self-trained stand-in for BERT and SimCSE-BERT."
+    evidence = judged["evidence"]
+    if method == "ig":
+        dep = baseline_dependence(contrasts, method, quantity)
+        if len(dep["verdicts"]) > 1:
+            evidence += "; by IG baseline: " + ", ".join(f"{b} {v}" for b, v in dep["verdicts"].items())
+            why += (" The verdict depends on the IG baseline (PAD is the paper's choice)." if dep["depends"]
+                    else " Every IG baseline gives the same verdict.")
+    return _row(claim, chapter, evidence, judged["verdict"], why)
 
 
 def claim_table1():
     row = _table_claim("R² and β of IG weight on KL are higher for contrastive encoders than for their MLMs "
-                       "(Table 1)", "06_regression", "regression", "table.csv", "ig", "kl")
+                       "(Table 1)", "06_regression", "regression", "ig", "kl")
     table = _read_csv("regression", "table.csv")
     if table is not None:  # the encoders without their base in the roster, for context (no verdict from them)
         t = table[(table["method"] == "ig") & (table["quantity"] == "kl")]
@@ -181,103 +164,67 @@ def claim_table1():
 
 def claim_finetuning():
     claim = "Contrastive fine-tuning raises R² and β along training (the same model, step by step)"
-    summary = _read_csv("finetune", "summary.csv")
-    if summary is None:
-        return _missing(claim, "05_finetuning", "results/finetune/summary.csv")
-    s = summary.set_index(["run", "quantity"])
-    if ("mlm_then_simcse", "r2_kl") not in s.index:
+    contrasts = _contrasts("finetune")
+    if contrasts is None:
+        return _missing(claim, "05_finetuning", "results/finetune/contrasts.csv")
+    judged = judge_finetuning(contrasts)
+    if judged["verdict"] == "not measured":
         return _missing(claim, "05_finetuning", "the mlm_then_simcse run")
-    r2, beta = s.loc[("mlm_then_simcse", "r2_kl"), "change"], s.loc[("mlm_then_simcse", "beta_kl"), "change"]
-    r2, beta = float(np.ravel(r2)[0]), float(np.ravel(beta)[0])
-    evidence = f"SimCSE from the MLM, first → last checkpoint: R² {_fmt(r2)}, β {_fmt(beta)}"
-    if ("mlm_only", "r2_kl") in s.index:
-        evidence += (f"; continued MLM: R² {_fmt(float(np.ravel(s.loc[('mlm_only', 'r2_kl'), 'change'])[0]))}, "
-                     f"β {_fmt(float(np.ravel(s.loc[('mlm_only', 'beta_kl'), 'change'])[0]))}")
-    verdict = "reproduced" if r2 > 0 and beta > 0 else "partly reproduced" if r2 > 0 or beta > 0 else "not reproduced"
-    return _row(claim, "05_finetuning", evidence, verdict,
-                "Point changes without intervals; the chapter compares them with continued MLM training.")
+    return _row(claim, "05_finetuning", judged["evidence"], judged["verdict"],
+                RULE + " The comparisons: the last checkpoint against the first, and against the MLM trained as long.")
 
 
 def claim_designs():
     claim = "The contrast holds on every matched design the book can afford offline (MLM side vs contrastive side)"
-    designs = _read_csv("finetune", "designs.csv")
-    if designs is None:
-        return _missing(claim, "05_finetuning", "results/finetune/designs.csv")
-    from .contrast import design_verdicts
-
-    table = design_verdicts(designs)
-    if table.empty:
+    contrasts = _contrasts("finetune")
+    if contrasts is None:
+        return _missing(claim, "05_finetuning", "results/finetune/contrasts.csv")
+    judged = judge_designs(contrasts)
+    if judged["verdict"] == "not measured":
         return _missing(claim, "05_finetuning", "a design with both sides measured")
-    parts = [f"{r.design}, {r.comparison}: R² {r.r2_before:.2f} → {r.r2_after:.2f}, β {r.beta_before:+.2f} → "
-             f"{r.beta_after:+.2f} ({r.verdict})" for r in table.itertuples()]
-    verdict = pooled(table["verdict"])
-    return _row(claim, "05_finetuning", "; ".join(parts), verdict,
-                "Every comparison measured in this build, by the Table 1 rule; the long designs appear only when "
-                "their runs are in the cache.")
+    return _row(claim, "05_finetuning", judged["evidence"], judged["verdict"],
+                RULE + " Every comparison measured in this build; the long designs appear only when their runs are "
+                "in the cache.")
 
 
 def claim_ig_shap():
-    claim = "IG and SHAP agree on the word weights, and SHAP shows the same contrast (appendix E)"
+    claim = "The contrast holds under SHAP as well as under IG (appendix E)"
     cmp = _read_csv("shap", "ig_vs_shap.csv")
-    if cmp is None:
-        return _missing(claim, "04_shap", "results/shap/ig_vs_shap.csv")
-    rho = float(cmp.loc[cmp["level"] == "overall", "spearman"].iloc[0])
-    evidence = f"Spearman of IG and SHAP word weights: {rho:.2f} (chapter 04's encoder)"
-    agree = rho >= AGREE_SPEARMAN
-    table = _read_csv("regression", "table.csv")
-    same = None
-    if table is not None and {"ig", "shap"} <= set(table["method"]):
-        pairs = matched_pairs(table)
-        if pairs:
-            signs = []
-            for model, base in pairs:
-                ig, sh = contrast(table, model, base, "ig"), contrast(table, model, base, "shap")
-                signs.append(np.sign(ig["r2_diff"]) == np.sign(sh["r2_diff"])
-                             and np.sign(ig["beta_diff"]) == np.sign(sh["beta_diff"]))
-                evidence += f"; {model} − {base} under SHAP: R² {_fmt(sh['r2_diff'])}, β {_fmt(sh['beta_diff'])}"
-            same = all(signs)
-    verdict = ("reproduced" if agree and same is not False else "partly reproduced" if agree or same
-               else "not reproduced")
-    return _row(claim, "04_shap", evidence, verdict,
-                f"Agreement means Spearman ≥ {AGREE_SPEARMAN}; the contrast under SHAP must have the same signs "
-                "as under IG.")
+    evidence = ""
+    if cmp is not None:
+        rho = float(cmp.loc[cmp["level"] == "overall", "spearman"].iloc[0])
+        evidence = f"Spearman of IG and SHAP word weights: {rho:.2f} (chapter 04's encoder; context, not the claim); "
+    contrasts = _contrasts("regression", method="shap", quantity="kl")
+    if contrasts is None or contrasts.empty:
+        return _missing(claim, "06_regression", "SHAP rows in results/regression/contrasts.csv")
+    judged = judge_contrasts(contrasts)
+    return _row(claim, "06_regression", evidence + "under SHAP: " + judged["evidence"], judged["verdict"],
+                RULE + " The paper claims the contrast holds under SHAP, not that IG and SHAP rank words alike.")
 
 
 def claim_kl_i():
-    claim = "Self-information I(w) gives the same picture as information gain KL(w) (appendix E)"
-    table = _read_csv("regression", "table.csv")
-    if table is None:
-        return _missing(claim, "06_regression", "results/regression/table.csv")
-    pairs = matched_pairs(table[table["method"] == "ig"])
-    if not pairs:
+    claim = "The contrast holds on self-information I(w) as on information gain KL(w) (appendix E)"
+    contrasts = _contrasts("regression", method="ig", baseline="pad")
+    if contrasts is None:
+        return _missing(claim, "06_regression", "results/regression/contrasts.csv")
+    on_i, on_kl = (judge_contrasts(contrasts[contrasts["quantity"] == q]) for q in ("self_info", "kl"))
+    if on_i["verdict"] == "not measured":
         return _row(claim, "06_regression", "no matched pair", "not testable offline", "")
-    parts, same = [], []
-    for model, base in pairs:
-        kl, i = contrast(table, model, base, "ig", "kl"), contrast(table, model, base, "ig", "self_info")
-        same.append(kl["verdict"] == i["verdict"])
-        parts.append(f"{model} − {base}: on KL {kl['verdict']}, on I {i['verdict']}")
-    return _row(claim, "06_regression", "; ".join(parts), "reproduced" if all(same) else "not reproduced",
-                "Reproduced means KL and I lead to the same verdict on every matched pair (whatever that verdict).")
+    return _row(claim, "06_regression", f"on I: {on_i['evidence']}; on KL the verdict is {on_kl['verdict']}",
+                on_i["verdict"], RULE + " Judged on I itself: both failing is not the same picture reproduced.")
 
 
 def claim_datasets():
     claim = "The contrast holds on Wikipedia, NLI and STS12 as well (appendix F)"
-    table = _read_csv("datasets", "table.csv")
-    if table is None:
-        return _missing(claim, "08_other_datasets", "results/datasets/table.csv")
-    parts, verdicts = [], []
-    for dataset, part in table.groupby("dataset"):
-        pairs = matched_pairs(part[(part["method"] == "ig") & (part["quantity"] == "kl")])
-        for model, base in pairs:
-            c = contrast(part, model, base)
-            verdicts.append(c["verdict"])
-            parts.append(f"{dataset}: R² {_fmt(c['r2_diff'])}, β {_fmt(c['beta_diff'])} ({c['verdict']})")
-    if not verdicts:
+    contrasts = _contrasts("datasets", method="ig", quantity="kl")
+    if contrasts is None:
+        return _missing(claim, "08_other_datasets", "results/datasets/contrasts.csv")
+    if contrasts.empty:
         return _row(claim, "08_other_datasets", "no contrastive model with its base MLM in the roster",
                     "not testable offline", "The paper's pairs need the hub.")
-    verdict = pooled(verdicts)
-    return _row(claim, "08_other_datasets", "; ".join(parts), verdict,
-                "Per dataset, the self-trained SimCSE against its MLM; rule as for Table 1.")
+    judged = judge_contrasts(contrasts.assign(comparison=contrasts["dataset"] + ": " + contrasts["comparison"]))
+    return _row(claim, "08_other_datasets", judged["evidence"], judged["verdict"],
+                RULE + " Every dataset's matched pair, corrected together.")
 
 
 def claim_figure3():

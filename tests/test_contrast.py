@@ -53,34 +53,66 @@ def test_bow_training_is_cached_and_starts_from_one_initialisation(tmp_path, mon
         contrast.train_bow_text(SENTENCES, "nli", vocab, dim=8, steps=3, batch_size=16, progress=False)
 
 
-def _side(r2, beta, w=0.02):
-    return pd.Series({"r2": r2, "r2_low": r2 - w, "r2_high": r2 + w, "beta": beta, "beta_low": beta - w,
-                      "beta_high": beta + w})
+def _toy(seed=0, n_sentences=60):
+    """A toy information table and a maker of word-weight tables with a chosen slope on KL (same sentences)."""
+    rng = np.random.default_rng(seed)
+    info = pd.DataFrame({"word": [f"w{i}" for i in range(40)], "kl": rng.gamma(2.0, 0.5, 40)})
+    occ = pd.DataFrame([{"sentence_id": s, "word": f"w{i}"} for s in range(n_sentences)
+                        for i in rng.choice(40, 8, replace=False)])
+    kl = occ["word"].map(info.set_index("word")["kl"]).to_numpy()
+
+    def weights(slope):
+        w = occ.assign(weight=np.exp(slope * kl + rng.normal(0, 0.2, len(kl))))
+        return w.assign(weight=w["weight"] / w.groupby("sentence_id")["weight"].transform("mean"))
+    return info, weights
 
 
-@pytest.mark.parametrize("before, after, expected", [
-    ((0.1, -0.1), (0.5, 0.3), "reproduced"),
-    ((0.3, -0.1), (0.1, 0.2), "partly reproduced"),   # beta apart, R² lower: the MLM's negative slope
-    ((0.1, 0.1), (0.11, 0.11), "partly reproduced"),
-    ((0.3, 0.2), (0.1, 0.1), "not reproduced"),
-])
-def test_design_verdict(before, after, expected):
-    assert contrast.design_verdict(_side(*before), _side(*after)) == expected
+def _row(design, objective, steps, r2=0.1, beta=0.1):
+    return {"design": design, "objective": objective, "steps": steps, "r2": r2, "r2_low": r2 - .02,
+            "r2_high": r2 + .02, "beta": beta, "beta_low": beta - .02, "beta_high": beta + .02,
+            "stsb_spearman": 0.5, "minutes": 1.0}
 
 
-def test_design_verdicts_compare_the_right_checkpoints():
-    def row(design, objective, steps, r2, beta):
-        return {"design": design, "objective": objective, "steps": steps, **_side(r2, beta).to_dict(),
-                "stsb_spearman": 0.5, "minutes": 1.0}
-
-    designs = pd.DataFrame([row("long", "sup", 0, 0.4, -0.2), row("long", "sup", 150, 0.3, -0.1),
-                            row("long", "sup", 750, 0.6, 0.3), row("long", "mlm", 0, 0.4, -0.2),
-                            row("long", "mlm", 750, 0.45, -0.25)])
-    v = contrast.design_verdicts(designs).set_index("comparison")
+def test_design_verdicts_pair_the_right_checkpoints_and_judge_their_weights():
+    info, weights = _toy()
+    designs = pd.DataFrame([_row("long", "sup", 0, 0.4, -0.2), _row("long", "sup", 150), _row("long", "sup", 750, 0.6),
+                            _row("long", "mlm", 0), _row("long", "mlm", 750, 0.45)])
+    w = {("long", "sup", 0): weights(-0.3), ("long", "sup", 150): weights(0.0), ("long", "sup", 750): weights(0.6),
+         ("long", "mlm", 0): weights(-0.3), ("long", "mlm", 750): weights(0.6)}
+    v = contrast.design_verdicts(designs, w, info).set_index("comparison")
     first = v.loc["SimCSE sup vs the MLM it started from"]
     assert (first["r2_before"], first["r2_after"]) == (0.4, 0.6) and first["verdict"] == "reproduced"
-    assert v.loc["SimCSE sup vs the MLM trained as long", "r2_before"] == 0.45
+    assert first["r_diff_low"] > 0 and first["beta_diff_low"] > 0
+    same = v.loc["SimCSE sup vs the MLM trained as long"]  # both sides slope 0.6: no difference to find
+    assert same["r2_before"] == 0.45 and same["verdict"] == "not reproduced"
     assert "SimCSE unsup vs the MLM it started from" not in v.index  # not measured: no row, no verdict
+    with pytest.raises(ValueError, match="no word weights"):
+        contrast.design_verdicts(designs, {k: x for k, x in w.items() if k[2] != 750}, info)
+
+
+def test_chapter_05_verdict_and_the_closing_row_agree(tmp_path, monkeypatch):
+    """The same trajectory gives chapter 05 and chapter 12 one verdict: both read it through helpers.rules."""
+    from helpers import verdicts
+
+    info, weights = _toy(1)
+    for slopes, expected in (((-0.3, 0.6, -0.3), "reproduced"), ((0.3, -0.3, 0.3), "not reproduced"),
+                             ((0.1, 0.45, 0.45), "partly reproduced")):
+        start, end, mlm = slopes
+        traj = pd.DataFrame({"run": ["mlm_then_simcse"] * 2 + ["mlm_only"], "objective": ["sup", "sup", "mlm"],
+                             "step": [0, 150, 150], "r2_kl": 0.1, "beta_kl": [start, end, mlm], "stsb_spearman": 0.5,
+                             "r2_kl_low": 0.0, "r2_kl_high": 0.2, "beta_kl_low": 0.0, "beta_kl_high": 0.2,
+                             "checkpoint": ""})
+        w = pd.concat([weights(start).assign(run="mlm_then_simcse", objective="sup", step=0),
+                       weights(end).assign(run="mlm_then_simcse", objective="sup", step=150),
+                       weights(mlm).assign(run="mlm_only", objective="mlm", step=150)])
+        rows = pd.DataFrame([{**_row("default", o, s), "beta": b} for o, s, b in
+                             (("sup", 0, start), ("sup", 150, end), ("mlm", 150, mlm))])
+        contrasts = contrast.design_verdicts(rows, contrast.default_design_weights(w), info)
+        chapter05 = training.finetune_verdict(traj, contrasts)["verdict"]
+        monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path))
+        (tmp_path / "finetune").mkdir(exist_ok=True)
+        contrasts.to_csv(tmp_path / "finetune" / "contrasts.csv", index=False)
+        assert chapter05 == verdicts.claim_finetuning()["verdict"] == expected, slopes
 
 
 def test_simcse_runs_only_when_asked_and_records_its_minutes(tmp_path):

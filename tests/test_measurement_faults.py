@@ -15,7 +15,8 @@ import torch
 from helpers import attribution as attr
 from helpers.encoders import MissingPoolerError, load_encoder, resolve_model_path, roster
 from helpers.information import split_words, surface_words, word_information
-from helpers.regression import TABLE_COLUMNS, choice_sensitivity, contrast_under_choices, paper_layout, roster_results
+from helpers.regression import TABLE_COLUMNS, contrast_under_choices, paper_layout
+from helpers.roster import choice_sensitivity, roster_results
 
 
 # --------------------------------------------------------------------------- 1. random pooler

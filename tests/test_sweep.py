@@ -107,7 +107,7 @@ def test_sweep_survives_a_killed_worker(tasks, tmp_path):
 
 def test_weights_by_row_feed_the_regression(client, tasks, tmp_path, data_dir):
     from helpers.information import word_information
-    from helpers.regression import roster_results
+    from helpers.roster import roster_results
 
     out = str(tmp_path / "sweep")
     sweep.run(tasks, out, OPTIONS, client=client, progress=False)

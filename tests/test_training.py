@@ -172,18 +172,12 @@ def test_simcse_loss_by_hand():
     assert training.simcse_loss(a, p, n, temperature=t).item() == pytest.approx(by_hand(True), rel=1e-5)
 
 
-@pytest.mark.parametrize("r2, beta, low_end, verdict", [
-    ((0.1, 0.5), (0.1, 0.3), 0.4, "reproduced: R² and β"),
-    ((0.1, 0.5), (0.1, 0.3), 0.1, "partly reproduced: R² and β on KL both rise, but the R² intervals"),
-    ((0.45, 0.31), (-0.13, -0.10), 0.2, "partly reproduced: β on KL rises, but R² falls"),
-    ((0.45, 0.31), (0.1, -0.10), 0.2, "not reproduced"),
-])
-def test_finetune_verdict(r2, beta, low_end, verdict):
+@pytest.mark.parametrize("r2, beta", [((0.1, 0.5), (0.1, 0.3)), ((0.45, 0.31), (-0.13, -0.10))])
+def test_finetune_verdict_reports_the_runs_ends(r2, beta):
     traj = pd.DataFrame({"run": ["mlm_then_simcse"] * 2 + ["mlm_only"] * 2, "objective": ["sup", "sup", "mlm", "mlm"],
                          "step": [0, 150, 0, 150], "r2_kl": [*r2, r2[0], r2[0]], "beta_kl": [*beta, beta[0], beta[0]],
-                         "stsb_spearman": 0.5, "r2_kl_low": [r2[0] - 0.05, low_end, 0, 0],
-                         "r2_kl_high": [r2[0] + 0.05, r2[1] + 0.05, 1, 1]})
-    out = training.finetune_verdict(traj)
-    assert out["verdict"].startswith(verdict)
+                         "stsb_spearman": 0.5, "r2_kl_low": 0, "r2_kl_high": 1})
+    out = training.finetune_verdict(traj, pd.DataFrame(columns=["design", "p_r", "p_beta"]))
+    assert out["verdict"] == "not measured"  # no contrast rows: the verdict comes from them, not the ends
     assert out["mlm_then_simcse_beta_kl_end"] == beta[1] and out["mlm_only_r2_kl_end"] == r2[0]
     assert out["start_slope_sign"] == ("negative" if beta[0] < 0 else "positive")

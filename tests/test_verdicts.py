@@ -24,20 +24,37 @@ def _table(r2_mlm, beta_mlm, r2_cl, beta_cl, width=0.02):
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-@pytest.mark.parametrize("numbers, expected", [
-    ((0.1, 0.1, 0.5, 0.5), "reproduced"),                  # both higher, intervals apart
-    ((0.1, 0.1, 0.5, 0.11), "partly reproduced"),          # R² apart, β higher but overlapping
-    ((0.1, 0.1, 0.11, 0.11), "partly reproduced"),         # both higher, overlapping
-    ((0.5, 0.1, 0.4, 0.11), "not reproduced"),             # R² lower, β overlapping
-    ((0.5, 0.5, 0.1, 0.1), "not reproduced"),              # the reverse contrast
+def _contrast(p_r, p_beta, beta_model=0.2, beta_model_low=0.1, method="ig", quantity="kl", baseline="pad",
+              comparison="CL vs MLM", **extra):
+    return {"comparison": comparison, "model": "CL", "base": "MLM", "method": method, "quantity": quantity,
+            "baseline": baseline, "n_sentences": 10, "r_model": 0.5, "r_base": 0.3, "r_diff": 0.2, "r_diff_low": 0.1,
+            "r_diff_high": 0.3, "p_r": p_r, "beta_model": beta_model, "beta_base": 0.1, "beta_diff": 0.1,
+            "beta_diff_low": 0.05, "beta_diff_high": 0.15, "p_beta": p_beta, "beta_model_low": beta_model_low,
+            "r2_model": 0.25, "r2_base": 0.09, "verdict": "", **extra}
+
+
+def _contrasts(p_r, p_beta, **kw):
+    rows = []
+    for method in ("ig", "shap"):
+        for quantity in ("kl", "self_info"):
+            rows.append(_contrast(p_r, p_beta, method=method, quantity=quantity,
+                                  baseline="pad" if method == "ig" else "mask", **kw))
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("p, beta, expected", [
+    ((0.001, 0.001), (0.2, 0.1), "reproduced"),
+    ((0.001, 0.4), (0.2, 0.1), "partly reproduced"),
+    ((0.001, 0.001), (0.2, -0.05), "partly reproduced"),   # its own slope's interval reaches 0
+    ((0.001, 0.001), (-0.1, -0.2), "not reproduced"),      # less negative than the base is not "weights more"
+    ((0.3, 0.4), (0.2, 0.1), "not reproduced"),
+    ((0.02, 0.04), (0.2, 0.1), "reproduced"),               # Holm over 2: 0.02 < 0.025, then 0.04 < 0.05
+    ((0.04, 0.04), (0.2, 0.1), "not reproduced"),           # Holm over 2: 0.04 > 0.025 stops at the first
 ])
-def test_contrast_rule(numbers, expected):
-    assert verdicts.contrast(_table(*numbers), "CL", "MLM")["verdict"] == expected
+def test_contrast_rule(p, beta, expected):
+    from helpers import rules
 
-
-def test_contrast_names_a_missing_model():
-    with pytest.raises(KeyError, match="base 'BERT'"):
-        verdicts.contrast(_table(0.1, 0.1, 0.5, 0.5), "CL", "BERT")
+    assert rules.decide(_contrast(*p, beta_model=beta[0], beta_model_low=beta[1])) == expected
 
 
 def test_claims_table_reads_results(tmp_path, monkeypatch):
@@ -46,12 +63,19 @@ def test_claims_table_reads_results(tmp_path, monkeypatch):
     assert len(claims) == len(verdicts.CLAIMS) and set(claims["verdict"]) == {"not measured"}
     assert claims["why"].str.contains("run chapter").all()
     (tmp_path / "regression").mkdir(exist_ok=True)
-    _table(0.1, 0.1, 0.5, 0.5).to_csv(tmp_path / "regression" / "table.csv", index=False)
+    _contrasts(0.001, 0.001).to_csv(tmp_path / "regression" / "contrasts.csv", index=False)
     assert verdicts.claim_table1()["verdict"] == "reproduced"
-    _table(0.5, 0.5, 0.1, 0.1).to_csv(tmp_path / "regression" / "table.csv", index=False)
+    assert verdicts.claim_ig_shap()["verdict"] == "reproduced"
+    _contrasts(0.6, 0.7).to_csv(tmp_path / "regression" / "contrasts.csv", index=False)
     assert verdicts.claim_table1()["verdict"] == "not reproduced"
-    # I and KL agree on "not reproduced": the KL/I claim is reproduced (the same picture)
-    assert verdicts.claim_kl_i()["verdict"] == "reproduced"
+    # I and KL both fail: that is not the contrast holding on I (the former rule said "reproduced" here)
+    assert verdicts.claim_kl_i()["verdict"] == "not reproduced"
+    # another baseline that reverses the verdict is reported
+    both = pd.concat([_contrasts(0.6, 0.7), pd.DataFrame([_contrast(0.001, 0.001, baseline="zero")])])
+    both.to_csv(tmp_path / "regression" / "contrasts.csv", index=False)
+    row = verdicts.claim_table1()
+    assert row["verdict"] == "not reproduced" and "zero reproduced" in row["evidence"]
+    assert "depends on the IG baseline" in row["why"]
     (tmp_path / "theory").mkdir(exist_ok=True)
     models = {"sgns_untied": {"partial_r2_kl_given_i": 0.9, "partial_r2_i_given_kl": 0.05, "gnorm_slope": 2.1},
               "contrastive": {"partial_r2_kl_given_i": 0.1, "partial_r2_i_given_kl": 0.3},
@@ -88,21 +112,21 @@ def test_markdown_table_links_chapters():
     assert "{doc}`06 <06_regression>`" in text and "a \\| b" in text and "**reproduced**" in text
 
 
-def test_designs_claim_pools_every_measured_comparison(tmp_path, monkeypatch):
-    from helpers.contrast import DESIGN_COLUMNS
-
+def test_designs_claim_corrects_every_measured_comparison_together(tmp_path, monkeypatch):
     monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path))
     (tmp_path / "finetune").mkdir(exist_ok=True)
-
-    def row(objective, steps, r2, beta):
-        return {"design": "bow", "objective": objective, "steps": steps, "r2": r2, "r2_low": r2 - 0.01,
-                "r2_high": r2 + 0.01, "beta": beta, "beta_low": beta - 0.01, "beta_high": beta + 0.01,
-                "stsb_spearman": 0.5, "minutes": 1.0}
-
-    rows = [row("init", 0, 0.0, 0.0), row("cbow", 10, 0.1, 0.1), row("dropout", 10, 0.5, 0.5), row("nli", 10, 0.4, 0.4)]
-    pd.DataFrame(rows, columns=DESIGN_COLUMNS).to_csv(tmp_path / "finetune" / "designs.csv", index=False)
+    rows = [_contrast(0.001, 0.001, comparison=f"c{i}", design="bow") for i in range(3)]
+    pd.DataFrame(rows).to_csv(tmp_path / "finetune" / "contrasts.csv", index=False)
     assert verdicts.claim_designs()["verdict"] == "reproduced"
-    rows[3] = row("nli", 10, 0.05, 0.3)  # NLI: beta apart, R² lower -> partly; the pooled verdict follows
-    pd.DataFrame(rows, columns=DESIGN_COLUMNS).to_csv(tmp_path / "finetune" / "designs.csv", index=False)
+    assert verdicts.claim_finetuning()["verdict"] == "not measured"  # no default-design row
+    rows[2] = _contrast(0.001, 0.5, comparison="c2", design="bow")  # one test fails: partly, pooled partly
+    pd.DataFrame(rows).to_csv(tmp_path / "finetune" / "contrasts.csv", index=False)
     row_ = verdicts.claim_designs()
-    assert row_["verdict"] == "partly reproduced" and row_["evidence"].count("bow,") == 2
+    assert row_["verdict"] == "partly reproduced" and row_["evidence"].count("(reproduced)") == 2
+    # passes alone, not among two comparisons that show nothing (Holm over 6 tests)
+    rows = [_contrast(0.6, 0.7, comparison=f"c{i}", design="bow") for i in range(2)]
+    rows.append(_contrast(0.02, 0.04, comparison="c2", design="bow"))
+    pd.DataFrame(rows).to_csv(tmp_path / "finetune" / "contrasts.csv", index=False)
+    from helpers import rules
+
+    assert rules.decide(rows[2]) == "reproduced" and verdicts.claim_designs()["verdict"] == "not reproduced"
