@@ -32,7 +32,7 @@ import torch
 
 from .config import cache_dir, check_count, tqdm
 from .encoders import Encoder
-from .information import split_words, units_key  # noqa: F401 (split_words: public re-export)
+from .units import sentence_table, split_words, units_key  # noqa: F401 (split_words: public re-export)
 
 BASELINES = ("pad", "mask", "zero", "unk")
 WORD_AGGS = ("frobenius", "rms", "sum", "first")
@@ -47,7 +47,7 @@ ENGINE_VERSION = 2
 def tokenize(encoder: Encoder, text: str, truncate: bool = True) -> dict:
     """Token ids, the word each token belongs to, and the words (the book's word units).
 
-    Words are :func:`helpers.information.word_units` with the encoder's tokenizer (spans of the
+    Words are :func:`helpers.units.word_units` with the encoder's tokenizer (spans of the
     original text in NFC, lower-cased for uncased tokenizers), so they share units with the
     information tables. Tokens that belong to no word -- the special tokens the tokenizer adds,
     special-token strings written in the text, and pieces that are only white space or invisible
@@ -55,7 +55,7 @@ def tokenize(encoder: Encoder, text: str, truncate: bool = True) -> dict:
     Too long: truncated with a warning (or an error with ``truncate=False``); a word that truncation
     cuts gets no weight (it is not the whole word). Empty: an error.
     """
-    from .information import word_units
+    from .units import word_units
 
     if not isinstance(text, str):
         raise TypeError(f"a sentence must be a str, got {type(text).__name__}: {text!r}.")
@@ -486,33 +486,6 @@ class AttributionCache:
         return self.db.execute("SELECT COUNT(*) FROM weights").fetchone()[0]
 
 
-def _sentences(sentences) -> pd.DataFrame:
-    """``sentence_id, text`` from a str, a list of str, or a DataFrame; bad input is an error naming the culprit."""
-    if isinstance(sentences, str):
-        sentences = [sentences]
-    if isinstance(sentences, pd.DataFrame):
-        if "text" not in sentences:
-            raise ValueError("a DataFrame of sentences needs a 'text' column (and ideally 'sentence_id').")
-        df = sentences
-        if "sentence_id" not in df:
-            df = df.assign(sentence_id=np.arange(len(df)))
-        df = df[["sentence_id", "text"]]
-        dup = df.loc[df["sentence_id"].duplicated(), "sentence_id"].unique().tolist()
-        if len(dup):
-            raise ValueError(f"sentence_id must be unique: {list(dup[:5])} occur more than once (the weights of "
-                             "two sentences would be merged under one id).")
-    else:
-        texts = list(sentences)
-        df = pd.DataFrame({"sentence_id": np.arange(len(texts)), "text": texts})
-    if df.empty:
-        raise ValueError("no sentences to attribute: pass a non-empty list of strings or DataFrame.")
-    for position, text in enumerate(df["text"]):
-        if not isinstance(text, str):
-            raise TypeError(f"sentence {position} (sentence_id {df['sentence_id'].iloc[position]!r}) is "
-                            f"{type(text).__name__} {text!r}, not a str.")
-    return df
-
-
 # --------------------------------------------------------------------------- methods as settings objects
 class Method:
     """An attribution method: its settings (the fields of a dataclass) and how it attributes one sentence's tokens.
@@ -672,7 +645,7 @@ def word_weights(encoder: Encoder, sentences, method="ig", n_steps: int = 50,
         raise ValueError(f"word_agg must be one of {WORD_AGGS}, got {word_agg!r}.")
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}.")
-    df = _sentences(sentences)
+    df = sentence_table(sentences)
     if isinstance(method, Method):
         if options:
             raise TypeError(f"options {sorted(options)} go into the Method instance, not word_weights.")

@@ -126,7 +126,7 @@ def bow_vocabulary(sentences, min_count: int = 3) -> list[str]:
 
 
 def _ids(texts, index) -> list[list[int]]:
-    from .information import split_words
+    from .units import split_words
 
     return [[index.get(w, 0) for w in split_words(t)] or [0] for t in texts]
 
@@ -224,13 +224,13 @@ def train_bow_text(sentences, objective: str, vocab: list[str], triplets: pd.Dat
 def bow_weights(vectors: np.ndarray, vocab: list[str], sentences) -> pd.DataFrame:
     """IG word weights of a bag-of-words encoder with the zero baseline: ``||x_t||`` normalised to mean 1 per
     sentence (exact: IG of a linear map; completeness gap 0). Same columns as ``word_weights``."""
-    from .attribution import _sentences
-    from .information import split_words
+    from .units import sentence_table
+    from .units import split_words
 
     index = {w: i for i, w in enumerate(vocab)}
     norms = np.linalg.norm(vectors, axis=1)
     rows = []
-    for r in _sentences(sentences).itertuples():
+    for r in sentence_table(sentences).itertuples():
         words = split_words(r.text)
         raw = np.array([norms[index.get(w, 0)] for w in words])
         weight = raw / raw.mean() if raw.mean() > 0 else np.ones_like(raw)

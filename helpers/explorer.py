@@ -19,7 +19,8 @@ import seaborn as sns
 from .attribution import word_weights
 from .data import load_sentences
 from .encoders import load_encoder
-from .information import check_same_units, units_key, word_information
+from .information import word_information
+from .units import check_same_units, units_key
 
 METHODS = {"IG (sketched)": {"method": "ig", "projections": 16}, "IG (exact)": {"method": "ig", "projections": None},
            "SHAP": {"method": "shap"}}

@@ -23,7 +23,7 @@ REMOVALS = ("mask", "delete")
 def edit_sentence(text: str, tokenizer, remove: set[int], removal: str = "mask") -> str:
     """``text`` with the words whose word index (the pre-tokeniser's piece number, as in the weight tables)
     is in ``remove`` masked or deleted."""
-    from .information import word_spans
+    from .units import word_spans
 
     if removal not in REMOVALS:
         raise ValueError(f"removal must be one of {REMOVALS}, got {removal!r}.")
@@ -51,11 +51,11 @@ def check_ranking(ranking: pd.DataFrame, sentences: pd.DataFrame, tokenizer) -> 
     """{sentence_id: word indices, highest score first}, after checking the ranking against each sentence.
 
     A ranking must list every word of its sentence once (the word units of
-    :func:`helpers.information.word_units` with ``tokenizer``), no other index, and finite scores; when it has
+    :func:`helpers.units.word_units` with ``tokenizer``), no other index, and finite scores; when it has
     a ``word`` column, its words must be the sentence's. Otherwise the curve would reach "every word removed"
     with words still in the text, or score another sentence. Errors name the sentence and what is wrong.
     """
-    from .information import word_units
+    from .units import word_units
 
     missing_cols = {"sentence_id", "word_index", "score"} - set(ranking.columns)
     if missing_cols:
@@ -106,12 +106,12 @@ def deletion_curve(encoder, sentences, ranking: pd.DataFrame, k_max: int = 5, re
     ``k`` (1..min(k_max, words)), ``fraction`` (k over the sentence's words) and ``value``: ``1 - cos`` for
     ``deletion``, ``cos`` for ``insertion``.
     """
-    from .attribution import _sentences
+    from .units import sentence_table
 
     check_count("k_max", k_max, 1)
     if removal not in REMOVALS:
         raise ValueError(f"removal must be one of {REMOVALS}, got {removal!r}.")
-    df = _sentences(sentences)
+    df = sentence_table(sentences)
     order = check_ranking(ranking, df, encoder.tokenizer)
     jobs, texts = [], []
     for sid, text in df[["sentence_id", "text"]].itertuples(index=False):
@@ -163,7 +163,7 @@ def rankings(weights: dict, info: pd.DataFrame, base: pd.DataFrame, seeds=(0, 1,
     """
     import warnings
 
-    from .information import check_same_units
+    from .units import check_same_units
 
     check_same_units(base, info, "the base weight table", "the information table")
     words = base[["sentence_id", "word_index", "word"]]

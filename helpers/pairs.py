@@ -26,7 +26,7 @@ import torch
 
 from .attribution import ENGINE_VERSION, AttributionCache, ig_token_outputs, tokenize
 from .config import check_count, tqdm
-from .information import units_key
+from .units import units_key
 
 SIMILARITIES = ("dot", "cosine")
 

@@ -58,7 +58,7 @@ def join_information(weights, info, quantity: str = "kl", min_match: float = 0.9
     for column in ("sentence_id", "word", "weight"):
         if column not in weights.columns:
             raise ValueError(f"the weight table has no column {column!r} (word_weights' output has it).")
-    from .information import check_same_units
+    from .units import check_same_units
 
     check_same_units(weights, info)
     dup = info.loc[info["word"].duplicated(), "word"].unique().tolist()

@@ -30,12 +30,13 @@ def sketch_check(encoder, sentences, sketched: pd.DataFrame, n_sentences: int, i
     (median of |sketch - exact| / exact); NaN for both when ``n_sentences`` is 0 or the weights
     are not sketched. Exact IG costs D/k times the sketch, so the check uses a fixed subset.
     """
-    from .attribution import _sentences, compare_weights, word_weights
+    from .attribution import compare_weights, word_weights
+    from .units import sentence_table
 
     options = dict(ig_options or {})
     if not n_sentences or options.get("projections") is None:
         return {"sketch_spearman": float("nan"), "sketch_median_rel_err": float("nan")}
-    subset = _sentences(sentences).head(int(n_sentences))
+    subset = sentence_table(sentences).head(int(n_sentences))
     exact = word_weights(encoder, subset, **{**options, "projections": None}, seed=seed, progress=False)
     mine = sketched[sketched["sentence_id"].isin(subset["sentence_id"])]
     cmp = compare_weights({"exact": exact, "sketch": mine}, reference="exact").iloc[0]
@@ -84,10 +85,10 @@ def roster_results(rows: list[dict], sentences, info_sentences, dataset: str, me
         for method in methods:
             settings = dict({"ig": ig_options, "shap": shap_options}.get(method) or (options or {}).get(method) or {})
             if precomputed and (row["row"], method) in precomputed:
-                from .attribution import _sentences
+                from .units import sentence_table
 
                 given = precomputed[(row["row"], method)]
-                wanted = set(_sentences(sentences)["sentence_id"])
+                wanted = set(sentence_table(sentences)["sentence_id"])
                 missing = wanted - set(given["sentence_id"])
                 if missing:
                     raise ValueError(f"the precomputed {method} weights of {row['row']!r} lack {len(missing)} of the "
