@@ -134,6 +134,18 @@ def baseline_embeddings(encoder: Encoder, input_ids: torch.Tensor, baseline: str
     return encoder.embed_tokens(ids)
 
 
+def math_attention():
+    """A context in which scaled-dot-product attention runs PyTorch's composite (math) kernel.
+
+    A model loaded by the book uses eager attention; a ``SentenceTransformer`` the user passes in may use the
+    fused SDPA kernels, which have no forward-mode derivative (and no batched backward on every device). The
+    math kernel computes the same attention with every derivative the engines need.
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.MATH])
+
+
 def _quadrature(method: str, n_steps: int):
     from captum.attr._utils.approximation_methods import approximation_parameters
 
@@ -177,7 +189,8 @@ def _ig_engine(encoder: Encoder, input_ids: torch.Tensor, n_steps: int, quadratu
         ends = encoder.pool(torch.stack([x, x0]), mask[:2])
     rows = rows_for(ends.shape[1]).to(x)
     path = (x0 + alphas[:, None, None] * (x - x0)).requires_grad_(True)
-    out = encoder.pool(path, mask)  # n_steps x D: one forward pass for every interpolation point
+    with math_attention():  # its backward is batched (vmap): the composite attention kernel supports that
+        out = encoder.pool(path, mask)  # n_steps x D: one forward pass for every interpolation point
 
     def chunks():
         for start in range(0, rows.shape[0], chunk_size):
@@ -257,7 +270,8 @@ def ig_token_outputs(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 5
         tangent[torch.arange(c), :, tokens] = (x - x0)[tokens][:, None, :]  # token t moves, the others stay
         batch = path[None].expand(c, -1, -1, -1).reshape(-1, T, H)
         mask = torch.ones(batch.shape[0], T, dtype=torch.long, device=x.device)
-        _, jv = torch.func.jvp(lambda e: encoder.pool(e, mask), (batch,), (tangent.reshape(-1, T, H),))
+        with math_attention():  # forward-mode AD through attention: the fused SDPA kernels lack it
+            _, jv = torch.func.jvp(lambda e: encoder.pool(e, mask), (batch,), (tangent.reshape(-1, T, H),))
         rows.append((jv.reshape(c, len(alphas), -1) * weights[None, :, None]).sum(1))
     J = torch.cat(rows)
     return {"J": J.double().cpu().numpy(), "rows": np.eye(J.shape[1]), "f_x": ends[0].double().cpu().numpy(),
@@ -619,6 +633,32 @@ class SHAP(Method):
         return shap_token_norms(encoder, text, inputs, max_evals=self.max_evals, mask=self.shap_mask,
                                 batch_size=self.shap_batch_size)
 
+
+
+@dataclass
+class Displacement(Method):
+    """Each token's distance from the IG baseline, ||x_t - x'_t||: the factor (x - x') of Eq. eq-ig, with no
+    gradient. An IG weight is this displacement times an average gradient, so when the displacement alone
+    follows KL (or its opposite), so does IG: the book uses it to show why the choice of baseline moves the
+    regression (paper limitation 1)."""
+
+    name = "displacement"
+    baseline: str = "pad"
+
+    def validate(self) -> None:
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}.")
+
+    def settings(self, seed: int) -> dict:
+        return {"method": "displacement", "baseline": self.baseline}
+
+    def token_norms(self, encoder, text, inputs, seed):
+        keep = torch.tensor([[w is None for w in inputs["word_ids"]]])
+        with torch.no_grad():
+            x = encoder.embed_tokens(inputs["input_ids"])
+            x0 = baseline_embeddings(encoder, inputs["input_ids"], self.baseline, keep)
+            distance = (x - x0)[0].norm(dim=-1)
+        return {"token_norms": distance.tolist(), "completeness_gap": 0.0}
 
 
 def word_weights(encoder: Encoder, sentences, method="ig", n_steps: int = 50,

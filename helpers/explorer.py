@@ -85,15 +85,18 @@ def heat_strip(table: pd.DataFrame, title: str = "") -> str:
     top = max(float(table["weight"].max()), 1e-9)
     colours = palette()
     spans = []
+    has_info = {"kl", "self_info"} <= set(table.columns)  # a plain word_weights table has no KL and I
     for _, row in table.iterrows():
         style = (f"background: {colours[colour_index(row['weight'], top)]}; padding: 2px 4px; margin: 1px; "
                  "border-radius: 3px;")
         style += " color: white;" if row["weight"] / top > 0.6 else ""
-        if not row["seen"]:
+        seen = bool(row["seen"]) if "seen" in row.index else has_info and pd.notna(row["kl"])
+        if has_info and not seen:
             style += " border: 1px dashed #555;"
-        info = (f"KL {row['kl']:.2f}, I {row['self_info']:.2f}" if row["seen"] else "not in the reference corpus")
+        info = (f"KL {row['kl']:.2f}, I {row['self_info']:.2f}" if seen else
+                "not in the reference corpus" if has_info else "no reference corpus given")
         spans.append(f'<span style="{style}" title="weight {row["weight"]:.2f}; {info}">{html.escape(row["word"])}</span>')
-    gap = table["completeness_gap"].iloc[0]
+    gap = table["completeness_gap"].max()
     return (f'<div style="margin: 6px 0;"><b>{html.escape(title)}</b> '
             f'<span style="color:#666">(completeness gap {gap:.2%})</span><br>'
             f'<span style="font-size: 1.15em; line-height: 2;">{" ".join(spans)}</span></div>')

@@ -153,6 +153,64 @@ def aopc(curves: pd.DataFrame, curve: str = "deletion", n_boot: int = 1000, seed
             "n_sentences": int(len(per_sentence))}
 
 
+def greedy_bounds(encoder, text: str, k_max: int, removal: str = "mask") -> tuple[float, float]:
+    """(worst, best) deletion AOPC over orderings of ``text``'s words, up to ``k_max`` removed, found greedily:
+    at each step remove the word that moves the sentence vector least (worst) or most (best). The exact
+    bounds need every ordering; the greedy ones are what a budget of about 2 x words x k_max encodings buys
+    (the normalised AOPC of Edin et al. divides by their span)."""
+    from .units import word_units
+
+    check_count("k_max", k_max, 1)
+    words = [i for i, u in enumerate(word_units(text, encoder.tokenizer)) if u["word"] is not None]
+    full = np.asarray(encoder.encode([text]), dtype=float)[0]
+    full /= max(np.linalg.norm(full), 1e-12)
+    out = []
+    for pick in (np.argmin, np.argmax):
+        removed, values = set(), []
+        for _ in range(min(k_max, len(words))):
+            left = [w for w in words if w not in removed]
+            vectors = np.asarray(encoder.encode([edit_sentence(text, encoder.tokenizer, removed | {w}, removal)
+                                                 for w in left]), dtype=float)
+            moved = 1.0 - vectors @ full / np.maximum(np.linalg.norm(vectors, axis=1), 1e-12)
+            choice = int(pick(moved))
+            removed.add(left[choice])
+            values.append(float(moved[choice]))
+        out.append(float(np.mean(values)))
+    return out[0], out[1]
+
+
+def recovery(curves: pd.DataFrame, by: str = "KL", reference: str = "IG", n_boot: int = 1000, seed: int = 0,
+             level: float = 0.95) -> dict:
+    """How much of ``reference``'s advantage over random the ``by`` ranking recovers, with an interval:
+    (AOPC_by - AOPC_random) / (AOPC_reference - AOPC_random), the random AOPC averaged over the ``random ...``
+    rankings, from one model's and one removal's deletion curves (``ranking`` column). Sentences are
+    resampled once for every ranking (a paired bootstrap), so the interval shows how unstable the ratio is
+    when its denominator is small. Returns ``recovery``, ``recovery_low``, ``recovery_high``, ``n_sentences``."""
+    check_count("n_boot", n_boot, 1)
+    d = curves[curves["curve"] == "deletion"]
+    per = d.groupby(["ranking", "sentence_id"])["value"].mean().unstack("ranking")
+    randoms = [c for c in per.columns if str(c).startswith("random")]
+    missing = [r for r in (by, reference) if r not in per.columns] + ([] if randoms else ["random ..."])
+    if missing:
+        raise ValueError(f"the curves have no ranking {missing}; they have {sorted(map(str, per.columns))}.")
+    per = per.dropna()
+    if len(per) < 2:
+        raise ValueError(f"the ratio's interval needs at least 2 sentences with every ranking; got {len(per)}.")
+    x = np.c_[per[by].to_numpy(), per[reference].to_numpy(), per[randoms].mean(axis=1).to_numpy()]
+
+    def ratio(m):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (m[..., 0] - m[..., 2]) / (m[..., 1] - m[..., 2])
+
+    rng = np.random.default_rng(seed)
+    boots = ratio(x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1))
+    boots = boots[np.isfinite(boots)]
+    alpha = (1 - level) / 2
+    low, high = np.quantile(boots, [alpha, 1 - alpha]) if len(boots) else (np.nan, np.nan)
+    return {"recovery": float(ratio(x.mean(axis=0))), "recovery_low": float(low), "recovery_high": float(high),
+            "n_sentences": int(len(x))}
+
+
 def rankings(weights: dict, info: pd.DataFrame, base: pd.DataFrame, seeds=(0, 1, 2)) -> dict:
     """The rankings compared in chapter 11, each a ``sentence_id, word_index, score`` table.
 

@@ -60,7 +60,9 @@ def pair_weights(encoder, a: str, b: str, n_steps: int = 50, projections: int | 
 
     Returns a long DataFrame (``word_a``, ``index_a``, ``word_b``, ``index_b``, ``contribution``) whose
     ``attrs`` hold ``score`` (the similarity), ``reference`` (the three reference terms together),
-    ``completeness_gap`` (|sum of contributions + reference - score|, relative to |score|) and the settings.
+    ``completeness_gap`` (|sum of contributions + reference - score|, relative to |score|),
+    ``gap_of_contributions`` (the same residual relative to the sum of |contributions|: the reference terms
+    can dominate the score, so this is the gap that says how well the word pairs are explained) and the settings.
     Exact with ``projections=None`` (every output dimension); sketched with ``projections`` = k random
     directions (both sentences use the same directions, so the pair products are unbiased).
     """
@@ -107,8 +109,12 @@ def pair_weights(encoder, a: str, b: str, n_steps: int = 50, projections: int | 
             for i, wa in enumerate(result["words_a"]) for j, wb in enumerate(result["words_b"])
             if wa is not None and wb is not None]  # units that are not words (a special-token string) carry 0
     table = pd.DataFrame(rows, columns=["word_a", "index_a", "word_b", "index_b", "contribution"])
+    # the gap relative to the pairs' own size: the reference terms can dominate the score, so a gap that is
+    # small against the score can still be large against what the word pairs explain
+    residual = result["completeness_gap"] * max(abs(result["score"]), 1e-12)
     table.attrs.update(units=units_key(encoder.tokenizer), score=result["score"], reference=result["reference"],
-                       completeness_gap=result["completeness_gap"], settings=settings)
+                       completeness_gap=result["completeness_gap"],
+                       gap_of_contributions=residual / max(float(np.abs(c).sum()), 1e-12), settings=settings)
     return table
 
 
@@ -145,5 +151,6 @@ def pairs_study(encoder, pairs: pd.DataFrame, kl: pd.Series, n_steps: int = 20, 
         a, b = d["text"].tolist()
         t = pair_weights(encoder, a, b, n_steps=n_steps, projections=projections, similarity=similarity, seed=seed)
         rows.append({"pair_id": pair_id, "gold": float(d["score"].iloc[0]), "similarity": t.attrs["score"],
-                     "completeness_gap": t.attrs["completeness_gap"], **pair_shares(t, kl)})
+                     "completeness_gap": t.attrs["completeness_gap"],
+                     "gap_of_contributions": t.attrs["gap_of_contributions"], **pair_shares(t, kl)})
     return pd.DataFrame(rows)

@@ -176,12 +176,22 @@ def paper_layout(table: pd.DataFrame, method: str = "ig", quantity: str = "kl", 
 
 
 def word_changes(before: pd.DataFrame, after: pd.DataFrame, min_occurrences: int = 5, k: int = 10) -> pd.DataFrame:
-    """Words whose mean weight a model change raised or lowered most (paired by occurrence)."""
+    """Words whose mean weight a model change raised or lowered most (paired by occurrence).
+
+    ``change`` is the mean over the word's occurrences of (weight after - weight before), with a 95% interval
+    ``change_low``/``change_high`` (normal approximation of the paired mean; NaN for a word seen fewer than 3
+    times, whose change cannot be told from noise)."""
     merged = before.merge(after, on=["sentence_id", "word_index", "word"], suffixes=("_before", "_after"))
+    merged["diff"] = merged["weight_after"] - merged["weight_before"]
     per_word = merged.groupby("word").agg(before=("weight_before", "mean"), after=("weight_after", "mean"),
-                                          occurrences=("weight_after", "size"))
+                                          occurrences=("weight_after", "size"), sd=("diff", "std"))
     per_word = per_word[per_word["occurrences"] >= min_occurrences]
     per_word["change"] = per_word["after"] - per_word["before"]
+    half = 1.96 * per_word["sd"] / np.sqrt(per_word["occurrences"])
+    enough = per_word["occurrences"] >= 3
+    per_word["change_low"] = (per_word["change"] - half).where(enough)
+    per_word["change_high"] = (per_word["change"] + half).where(enough)
+    per_word = per_word.drop(columns="sd")
     per_word = per_word.sort_values("change")
     if len(per_word) <= 2 * k:
         return per_word.assign(direction=np.where(per_word["change"] >= 0, "raised", "lowered"))
@@ -213,7 +223,7 @@ def contrast_under_choices(choices: pd.DataFrame, model: str, base: str, quantit
 
 
 BASELINE_COLUMNS = ["model", "kind", "base", "baseline", "r2", "r2_low", "r2_high", "beta", "beta_low", "beta_high",
-                    "n_sentences"]
+                    "n_sentences", "displacement_beta", "displacement_r2", "spearman_ig_displacement"]
 
 
 def figure2_data(weights: dict, info, quantity: str = "kl") -> dict:

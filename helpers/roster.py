@@ -146,10 +146,16 @@ def baseline_results(rows: list[dict], sentences, infos: dict, baselines=("pad",
     """R² and β of IG weight on KL for every row under each IG baseline ``x'`` of {eq}`eq-ig` (the paper uses
     ``pad``; its limitation 1 asks whether the choice matters), and the matched pairs' contrasts per baseline.
 
+    The mechanism beside each row: the words' displacement from the baseline, ||x - x'|| merged and
+    normalised like the weights (:class:`helpers.attribution.Displacement`), regressed on KL
+    (``displacement_beta``, ``displacement_r2``), and the median within-sentence Spearman correlation of
+    IG weight and displacement (``spearman_ig_displacement``).
+
     ``infos``: {row: information table} (``roster_results``' third value). Returns (table with
-    :data:`BASELINE_COLUMNS`, contrasts with :data:`helpers.rules.CONTRAST_COLUMNS`, {(row, baseline): weights}).
+    :data:`BASELINE_COLUMNS`, contrasts with :data:`helpers.rules.CONTRAST_COLUMNS`, {(row, baseline, method):
+    weights} with method ``ig`` or ``displacement``).
     """
-    from .attribution import word_weights
+    from .attribution import per_sentence_spearman, word_weights
     from .config import tqdm
     from .encoders import load_encoder
 
@@ -159,12 +165,17 @@ def baseline_results(rows: list[dict], sentences, infos: dict, baselines=("pad",
         for baseline in baselines:
             w = word_weights(encoder, sentences, method="ig", baseline=baseline, seed=seed, progress=progress,
                              **{k: v for k, v in (ig_options or {}).items() if k != "baseline"})
-            weights[(row["row"], baseline)] = w
+            weights[(row["row"], baseline, "ig")] = w
             fit = regress(w, infos[row["row"]], "kl", n_boot=n_boot, seed=seed)
+            shift = word_weights(encoder, sentences, method="displacement", baseline=baseline, progress=False)
+            weights[(row["row"], baseline, "displacement")] = shift
+            moved = regress(shift, infos[row["row"]], "kl", n_boot=n_boot, seed=seed)
             records.append({"model": row["row"], "kind": row.get("kind"), "base": row.get("base"),
-                            "baseline": baseline, **{k: fit[k] for k in BASELINE_COLUMNS[4:]}})
+                            "baseline": baseline, **{k: fit[k] for k in BASELINE_COLUMNS[4:11]},
+                            "displacement_beta": moved["beta"], "displacement_r2": moved["r2"],
+                            "spearman_ig_displacement": float(per_sentence_spearman(w, shift)["spearman"].median())})
     for baseline in baselines:
-        by_row = {(r, "ig"): w for (r, b), w in weights.items() if b == baseline}
+        by_row = {(r, "ig"): w for (r, b, m), w in weights.items() if b == baseline and m == "ig"}
         contrasts.append(roster_contrasts(rows, by_row, infos, ("ig",), ("kl",), baseline=baseline, n_boot=n_boot,
                                           seed=seed))
     return (pd.DataFrame(records, columns=BASELINE_COLUMNS), pd.concat(contrasts, ignore_index=True), weights)

@@ -43,7 +43,7 @@ import pandas as pd
 
 __all__ = ["ALPHA", "VERDICTS", "CONTRAST_COLUMNS", "RULE", "paired_contrast", "decide", "decide_family", "pooled",
            "judge_contrasts", "judge_finetuning", "judge_designs", "baseline_dependence", "corrected_verdicts",
-           "matched_rows", "roster_contrasts", "sentences_key"]
+           "matched_rows", "roster_contrasts", "sentences_key", "paired_mean_difference"]
 
 #: Nominal false-positive rate of one comparison ("partly reproduced or better" when nothing differs).
 ALPHA = 0.05
@@ -264,3 +264,27 @@ def roster_contrasts(rows: list[dict], weights: dict, infos: dict, methods=("ig"
     if dataset is not None:
         table.insert(0, "dataset", dataset)
     return table[columns]
+
+
+def paired_mean_difference(model: pd.DataFrame, base: pd.DataFrame, column: str, key: str = "pair_id",
+                           n_boot: int = 1000, seed: int = 0, alpha: float = ALPHA) -> dict:
+    """Mean of ``column`` in ``model`` minus its mean in ``base`` over the units (``key``) both measured, with a
+    paired bootstrap interval (units resampled once for both), and ``direction``: ``higher`` or ``lower``
+    when the interval excludes 0, else ``no detectable change``. Used before a chapter states a direction
+    (chapter 10's shares)."""
+    from .config import check_count
+
+    check_count("n_boot", n_boot, 1)
+    for name, table in (("model", model), ("base", base)):
+        missing = {key, column} - set(table.columns)
+        if missing:
+            raise ValueError(f"{name} has no column {sorted(missing)}.")
+    joined = model[[key, column]].merge(base[[key, column]], on=key, suffixes=("_model", "_base")).dropna()
+    if len(joined) < 2:
+        raise ValueError(f"a paired comparison needs at least 2 {key}s measured in both tables; got {len(joined)}.")
+    d = (joined[f"{column}_model"] - joined[f"{column}_base"]).to_numpy(float)
+    rng = np.random.default_rng(seed)
+    boots = rng.choice(d, size=(n_boot, len(d)), replace=True).mean(axis=1)
+    low, high = map(float, np.quantile(boots, [alpha / 2, 1 - alpha / 2]))
+    return {"diff": float(d.mean()), "diff_low": low, "diff_high": high, "n": int(len(d)),
+            "direction": "higher" if low > 0 else "lower" if high < 0 else "no detectable change"}

@@ -17,7 +17,7 @@ LAYERS = {
     "base": {"config", "data", "units", "information", "live", "publishing", "book", "artifacts"},
     "measure": {"encoders", "attribution", "pairs", "faithfulness"},
     "analyse": {"regression", "rules", "verdicts"},
-    "study": {"roster", "training", "contrast", "theory", "sweep", "explorer"},
+    "study": {"roster", "training", "contrast", "theory", "sweep", "explorer", "explain"},
     "draw": {"plots"},
 }
 ALLOWED = {"base": {"base"}, "measure": {"base", "measure"}, "analyse": {"base", "analyse"},
@@ -44,7 +44,7 @@ def imports(path: Path) -> tuple[set, set]:
 
 
 def graph() -> dict:
-    return {p.stem: imports(p)[0] for p in HELPERS.glob("*.py") if p.stem != "__init__"}
+    return {p.stem: imports(p)[0] for p in HELPERS.glob("*.py") if p.stem not in ("__init__", "__main__")}
 
 
 def test_every_module_has_a_layer():

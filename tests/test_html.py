@@ -44,6 +44,18 @@ def built_html(smoke_book, tmp_path_factory):
     return {"html": project / "_build" / "html", "warnings": warnings}
 
 
+def test_no_page_shows_stderr_output(built_html, smoke_book):
+    """Progress bars and warnings (stderr) stay out of the pages: each would render as its own box before the
+    tables and figures. The executed copies do hold stderr streams, so the check has something to catch."""
+    import nbformat
+
+    streamed = sum(o.get("name") == "stderr" for nb in smoke_book["book"].glob("*.ipynb")
+                   for c in nbformat.read(nb, as_version=4).cells for o in c.get("outputs", []))
+    assert streamed > 0
+    boxes = {p.stem: p.read_text().count("output stderr") for p in (built_html["html"] / "book").glob("*.html")}
+    assert not any(boxes.values()), {k: v for k, v in boxes.items() if v}
+
+
 def test_book_builds_without_warnings(built_html):
     assert not built_html["warnings"], "\n".join(built_html["warnings"][:10])
     pages = {p.stem for p in (built_html["html"] / "book").glob("*.html")}

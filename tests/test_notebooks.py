@@ -204,7 +204,8 @@ def _explorer(results, executed):
 @check("10_pair_similarity")
 def _pairs(results, executed):
     summary = pd.read_csv(results / "pairs" / "summary.csv")
-    assert list(summary.columns) == ["model", "n_pairs", "share_top_kl", "share_identical", "median_completeness_gap"]
+    assert list(summary.columns) == ["model", "n_pairs", "share_top_kl", "share_identical", "median_completeness_gap",
+                                     "median_gap_of_contributions"]
     assert summary["n_pairs"].eq(book.SMOKE_PARAMETERS["10_pair_similarity"]["n_pairs"]).all()
     assert summary[["share_top_kl", "share_identical"]].stack().between(0, 1).all()
     per_pair = pd.read_csv(results / "pairs" / "pairs.csv")  # the summary is the mean of the per-pair table
@@ -219,6 +220,9 @@ def _faithfulness(results, executed):
     assert {"IG", "SHAP", "KL", "I", "IDF", "reverse IG", "random (seed 0)"} <= set(table["ranking"])
     assert set(table["removal"]) == {"mask", "delete"}
     assert ((table["aopc_low"] <= table["aopc"]) & (table["aopc"] <= table["aopc_high"])).all()
+    recovery = pd.read_csv(results / "faithfulness" / "recovery.csv")  # every ratio with its interval
+    assert {"model", "removal", "ranking", "recovery", "recovery_low", "recovery_high"} <= set(recovery.columns)
+    assert set(recovery["ranking"]) == {"KL", "I", "IDF"}
 
 
 @check("12_what_reproduced")

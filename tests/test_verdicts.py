@@ -1,6 +1,7 @@
 """The closing chapter's verdicts follow their stated rules, on tables built to land on each side of them."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -91,18 +92,26 @@ def test_claims_table_reads_results(tmp_path, monkeypatch):
     assert verdicts.claim_norms()["verdict"] == "partly reproduced"
 
 
+def _changes(path, changes: dict, half: float = 0.05, rare=()):
+    rows = [{"word": w, "change": c, "change_low": np.nan if w in rare else c - half,
+             "change_high": np.nan if w in rare else c + half} for w, c in changes.items()]
+    pd.DataFrame(rows).to_csv(path / "word_weights" / "word_changes.csv", index=False)
+
+
 def test_figure3_reading(tmp_path, monkeypatch):
     monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path))
     (tmp_path / "word_weights").mkdir(exist_ok=True)
     as_read = {"guitar": 0.3, "horse": 0.2, "is": -0.2, ".": -0.3, "a": 0.01, "with": -0.02}
-    pd.DataFrame({"word": list(as_read), "change": list(as_read.values())}).to_csv(
-        tmp_path / "word_weights" / "word_changes.csv", index=False)
+    _changes(tmp_path, as_read)
     row = verdicts.claim_figure3()
     assert row["verdict"] == "reproduced" and row["evidence"].startswith("6 of 6")
-    flipped = {w: -c for w, c in as_read.items()}
-    pd.DataFrame({"word": list(flipped), "change": list(flipped.values())}).to_csv(
-        tmp_path / "word_weights" / "word_changes.csv", index=False)
+    _changes(tmp_path, {w: -c for w, c in as_read.items()})
     assert verdicts.claim_figure3()["verdict"] == "not reproduced"
+    # a large point change with a wide interval is not a move; a word seen twice is not judged at all
+    _changes(tmp_path, as_read, half=0.5, rare=("horse",))
+    row = verdicts.claim_figure3()
+    assert row["evidence"].startswith("2 of 5") and "horse" in row["evidence"]  # only 'a' and 'with' hold
+    assert row["verdict"] == "not reproduced"  # the former ±0.05 point thresholds read this as reproduced
 
 
 def test_markdown_table_links_chapters():
