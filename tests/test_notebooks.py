@@ -225,6 +225,17 @@ def _faithfulness(results, executed):
     assert set(recovery["ranking"]) == {"KL", "I", "IDF"}
 
 
+@check("13_explain_your_model")
+def _explain(results, executed):
+    words = pd.read_csv(results / "explain" / "words.csv")
+    assert {"word_index", "word", "weight", "kl", "self_info", "seen"} <= set(words.columns)
+    assert words["weight"].mean() == pytest.approx(1.0)
+    pairs = pd.read_csv(results / "explain" / "pairs.csv")
+    assert list(pairs.columns) == ["word_a", "index_a", "word_b", "index_b", "contribution"]
+    trust = pd.read_csv(results / "explain" / "faithfulness.csv", index_col=0)["value"]
+    assert float(trust["worst"]) <= float(trust["aopc"]) <= float(trust["best"]) + 1e-9
+
+
 @check("12_what_reproduced")
 def _reproduced(results, executed):
     from helpers import verdicts
