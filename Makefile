@@ -53,4 +53,4 @@ test: setup browser
 	$(PY) -m pytest tests
 
 clean:
-	rm -rf _build book/*.ipynb book/parameters.md results
+	rm -rf _build book/*.ipynb book/parameters.md book/reproducibility.md book/downloads.md book/teaching.md results lab

@@ -30,7 +30,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from .config import cache_dir
+from .config import cache_dir, settings_key
+
+__all__ = ["URL_SETTING", "RELEASE_TAG", "MANIFEST", "NotFetched", "base_url", "run_key", "pack_run", "pack_cache",
+           "fetch_run", "main", "checkpoints"]
 
 URL_SETTING = "SENTENCE_ARTIFACTS_URL"
 #: The release tag the workflow uploads to.
@@ -58,8 +61,7 @@ def base_url() -> str | None:
 def run_key(kind: str, settings: dict) -> str:
     """A run's portable name: its kind and the hash of its settings without paths of this machine."""
     portable = {k: v for k, v in settings.items() if k != "init" or "init_fingerprint" not in settings}
-    digest = hashlib.sha1(json.dumps(portable, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return f"{kind}-{digest}"
+    return f"{kind}-{settings_key(portable, 12)}"
 
 
 def _sha256(path: Path) -> str:

@@ -5,27 +5,39 @@
 runs and how far it is; a failing notebook stops the run and names the notebook and
 the cell. ``--smoke`` uses each chapter's smallest parameters (:data:`SMOKE_PARAMETERS`),
 ``-p NAME VALUE`` overrides a parameter in every notebook that has it.
-``python -m helpers.book parameters-page`` writes the page that lists every chapter's parameters.
+``python -m helpers.book parameters-page`` writes the page that lists every chapter's parameters;
+``python -m helpers.book compare-results BEFORE AFTER`` compares two ``results/`` folders table by table.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
 
 from .config import ROOT, results_dir
 
+__all__ = ["NOTEBOOK_DIR", "SELF_TRAINED_SMOKE", "SMOKE_PARAMETERS", "SELF_TRAINED_LAB", "LAB_PARAMETERS",
+           "LAB_COMMAND", "WORDS_PER_MINUTE", "chapter_prerequisites", "reading_minutes", "dependency_levels",
+           "SESSIONS", "teaching_page", "SMOKE_FULL_SIZE", "NotebookFailed", "notebooks",
+           "run_notebook", "WIDGET_MIME", "strip_widgets", "select", "PARAMETER_TYPES", "check_types",
+           "check_overrides", "run_all", "PRETRAINING_CALLS", "chapters_needing_pretraining", "parameters_table",
+           "parameters_page", "CHAPTER_RESULTS", "PACKAGES", "reproducibility_page", "downloads_page", "write_pages",
+           "TIMING", "compare_results", "main"]
+
 NOTEBOOK_DIR = ROOT / "notebooks"
 
-#: The self-trained MLM / SimCSE pair at its smallest (shared by chapters 05-08, so one tiny pair is trained).
+#: Chapter 05's own training parameters at their smallest: the pair that ``training.SELF_TRAINED_PRESETS["smoke"]``
+#: names for chapters 06-11 (``self_trained="smoke"``), so ``make test`` trains one tiny pair.
 SELF_TRAINED_SMOKE = {"mlm_steps": 30, "mlm_hidden": 32, "mlm_layers": 1, "mlm_batch_size": 32, "simcse_steps": 6,
                       "simcse_batch_size": 16}
 
 #: The smallest parameters of each chapter: what ``make test`` runs.
 SMOKE_PARAMETERS = {
-    "01_theory": {"n_pairs": 500, "steps": 60, "log_every": 20, "batch_size": 64, "n_ranks": 3},
+    "01_theory": {"n_pairs": 500, "steps": 60, "log_every": 20, "batch_size": 64, "n_ranks": 3, "n_seeds": 1,
+                  "last_checkpoints": 1, "optimum_dim": 8, "smoothing_grid": [0.0, 0.1, 0.99]},
     "02_information": {"sizes": [300, 1000], "min_counts": [1, 2]},
     "03_integrated_gradients": {"n_sentences": 2, "n_steps": 8, "exact_sentences": 1,
                                 "projections_grid": [4, 8], "n_steps_grid": [4, 8],
@@ -33,17 +45,17 @@ SMOKE_PARAMETERS = {
     "05_finetuning": {**SELF_TRAINED_SMOKE, "objectives": ["sup"], "save_steps": [0, 6], "n_sentences": 10,
                       "ig_n_steps": 4, "ig_projections": 4, "train_designs": ["bow"], "bow_steps": 20,
                       "long_steps": 6, "long_save_steps": [0, 6], "reverse_steps": 4},
-    "06_regression": {**SELF_TRAINED_SMOKE, "n_sentences": 6, "ig_n_steps": 4, "ig_projections": 4, "max_evals": 40,
+    "06_regression": {"self_trained": "smoke", "n_sentences": 6, "ig_n_steps": 4, "ig_projections": 4, "max_evals": 40,
                       "sketch_check_sentences": 2, "choice_boot": 20,
                       "n_boot": 50},
-    "07_word_weights": {**SELF_TRAINED_SMOKE, "n_sentences": 6, "ig_n_steps": 4, "ig_projections": 4,
+    "07_word_weights": {"self_trained": "smoke", "n_sentences": 6, "ig_n_steps": 4, "ig_projections": 4,
                         "min_occurrences": 2},
-    "08_other_datasets": {**SELF_TRAINED_SMOKE, "n_sentences": 5, "info_sentences": 300, "ig_n_steps": 4,
+    "08_other_datasets": {"self_trained": "smoke", "n_sentences": 5, "info_sentences": 300, "ig_n_steps": 4,
                           "ig_projections": 4, "n_boot": 50},
-    "09_explorer": {**SELF_TRAINED_SMOKE, "static_pool": 6, "static_sentences": 3, "static_extremes": 1,
+    "09_explorer": {"self_trained": "smoke", "static_pool": 6, "static_sentences": 3, "static_extremes": 1,
                     "ig_n_steps": 4, "ig_projections": 4, "max_evals": 40},
-    "10_pair_similarity": {**SELF_TRAINED_SMOKE, "n_pairs": 3, "n_steps": 4, "check_projections": 4, "exact_pairs": 1},
-    "11_faithfulness": {**SELF_TRAINED_SMOKE, "n_sentences": 4, "sample_size": 6, "k_max": 2, "random_seeds": [0],
+    "10_pair_similarity": {"self_trained": "smoke", "n_pairs": 3, "n_steps": 4, "check_projections": 4, "exact_pairs": 1},
+    "11_faithfulness": {"self_trained": "smoke", "n_sentences": 4, "sample_size": 6, "k_max": 2, "random_seeds": [0],
                         "n_boot": 20, "ig_n_steps": 4, "ig_projections": 4, "max_evals": 40},
     "04_shap": {"n_sentences": 2, "max_evals": 40, "model": "tiny-random-bert", "ig_n_steps": 8,
                 "ig_projections": 8},
@@ -51,6 +63,24 @@ SMOKE_PARAMETERS = {
                               "long_words": 120},
 }
 
+
+#: Chapter 05's training parameters of the lab pair, ``training.SELF_TRAINED_PRESETS["lab"]`` for chapters 06-08.
+SELF_TRAINED_LAB = {"mlm_steps": 600, "mlm_hidden": 128, "mlm_layers": 2, "mlm_batch_size": 32, "simcse_steps": 60,
+                    "simcse_batch_size": 32}
+
+#: The lab path (``--lab``): chapters 05-08 on a laptop in minutes, with a small pair trained for it and small
+#: samples. Its numbers show the workflow and the direction of the effects, not the book's verdicts.
+LAB_PARAMETERS = {
+    "05_finetuning": {**SELF_TRAINED_LAB, "objectives": ["sup"], "save_steps": [0, 30, 60], "n_sentences": 40,
+                      "ig_n_steps": 8, "ig_projections": 8, "train_designs": [], "long_steps": 60,
+                      "long_save_steps": [0, 60], "reverse_steps": 20},
+    "06_regression": {"self_trained": "lab", "n_sentences": 40, "ig_n_steps": 8, "ig_projections": 8,
+                      "max_evals": 100, "sketch_check_sentences": 4, "choice_boot": 100, "n_boot": 200},
+    "07_word_weights": {"self_trained": "lab", "n_sentences": 40, "ig_n_steps": 8, "ig_projections": 8,
+                        "min_occurrences": 3},
+    "08_other_datasets": {"self_trained": "lab", "n_sentences": 30, "info_sentences": 2000, "ig_n_steps": 8,
+                          "ig_projections": 8, "n_boot": 200},
+}
 
 #: Chapters that run at full size in seconds and so have no smoke parameters (a test holds every other chapter
 #: with a parameters cell to an entry in :data:`SMOKE_PARAMETERS`).
@@ -66,12 +96,15 @@ def notebooks() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
-def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, progress: bool = True) -> Path:
+def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, progress: bool = True,
+                 claims: str = "warn") -> Path:
     """Execute one notebook with papermill into ``out_dir``; raise :class:`NotebookFailed` on error.
 
     Progress bars inside the notebook are plain text (:func:`helpers.config.tqdm`); with
     ``progress`` they and every warning are streamed to this process's stderr as they come,
-    so a long cell (the MLM pre-training) shows its steps on the terminal.
+    so a long cell (the MLM pre-training) shows its steps on the terminal. ``claims``: ``error`` makes a
+    sentence whose direction this run contradicts stop the run (:func:`helpers.live.claim`; the book build at
+    the chapters' defaults), ``warn`` shows a note instead.
     """
     import os
 
@@ -79,13 +112,18 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, prog
     from papermill.exceptions import PapermillExecutionError
 
     from .config import TEXT_PROGRESS
+    from .live import CLAIMS_ENV
+
+    if claims not in ("error", "warn"):
+        raise ValueError(f"claims={claims!r}: use 'error' or 'warn'.")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / path.name
     declared = pm.inspect_notebook(str(path))
     params = {k: v for k, v in (parameters or {}).items() if k in declared}
-    saved = os.environ.get(TEXT_PROGRESS)
+    saved = {name: os.environ.get(name) for name in (TEXT_PROGRESS, CLAIMS_ENV)}
     os.environ[TEXT_PROGRESS] = "1"  # inherited by the kernel
+    os.environ[CLAIMS_ENV] = claims
     try:
         pm.execute_notebook(str(path), str(out), parameters=params, kernel_name="python3", cwd=str(ROOT),
                             progress_bar=False, report_mode=False, stderr_file=sys.stderr if progress else None)
@@ -94,10 +132,11 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, prog
             f"notebook {path.name} failed in cell {err.cell_index} (execution count {err.exec_count}): "
             f"{err.ename}: {err.evalue}\n(the executed copy with the traceback is {out})") from err
     finally:
-        if saved is None:
-            os.environ.pop(TEXT_PROGRESS, None)
-        else:
-            os.environ[TEXT_PROGRESS] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     strip_widgets(out)
     return out
 
@@ -213,8 +252,12 @@ def check_overrides(paths: list[Path], overrides: dict) -> None:
                          "Parameters page (python -m helpers.book parameters-page).")
 
 
-def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, only: list[str] | None = None) -> dict:
-    """Run every notebook in order; return and save ``{notebook: seconds}``."""
+def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, only: list[str] | None = None,
+            lab: bool = False) -> dict:
+    """Run every notebook in order; return and save ``{notebook: seconds}``. ``smoke``: each chapter's smallest
+    parameters (:data:`SMOKE_PARAMETERS`); ``lab``: the lab path's (:data:`LAB_PARAMETERS`)."""
+    if smoke and lab:
+        raise ValueError("--smoke and --lab are two presets: choose one.")
     paths = select(only)
     check_overrides(paths, overrides or {})
     check_types(paths, overrides or {})
@@ -224,11 +267,16 @@ def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, o
     except json.JSONDecodeError:
         times = {}
     for i, path in enumerate(paths, 1):
-        params = dict(SMOKE_PARAMETERS.get(path.stem, {})) if smoke else {}
+        params = dict(SMOKE_PARAMETERS.get(path.stem, {})) if smoke else dict(LAB_PARAMETERS.get(path.stem, {})) \
+            if lab else {}
         params.update(overrides or {})
         print(f"[{i}/{len(paths)}] {path.name} {json.dumps(params) if params else ''}", flush=True)
         start = time.perf_counter()
-        run_notebook(path, out_dir, params)
+        import papermill as pm
+
+        declared = set(pm.inspect_notebook(str(path)))
+        # at the chapter's own defaults (the book build) a contradicted sentence stops the run
+        run_notebook(path, out_dir, params, claims="warn" if set(params) & declared else "error")
         times[path.stem] = round(time.perf_counter() - start, 1)
         print(f"[{i}/{len(paths)}] {path.name} done in {times[path.stem]} s", flush=True)
         times_file.write_text(json.dumps(times, indent=2))  # the chapters run so far (earlier runs of others kept)
@@ -356,12 +404,201 @@ def downloads_page(book_dir: Path, out: Path) -> None:
     out.write_text("\n".join(lines) + "\n")
 
 
+#: The lab path of the teachers' page: chapters 05-08 with the lab preset (:data:`LAB_PARAMETERS`).
+LAB_COMMAND = ("SENTENCE_RESULTS_DIR=lab/results .venv/bin/python -m helpers.book run --lab --only 05 06 07 08 "
+               "--out lab")
+
+#: Reading speed behind the teachers' page's reading times (words of prose and mathematics a minute).
+WORDS_PER_MINUTE = 150
+
+
+def chapter_prerequisites(path: Path) -> list[str]:
+    """The earlier chapters a chapter's overview lists under "Before you start" (its ``{doc}`` links there)."""
+    import nbformat
+
+    first = next((c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"), "")
+    start = first.find("**Before you start**")
+    if start < 0:
+        return []
+    end = first.find("**Cost**", start)
+    block = first[start:end if end > 0 else None]
+    own = {p.stem for p in notebooks()}
+    found = re.findall(r"\{doc\}`[^`<]*<(\d\d_[a-z_]+)>`", block)
+    # a link to a later chapter there is a forward reference ("estimated in chapter 02"), not a prerequisite
+    return sorted({stem for stem in found if stem in own and stem < path.stem})
+
+
+def reading_minutes(path: Path) -> int:
+    """Minutes to read a chapter's prose and equations (solutions included) at :data:`WORDS_PER_MINUTE`."""
+    import nbformat
+
+    words = sum(len(c.source.split()) for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    return max(1, round(words / WORDS_PER_MINUTE))
+
+
+def dependency_levels(prerequisites: dict) -> list[list[str]]:
+    """Chapters in levels: a chapter's level is one more than the highest level of what it needs first."""
+    level = {}
+
+    def depth(stem, seen=()):
+        if stem in seen:
+            raise ValueError(f"chapters {' -> '.join(seen + (stem,))} need each other first: a circle")
+        if stem not in level:
+            level[stem] = 1 + max((depth(p, seen + (stem,)) for p in prerequisites.get(stem, [])), default=-1)
+        return level[stem]
+
+    for stem in prerequisites:
+        depth(stem)
+    return [sorted(s for s, lv in level.items() if lv == n) for n in range(max(level.values(), default=-1) + 1)]
+
+
+#: The seminar the teachers' page proposes: three sessions, each with chapters to read before, what to work
+#: through together (equations and exercises by label) and a lab.
+SESSIONS = [
+    {"title": "Session 1: why contrastive training should weight informative words",
+     "before": ["01_theory", "02_information"],
+     "together": "derive {eq}`eq-jensen`, then {eq}`eq-sgns-optimum` to {eq}`eq-oyama` on the board; "
+                 "{ref}`ex-01-tight`, {ref}`ex-01-tied`, {ref}`ex-02-once`",
+     "lab": "rerun chapter 01 with another `smoothing` and predict the optimum's slope before it prints"},
+    {"title": "Session 2: measuring a word's weight",
+     "before": ["03_integrated_gradients", "04_shap", "06_regression"],
+     "together": "{eq}`eq-ig`, {eq}`eq-ig-norm` and the completeness gap; {eq}`eq-regression` and the paired "
+                 "rule; {ref}`ex-04-exact`, {ref}`ex-06-statsmodels`",
+     "lab": "chapter 13 on a model of the students' choice"},
+    {"title": "Session 3: what the evidence says",
+     "before": ["05_finetuning", "07_word_weights", "11_faithfulness", "12_what_reproduced"],
+     "together": "the IG baseline and the sign of β ({ref}`ex-05-sign`); which rows of the closing table a "
+                 "GPU run could change ({ref}`ex-12-open`)",
+     "lab": "the lab path below: chapters 05-08 on the small preset"},
+]
+
+
+def teaching_page(book_dir: Path, out: Path) -> None:
+    """The teachers' page, from this build: per chapter what to read first, reading time (word count) and the
+    running time of the executed copy; the dependency map; a one-page summary from the closing chapter's
+    claims; a three-session plan and a lab path."""
+    import nbformat
+
+    chapters = notebooks()
+    needs = {p.stem: chapter_prerequisites(p) for p in chapters}
+    lines = ["# For teachers", "",
+             "Everything measured on this page comes from this build: reading times from each chapter's word count "
+             f"(at {WORDS_PER_MINUTE} words a minute, solutions included), running times from the executed "
+             "chapters (this build's machine; the reproducibility page names it), prerequisites from each "
+             "chapter's *Before you start*.", "",
+             "## Chapters, prerequisites and times", "",
+             "| chapter | read first | reading (min) | running in this build (min) |", "|---|---|---|---|"]
+    for path in chapters:
+        executed = book_dir / path.name
+        duration = None
+        if executed.is_file():
+            duration = nbformat.read(executed, as_version=4).metadata.get("papermill", {}).get("duration")
+        first = ", ".join(f"{{doc}}`{s[:2]} <{s}>`" for s in needs[path.stem]) or "—"
+        running = f"{duration / 60:.1f}" if duration else "not executed"
+        lines.append(f"| {{doc}}`{_title(path)} <{path.stem}>` | {first} | {reading_minutes(path)} | {running} |")
+    lines += ["", "## Dependency map", "",
+              "A chapter can be taken once every chapter of the levels above it that it names is done; chapters "
+              "of one level are independent of each other.", ""]
+    for n, level in enumerate(dependency_levels(needs)):
+        lines.append(f"{n + 1}. " + ", ".join(f"{{doc}}`{s[:2]} <{s}>`" for s in level))
+    lines += ["", "## One-page summary: claim, reasoning, what reproduced", ""]
+    claims_file = results_dir("reproduced") / "claims.csv"
+    if claims_file.is_file():
+        import pandas as pd
+
+        claims = pd.read_csv(claims_file)
+        lines += ["| claim | where the reasoning is | verdict in this build |", "|---|---|---|"]
+        for _, row in claims.iterrows():
+            claim = str(row["claim"]).replace("|", "\\|")
+            lines.append(f"| {claim} | {{doc}}`{row['chapter'][:2]} <{row['chapter']}>` | **{row['verdict']}** |")
+    else:
+        lines.append("The closing chapter has not run in this build (`results/reproduced/claims.csv` is missing).")
+    lines += ["", "## A three-session seminar", ""]
+    for session in SESSIONS:
+        before = ", ".join(f"{{doc}}`{s[:2]} <{s}>`" for s in session["before"])
+        minutes = sum(reading_minutes(NOTEBOOK_DIR / f"{s}.ipynb") for s in session["before"])
+        lines += [f"**{session['title']}.** Read before: {before} (about {minutes} minutes). Together: "
+                  f"{session['together']}. Lab: {session['lab']}.", ""]
+    lines += ["## Lab path: chapters 05-08 on a laptop", "",
+              "The lab preset trains a small MLM and its SimCSE fine-tune in minutes and runs chapters 05-08 on "
+              "few sentences; its numbers show the workflow and the direction of the effects, not the book's "
+              "verdicts (those come from the full build). From the repository root:", "",
+              "```bash", "make setup", LAB_COMMAND, "```", "",
+              "The executed chapters land in `lab/` and their tables in `lab/results/`, so the book's own "
+              "`results/` stay as the full build left them. The lab pair is trained once and cached like the "
+              "book's; the README gives the measured time."]
+    out.write_text("\n".join(lines) + "\n")
+
+
 def write_pages(book_dir: Path) -> None:
-    """The generated pages of the book: parameters, reproducibility, downloads."""
+    """The generated pages of the book: parameters, reproducibility, downloads, the teachers' page."""
     book_dir.mkdir(parents=True, exist_ok=True)
     parameters_page(book_dir / "parameters.md")
     reproducibility_page(book_dir, book_dir / "reproducibility.md")
     downloads_page(book_dir, book_dir / "downloads.md")
+    teaching_page(book_dir, book_dir / "teaching.md")
+
+
+#: Columns and keys that measure time (different on every run): :func:`compare_results` reports them apart.
+TIMING = re.compile(r"(^|_)(seconds|minutes|hours|time|times|elapsed|wall|per_sentence_s|s_per_sentence)($|_)")
+
+
+def _frame(path: Path):
+    import pandas as pd
+
+    if path.suffix == ".json":
+        value = json.loads(path.read_text())
+        return pd.json_normalize(value) if isinstance(value, dict) else pd.DataFrame(value)
+    return pd.read_csv(path)
+
+
+def compare_results(before: Path, after: Path) -> "pd.DataFrame":
+    """Every table of two ``results/`` folders side by side: one row per file with ``status`` (``same``,
+    ``differs``, ``only before``, ``only after``), the number of cells that differ and the largest numeric
+    difference. Timing columns (:data:`TIMING`) and ``book/run_times.json`` are left out of the comparison
+    and named in ``timing_columns``. Equality is exact: a table that is the same to the last digit reads
+    ``same``; a float written 1e-16 apart would read ``differs`` with its size in ``max_abs_diff``."""
+    import numpy as np
+    import pandas as pd
+
+    before, after = Path(before), Path(after)
+    for name, folder in (("before", before), ("after", after)):
+        if not folder.is_dir():
+            raise ValueError(f"{name}={folder} is not a folder: pass two results/ folders (for example a copy of "
+                             "results/ saved before a change, and results/ after it).")
+    files = sorted({p.relative_to(root) for root in (before, after) for p in root.rglob("*")
+                    if p.suffix in (".csv", ".json") and p.is_file()} - {Path("book/run_times.json")})
+    rows = []
+    for rel in files:
+        a, b = before / rel, after / rel
+        row = {"file": str(rel), "status": "same", "cells_differ": 0, "max_abs_diff": 0.0, "timing_columns": "",
+               "columns_differ": ""}
+        if not a.is_file() or not b.is_file():
+            row["status"] = "only after" if not a.is_file() else "only before"
+            rows.append(row)
+            continue
+        fa, fb = _frame(a), _frame(b)
+        timing = sorted(c for c in set(fa.columns) | set(fb.columns) if TIMING.search(str(c).lower()))
+        fa, fb = fa.drop(columns=timing, errors="ignore"), fb.drop(columns=timing, errors="ignore")
+        row["timing_columns"] = ", ".join(map(str, timing))
+        if list(fa.columns) != list(fb.columns) or len(fa) != len(fb):
+            row.update(status="differs", columns_differ=f"{list(fa.columns)} ({len(fa)} rows) before, "
+                                                          f"{list(fb.columns)} ({len(fb)} rows) after")
+            rows.append(row)
+            continue
+        differ, largest, names = 0, 0.0, []
+        for col in fa.columns:
+            x, y = fa[col], fb[col]
+            same = (x == y) | (x.isna() & y.isna())
+            if not same.all():
+                differ += int((~same).sum())
+                names.append(str(col))
+                if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
+                    largest = max(largest, float(np.nanmax(np.abs(x.to_numpy(float) - y.to_numpy(float)))))
+        if differ:
+            row.update(status="differs", cells_differ=differ, max_abs_diff=largest, columns_differ=", ".join(names))
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _parse_value(text: str):
@@ -377,14 +614,30 @@ def main(argv=None) -> int:
     run = sub.add_parser("run", help="execute the notebooks in order")
     run.add_argument("--out", default=str(ROOT / "book"))
     run.add_argument("--smoke", action="store_true", help="use each chapter's smallest parameters")
+    run.add_argument("--lab", action="store_true", help="the lab path's parameters (chapters 05-08 in minutes)")
     run.add_argument("--only", nargs="*", help="chapters by number or name, e.g. 1 03 regression")
     run.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
                      help="override a parameter (JSON value) in every notebook that declares it")
     page = sub.add_parser("parameters-page", help="write the parameters page")
     page.add_argument("--out", default=str(ROOT / "book" / "parameters.md"))
-    pages = sub.add_parser("pages", help="write the generated pages (parameters, reproducibility, downloads)")
+    pages = sub.add_parser("pages", help="write the generated pages (parameters, reproducibility, downloads, "
+                                                  "teachers)")
     pages.add_argument("--book", default=str(ROOT / "book"))
+    compare = sub.add_parser("compare-results", help="compare two results/ folders table by table (exit 1 when any "
+                                                     "table differs)")
+    compare.add_argument("before")
+    compare.add_argument("after")
     args = parser.parse_args(argv)
+    if args.cmd == "compare-results":
+        try:
+            table = compare_results(Path(args.before), Path(args.after))
+        except ValueError as err:
+            print(f"ERROR: {err}", file=sys.stderr)
+            return 2
+        print(table.to_string(index=False))
+        counts = table["status"].value_counts().to_dict()
+        print(f"\n{len(table)} tables: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        return 0 if (table["status"] == "same").all() else 1
     if args.cmd == "parameters-page":
         parameters_page(Path(args.out))
         return 0
@@ -392,7 +645,7 @@ def main(argv=None) -> int:
         write_pages(Path(args.book))
         return 0
     try:
-        run_all(Path(args.out), {k: _parse_value(v) for k, v in args.p}, args.smoke, args.only)
+        run_all(Path(args.out), {k: _parse_value(v) for k, v in args.p}, args.smoke, args.only, lab=args.lab)
     except (NotebookFailed, ValueError) as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1 if isinstance(err, NotebookFailed) else 2

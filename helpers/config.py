@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["ROOT", "data_dir", "results_dir", "cache_dir", "settings_key", "settings_location", "as_stored",
+           "settings_differences", "check_count", "seed_everything", "TEXT_PROGRESS", "tqdm"]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -53,6 +56,41 @@ def cache_dir(kind: str = "") -> Path:
     path = base / kind if kind else base
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def settings_key(settings, length: int | None = 10) -> str:
+    """The name every cache entry and run folder takes from its settings: the sha1 of their sorted JSON
+    (values JSON cannot hold are written as text), cut to ``length`` hex digits (None: all 40).
+
+    Used by the training runs, the bag-of-words runs, the attribution cache and the published runs'
+    names, so one change of settings names a new location everywhere in the same way."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+    return digest if length is None else digest[:length]
+
+
+def settings_location(kind: str, settings: dict, suffix: str = "") -> Path:
+    """``.cache/runs/<kind>-<settings_key>`` (+ ``suffix``): where a run with these settings lives."""
+    return cache_dir("runs") / f"{kind}-{settings_key(settings)}{suffix}"
+
+
+def as_stored(settings: dict) -> dict:
+    """The settings as they read back from a JSON file (tuples as lists, other values as text)."""
+    import json
+
+    return json.loads(json.dumps(settings, sort_keys=True, default=str))
+
+
+def settings_differences(stored: dict, wanted: dict) -> str:
+    """'' when the stored settings are the wanted ones; else each difference as "name: <there>, <now>".
+
+    Every cache and run folder compares what it stored with what the caller wants before it reuses it
+    (training runs, bag-of-words runs and sweep shards raise an error naming these differences)."""
+    stored, wanted = as_stored(stored), as_stored(wanted)
+    differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+    return "; ".join(f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} now" for k in differ)
 
 
 def check_count(name: str, value, minimum: int = 1, allow_none: bool = False):

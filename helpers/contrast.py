@@ -25,7 +25,6 @@ of the two sides' word weights on the same sentences).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -35,7 +34,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .config import cache_dir, check_count, tqdm
+from .config import check_count, settings_differences, settings_location, tqdm
+
+__all__ = ["DESIGN_COLUMNS", "BOW_OBJECTIVES", "long_design", "reverse_design", "bow_vocabulary", "bow_init",
+           "train_bow_text", "bow_weights", "bow_sts", "bow_design", "COMPARISONS", "default_design_rows",
+           "default_design_weights", "design_verdicts", "DESIGNS", "run_designs", "main"]
 
 DESIGN_COLUMNS = ["design", "objective", "steps", "r2", "r2_low", "r2_high", "beta", "beta_low", "beta_high",
                   "stsb_spearman", "minutes"]
@@ -177,10 +180,14 @@ def train_bow_text(sentences, objective: str, vocab: list[str], triplets: pd.Dat
                 "temperature": temperature, "drop": drop, "seed": seed, "vocab": hash_texts(vocab),
                 "data": hash_texts(sentences if objective != "nli" else
                                    triplets[["anchor", "positive", "negative"]].to_numpy().ravel())}
-    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
-    path = cache_dir("runs") / f"bow-{objective}-{key}.npz"
+    path = settings_location(f"bow-{objective}", settings, ".npz")
     if path.is_file():
         saved = np.load(path)
+        if "settings" in saved:  # files written before the settings were stored are named by their hash alone
+            changes = settings_differences(json.loads(str(saved["settings"])), settings)
+            if changes:
+                raise ValueError(f"{path} holds a bag-of-words run with other settings ({changes}): delete it, "
+                                 "or point SENTENCE_CACHE_DIR at another folder.")
         return saved["vectors"], float(saved["minutes"])
     if not train:
         return None
@@ -217,7 +224,7 @@ def train_bow_text(sentences, objective: str, vocab: list[str], triplets: pd.Dat
         optimizer.step()
     minutes = (time.perf_counter() - started) / 60
     vectors = emb.detach().numpy().copy()
-    np.savez(path, vectors=vectors, minutes=minutes)
+    np.savez(path, vectors=vectors, minutes=minutes, settings=json.dumps(settings, sort_keys=True))
     return vectors, minutes
 
 

@@ -17,6 +17,10 @@ import pandas as pd
 from .config import check_count
 from .config import data_dir as _resolve_data_dir
 
+__all__ = ["LOCAL_FILES", "HUB_SPLITS", "PAPER_SPLIT", "DATASETS", "EVALUATION_SIZE", "EVALUATION_SEED", "FIGURE3",
+           "PUBLISHED_ROWS", "DataFileError", "load_sentences", "with_sentences", "evaluation_sentences",
+           "held_out_texts"]
+
 #: dataset -> {split: local files (relative to the data folder)}; None = hub only
 LOCAL_FILES = {
     "stsb": {

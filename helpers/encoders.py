@@ -27,6 +27,11 @@ import torch.nn.functional as F
 
 from .config import cache_dir
 
+__all__ = ["POOLINGS", "POOLING_ALIASES", "CLS_MEANINGS", "ST_POOLINGS", "TOKENIZER_FILES", "PAPER_ROSTER",
+           "OFFLINE_MODELS", "MissingPoolerError", "MINILM_SHA256", "OFFLINE_STAND_INS", "hub_reachable",
+           "weights_source", "resolve_model_path", "OfflineWeights", "L2Normalize", "Encoder", "PoolingChoice",
+           "sentence_transformers_modules", "load_encoder", "sts_spearman", "random_init_copy", "roster"]
+
 POOLINGS = ("mean", "cls", "cls_before_pooler")
 #: Other names a user may pass: ``cls_pooler`` says explicitly what the book's (and the paper's) ``cls`` means.
 POOLING_ALIASES = {"cls_pooler": "cls"}

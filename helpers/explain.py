@@ -267,7 +267,7 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
             raise ValueError(f"{name} has {_n_tokens(encoder, value)} tokens and the model reads at most "
                              f"{encoder.max_length}: shorten it, or pass long='truncate' to explain what the model "
                              "computes (windows do not apply to a pair's single score).")
-    from .pairs import pair_weights
+    from .attribution.pairs import pair_weights
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the truncation, when long='truncate', is stated below instead
@@ -331,7 +331,7 @@ class Explanation:
             body = self._coloured(self.table["word"], self.table["weight"].to_numpy(), colour, signed=False)
             lines += _wrap(body, width, colour)
             ranked = self.table.sort_values("weight", ascending=False).head(top)
-            lines.append(f"top words: " + ", ".join(f"{w} {v:.2f}" for w, v in zip(ranked["word"], ranked["weight"])))
+            lines.append("top words: " + ", ".join(f"{w} {v:.2f}" for w, v in zip(ranked["word"], ranked["weight"])))
             lines.append(f"completeness gap {self.numbers['completeness_gap']:.2%}")
         else:
             for name, marks in zip(("a", "b"), self.marks):

@@ -17,6 +17,9 @@ import pandas as pd
 
 from .config import check_count, tqdm
 
+__all__ = ["REMOVALS", "edit_sentence", "rank_words", "check_ranking", "deletion_curve", "aopc", "greedy_bounds",
+           "recovery", "rankings", "faithfulness_table"]
+
 REMOVALS = ("mask", "delete")
 
 

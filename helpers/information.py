@@ -1,8 +1,7 @@
 """Information quantities of words (paper section 3.2, appendix B; the book's Eqs. eq-kl and eq-self-info).
 
 Words are the book's word units (:mod:`helpers.units`, Eq. eq-normalise), the same units the attribution
-maps subword tokens onto, so weight tables and information tables share them. The unit functions are
-re-exported here for older imports.
+maps subword tokens onto, so weight tables and information tables share them.
 """
 from __future__ import annotations
 
@@ -11,8 +10,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .config import check_count
-from .units import (NORMAL_FORM, check_same_units, lowercases, pieces, sentence_texts,  # noqa: F401 (re-exported)
-                    split_words, surface_words, units_key, word_spans, word_units)
+from .units import lowercases, sentence_texts, split_words, units_key
+
+__all__ = ["SIF_A", "CONTEXTS", "count_matrix", "kl_from_counts", "word_information", "context_distribution",
+           "compare_contexts", "kl_by_sample_size", "min_count_summary"]
 
 SIF_A = 1e-3  # Arora et al. (2017): a / (a + p(w)) with a = 1e-3 (the book's Eq. eq-kl)
 

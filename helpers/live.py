@@ -17,6 +17,9 @@ from pathlib import Path
 
 from .config import ROOT
 
+__all__ = ["GLUED", "HEADING", "glue", "resolve", "found_section", "show_found", "ClaimContradicted", "CLAIMS_ENV",
+           "claim", "direction"]
+
 #: Every value glued in this kernel, by name.
 GLUED: dict = {}
 HEADING = re.compile(r"##\s+(\d+\.\s+)?What we found")
@@ -28,6 +31,50 @@ def glue(name: str, value, display: bool = True):
 
     GLUED[name] = value
     return myst_glue(name, value, display=display)
+
+
+class ClaimContradicted(AssertionError):
+    """A sentence of a chapter states a direction that this run's numbers contradict."""
+
+
+#: How :func:`claim` reacts to a contradicted sentence: ``error`` (the book build, ``helpers.book run`` at a
+#: chapter's defaults: the build stops) or ``warn`` (anywhere else: a reader's own parameters or models may
+#: legitimately reverse a direction, so the page says so next to the sentence instead).
+CLAIMS_ENV = "SENTENCE_CLAIMS"
+
+
+def claim(holds, statement: str) -> bool:
+    """Check a directional sentence of the chapter against this run's numbers.
+
+    A glued number cannot go stale, but the words around it can ("KL is larger in the smaller corpus" while the
+    figure shows the reverse). Each such sentence is followed by a hidden cell ``claim(<condition>, "<the
+    sentence's words>")``: in the book build a contradicted sentence stops the build with
+    :class:`ClaimContradicted` naming it; in a reader's run it shows a note instead. Returns whether it holds.
+    """
+    import os
+
+    holds = bool(holds)
+    if holds:
+        return True
+    message = (f"The text states “{statement}”, but this run's numbers say otherwise. Reword the sentence, or glue "
+               "its direction with helpers.live.direction.")
+    if os.environ.get(CLAIMS_ENV, "warn") == "error":
+        raise ClaimContradicted(message)
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"> **Note.** With this run's parameters, the sentence “{statement}” above does not hold."))
+    return False
+
+
+def direction(name: str, a, b, more: str = "larger", less: str = "smaller", same: str = "about the same",
+              tolerance: float = 0.0) -> str:
+    """Glue (as ``name``) the word for how ``a`` compares with ``b``: ``more`` when a exceeds b by more than
+    ``tolerance``, ``less`` when it falls short by more, else ``same``; for a sentence whose direction a rerun
+    could flip. Returns the word."""
+    a, b = float(a), float(b)
+    word = more if a - b > tolerance else less if b - a > tolerance else same
+    glue(name, word, display=False)
+    return word
 
 
 def _text(value) -> str:

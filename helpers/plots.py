@@ -10,6 +10,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+__all__ = ["PALETTE", "set_theme", "bound_gap", "training_curves", "norm_vs_kl", "partial_r2_bars",
+           "quantity_scatter", "LABELS", "quantity_grid", "information_vs_frequency", "kl_vs_size",
+           "word_weight_bars", "lines", "weight_scatter", "trajectory", "figure2", "figure3", "dataset_gaps",
+           "design_trajectories", "pair_heatmaps", "share_bars", "aopc_bars", "optimum_slopes", "pmi_rows_plot",
+           "claims_picture"]
+
 PALETTE = "colorblind"
 
 
@@ -44,22 +50,56 @@ def training_curves(trajectories: pd.DataFrame):
 def norm_vs_kl(words: pd.DataFrame, fits: dict, y: str = "norm2"):
     """Each word's squared norm (or G-norm) against the exact KL its model is measured on, one panel per model."""
     models = list(fits)
-    fig, axes = plt.subplots(1, len(models), figsize=(3.3 * len(models), 3.2), squeeze=False)
-    for ax, model in zip(axes[0], models):
+    ncols = min(3, len(models))  # at most three panels a row, so each stays readable
+    nrows = -(-len(models) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.2 * nrows), squeeze=False)
+    flat = axes.ravel()
+    for ax, model in zip(flat, models):
         kl = fits[model]["kl_column"]
         sns.scatterplot(words[words["model"] == model], x=kl, y=y, hue="spread", palette=PALETTE, s=16, ax=ax,
-                        legend=ax is axes[0][-1])
+                        legend=ax is flat[ncols - 1])
         ax.set(xlabel="exact KL(w)" + (" (s' = s)" if kl == "kl_same" else ""),
                ylabel="||w||$^2$" if y == "norm2" else "G-norm", title=model)
-    if axes[0][-1].get_legend():
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1, 1), title="spread")
+    for ax in flat[len(models):]:
+        ax.set_visible(False)
+    if flat[ncols - 1].get_legend():
+        sns.move_legend(flat[ncols - 1], "upper left", bbox_to_anchor=(1, 1), title="spread")
     fig.tight_layout()
     return fig
 
 
+def optimum_slopes(table: pd.DataFrame):
+    """Slope of the optimal G-norm on KL against the corpus's smoothing, one line per positive definition, with
+    Oyama's factor 2 drawn in (theory chapter; the table of ``theory.optimum_by_smoothing``)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    data = table[table["bounded"]].assign(positive=lambda t: t["positive"].map(
+        {"topic": "paraphrase positives (no self-pairs)", "same": "s' = s (self-pairs)"}).fillna(t["positive"]))
+    sns.lineplot(data, x="smoothing", y="slope", hue="positive", marker="o", ax=ax)
+    ax.axhline(2, color="black", lw=1, ls="--")
+    ax.annotate("2 (Oyama et al.'s small-PMI limit)", xy=(0.02, 2), xytext=(0, 4), textcoords="offset points",
+                xycoords=("axes fraction", "data"), fontsize="small")
+    ax.set(xlabel="smoothing ε (background mass in every topic)", ylabel="slope of optimal G-norm on KL")
+    sns.move_legend(ax, "center right", title="")
+    return fig
+
+
+def pmi_rows_plot(rows: pd.DataFrame):
+    """One line per word: its PMI with every context word, contexts sorted from the highest PMI down (theory
+    chapter; the table of ``theory.pmi_rows``)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    data = rows.assign(word=rows["word"] + " (spread " + rows["spread"].astype(str) + ", KL "
+                       + rows["kl"].round(2).astype(str) + ")")
+    sns.lineplot(data, x="rank", y="pmi", hue="word", ax=ax)
+    ax.axhline(0, color="black", lw=1)
+    ax.set(xlabel="context words c, from the highest PMI(w, c) down", ylabel="PMI(w, c)")
+    sns.move_legend(ax, "upper right", title="")
+    return fig
+
+
 def partial_r2_bars(fits: dict):
-    """Per model: what KL explains of ||w||^2 beyond frequency, and what frequency explains beyond KL (partial R^2)."""
-    rows = [{"model": m, "which": label, "partial R$^2$": f[key]} for m, f in fits.items()
+    """Per model: what KL explains of ||w||^2 beyond frequency, and what frequency explains beyond KL (partial R^2;
+    the mean over the last checkpoints, ``<key>_last``, where the fits have it)."""
+    rows = [{"model": m, "which": label, "partial R$^2$": f.get(f"{key}_last", f[key])} for m, f in fits.items()
             for key, label in (("partial_r2_kl_given_i", "KL, given frequency"),
                                ("partial_r2_i_given_kl", "frequency (I), given KL"))]
     fig, ax = plt.subplots(figsize=(8, 3.2))
@@ -260,10 +300,10 @@ def design_trajectories(designs: pd.DataFrame):
 def pair_heatmaps(tables: dict, title: str = ""):
     """Word-pair contribution matrices side by side, one per model (rows: words of a; columns: words of b), on a
     diverging scale centred at zero, each panel scaled to its own largest contribution. ``tables``: {label: pair
-    table} (``helpers.pairs.pair_weights``' output; its ``attrs["score"]`` is the similarity)."""
+    table} (``helpers.attribution.pairs.pair_weights``' output; its ``attrs["score"]`` is the similarity)."""
     fig, axes = plt.subplots(1, len(tables), figsize=(4.6 * len(tables), 3.8), squeeze=False)
     for ax, (label, table) in zip(axes[0], tables.items()):
-        # the same pivot as helpers.pairs.pair_matrix, written here so that drawing imports nothing that computes
+        # the same pivot as helpers.attribution.pairs.pair_matrix, written here so that drawing imports nothing that computes
         m = table.pivot_table(index=["index_a", "word_a"], columns=["index_b", "word_b"], values="contribution",
                               sort=True)
         rows, cols = [w for _, w in m.index], [w for _, w in m.columns]
@@ -303,5 +343,33 @@ def aopc_bars(table: pd.DataFrame, removal: str = "mask"):
                 color=[("C3" if r in ("IG", "SHAP") else "C0" if r in ("KL", "I", "IDF") else "C7")
                        for r in d["ranking"]], capsize=2)
         ax.set(title=model, xlabel=f"AOPC ({removal})")
+    fig.tight_layout()
+    return fig
+
+
+def claims_picture(claims: pd.DataFrame, verdicts=("reproduced", "partly reproduced", "not reproduced",
+                                                   "not testable offline", "not measured")):
+    """The closing chapter's claims x evidence picture: one row per claim, grouped by tier, a dot in the column
+    of its verdict (the table of ``verdicts.claims_table``)."""
+    rows = claims.reset_index(drop=True)
+    labels = [c.split(" (")[0] for c in rows["claim"]]
+    labels = [text if len(text) <= 70 else text[:67] + "..." for text in labels]
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(rows) + 1.2))
+    colours = sns.color_palette(PALETTE, len(verdicts))
+    y = np.arange(len(rows))[::-1]
+    for i, verdict in enumerate(verdicts):
+        hit = (rows["verdict"] == verdict).to_numpy()
+        ax.scatter(np.full(hit.sum(), i), y[hit], s=160, color=colours[i], zorder=3)
+    ax.set_xticks(range(len(verdicts)), [v.replace(" ", "\n", 1) for v in verdicts])
+    ax.set_yticks(y, labels, fontsize="small")
+    ax.set_xlim(-0.5, len(verdicts) - 0.5)
+    if "tier" in rows:
+        for tier, group in rows.groupby("tier", sort=False):
+            top = y[group.index].max()
+            ax.axhline(top + 0.5, color="grey", lw=0.8)
+            ax.text(len(verdicts) - 0.55, top + 0.35, tier, ha="right", va="top", fontsize="small", style="italic",
+                    color="grey")
+    ax.xaxis.tick_top()
+    ax.grid(axis="y", visible=False)
     fig.tight_layout()
     return fig

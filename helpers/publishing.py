@@ -21,6 +21,9 @@ from pathlib import Path
 
 from .config import ROOT
 
+__all__ = ["CONFIG", "SETUP_TAG", "COLAB_PREINSTALLED", "COLAB_PACKAGES", "LOCK", "locked_versions", "repository_url",
+           "colab_cell_source", "sync_repository", "parse_repository", "notebook_links", "setup"]
+
 CONFIG = ROOT / "_config.yml"
 SETUP_TAG = "colab-setup"
 #: What Colab's runtime has installed that the book can use as it is (its documented preinstalled packages;

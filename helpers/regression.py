@@ -8,6 +8,10 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+__all__ = ["ols", "partial_r2", "join_information", "regress", "regress_with_covariates", "TABLE_COLUMNS",
+           "SKETCH_MIN_SPEARMAN", "paper_layout", "word_changes", "figure3_table", "contrast_under_choices",
+           "BASELINE_COLUMNS", "figure2_data"]
+
 
 def ols(x, y) -> dict:
     """OLS with intercept of ``y`` on ``x`` (statsmodels): ``r2``, ``beta`` (slope), ``intercept``, ``n``.

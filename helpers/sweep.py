@@ -32,7 +32,11 @@ from functools import lru_cache
 
 import pandas as pd
 
-from .config import check_count
+from .config import check_count, settings_differences
+
+__all__ = ["SHARD_COLUMNS", "CODE_VERSION", "SweepMismatch", "Task", "shard_path", "dataset_sentences", "plan",
+           "Options", "shard_settings", "read_shard", "compute_shard", "make_client", "run", "load", "weights_by_row",
+           "estimate", "main"]
 
 SHARD_COLUMNS = ["model", "dataset", "method", "sentence_id", "word_index", "word", "weight", "raw_weight",
                  "n_subwords", "completeness_gap"]
@@ -177,9 +181,9 @@ def compute_shard(task: Task, output: str, options: Options) -> dict:
         except (OSError, ValueError) as err:
             warnings.warn(f"{path} is damaged ({err}); it is recomputed.", stacklevel=2)
         else:
-            if stored != settings:
-                diff = sorted(k for k in set(stored) | set(settings) if stored.get(k) != settings.get(k))
-                raise SweepMismatch(f"{path} was computed with other settings ({', '.join(diff)} differ). Use "
+            changes = settings_differences(stored, settings)
+            if changes:
+                raise SweepMismatch(f"{path} was computed with other settings ({changes}). Use "
                                     "another output folder for these settings, or delete the old shards.")
             return {"path": path, "status": "skipped", "seconds": 0.0, "rows": len(frame)}
     started = time.perf_counter()

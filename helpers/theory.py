@@ -18,7 +18,13 @@ import torch
 import torch.nn.functional as F
 
 from .config import tqdm
-from .regression import ols
+from .regression import ols, partial_r2
+
+__all__ = ["log_likelihood", "sgns_bound", "check_bound", "TopicCorpus", "make_topic_corpus", "pair_distribution",
+           "exact_kl", "gnorm2", "pmi_matrix", "sgns_optimum", "optimum_by_smoothing", "pmi_rows", "optimum_check",
+           "OPTIMUM_RULE", "optimum_reached",
+           "OBJECTIVES", "LAST_COLUMNS", "train_bow", "THEORY_MODELS",
+           "norm_report", "run_study", "corpus_summary"]
 
 
 def _log_sigmoid(x):
@@ -76,11 +82,19 @@ class TopicCorpus:
     topic_word: np.ndarray   # K x V, rows sum to 1
     topic_prior: np.ndarray  # K
     length: int
+    #: the number of topics each word was made for (before any smoothing spreads every word a little)
+    spreads: np.ndarray | None = None
+    smoothing: float = 0.0
+
+    @property
+    def spread(self) -> np.ndarray:
+        """Per word: the number of topics it belongs to (its informativeness level)."""
+        return self.topic_word.astype(bool).sum(axis=0) if self.spreads is None else self.spreads
 
     @property
     def is_function(self) -> np.ndarray:
         """Words of every topic (spread = all topics): topic-free function words."""
-        return self.topic_word.astype(bool).all(axis=0)
+        return self.spread == len(self.topic_prior)
 
     @property
     def p(self) -> np.ndarray:
@@ -100,7 +114,7 @@ class TopicCorpus:
 
 
 def make_topic_corpus(n_topics: int = 8, spreads=(1, 2, 4, 8), n_ranks: int = 10, zipf: float = 1.0,
-                      concentration: float = 1.0, length: int = 8, seed: int = 0) -> TopicCorpus:
+                      concentration: float = 1.0, length: int = 8, seed: int = 0, smoothing: float = 0.0) -> TopicCorpus:
     """A topic model in which a word's informativeness and its frequency vary independently.
 
     For every spread level m (the number of topics a word belongs to) and every frequency rank
@@ -112,7 +126,13 @@ def make_topic_corpus(n_topics: int = 8, spreads=(1, 2, 4, 8), n_ranks: int = 10
     (level, rank) set, so the topics are balanced and p(w) stays close to the word's ladder
     weight whatever its level. KL(w) (paraphrase positives) is fixed by the word's topic shares
     alone: it falls with the spread and varies with the concentration, not with the rank.
+
+    ``smoothing`` = epsilon mixes every topic with the background word distribution,
+    q_z <- (1 - epsilon) q_z + epsilon p: every word then co-occurs with every word, so every PMI is finite
+    and the SGNS optimum exists (:func:`sgns_optimum`); without it most word pairs never co-occur.
     """
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"smoothing must be in [0, 1), got {smoothing!r}.")
     rng = np.random.default_rng(seed)
     if max(spreads) > n_topics or any(n_topics % m for m in spreads):
         raise ValueError(f"every spread must divide n_topics={n_topics}; got {spreads}.")
@@ -128,7 +148,11 @@ def make_topic_corpus(n_topics: int = 8, spreads=(1, 2, 4, 8), n_ranks: int = 10
                 words.append(f"m{m}_r{r + 1}_{g}")
     topic_word = np.array(columns).T  # K x V
     topic_word /= topic_word.sum(axis=1, keepdims=True)
-    return TopicCorpus(words, topic_word, np.full(n_topics, 1.0 / n_topics), length)
+    prior = np.full(n_topics, 1.0 / n_topics)
+    spread = topic_word.astype(bool).sum(axis=0)
+    if smoothing:
+        topic_word = (1.0 - smoothing) * topic_word + smoothing * (prior @ topic_word)[None, :]
+    return TopicCorpus(words, topic_word, prior, length, spreads=spread, smoothing=float(smoothing))
 
 
 def pair_distribution(corpus: TopicCorpus, positive: str = "same") -> np.ndarray:
@@ -169,6 +193,121 @@ def gnorm2(vectors: np.ndarray, p: np.ndarray, context: np.ndarray | None = None
     ctx = centred if context is None else context - p @ context
     G = (ctx * p[:, None]).T @ ctx
     return np.einsum("vi,ij,vj->v", centred, G, centred)
+
+
+def pmi_matrix(corpus: TopicCorpus, positive: str = "same") -> np.ndarray:
+    """PMI(w, c) = log P(w, c) / (p(w) p(c)) of positive word pairs (:func:`pair_distribution`); -inf where a
+    pair never co-occurs."""
+    joint = pair_distribution(corpus, positive)
+    p = joint.sum(axis=1)
+    with np.errstate(divide="ignore"):
+        return np.log(joint) - np.log(p)[:, None] - np.log(p)[None, :]
+
+
+def sgns_optimum(corpus: TopicCorpus, positive: str = "same", k: int = 1) -> dict:
+    """The G-norm of every word at the SGNS optimum, in closed form (the book's Eq. eq-gnorm-pmi).
+
+    With k negatives per positive the optimum of SGNS has <u_w, v_c> = PMI(w, c) - log k for every pair
+    (Levy and Goldberg). Then (u_w - u_bar) . (v_c - v_bar) is the PMI matrix centred over words and over
+    contexts (weights p), and the G-norm of Eq. eq-oyama is
+
+        ||u_w - u_bar||_G^2 = sum_c p(c) Mc[w, c]^2,   Mc = PMI centred twice,
+
+    the variance over c ~ p of word w's centred PMI row: independent of k (a constant shift cancels) and of
+    the dimension (for a factorisation that reaches the optimum). A pair that never co-occurs has PMI -inf,
+    and then the optimum does not exist: the G-norm grows as long as training runs. Returns ``gnorm`` (NaN
+    when unbounded), ``kl`` (:func:`exact_kl`), ``slope`` and ``r2`` of the G-norm on KL, ``share_zero_pairs``
+    and ``bounded``.
+    """
+    check_positive = int(k)
+    if check_positive < 1:
+        raise ValueError(f"k (negatives per positive) must be at least 1, got {k!r}.")
+    pmi = pmi_matrix(corpus, positive) - np.log(check_positive)
+    p = pair_distribution(corpus, positive).sum(axis=1)
+    kl = exact_kl(corpus, positive)
+    zero = ~np.isfinite(pmi)
+    out = {"kl": kl, "share_zero_pairs": float(zero.mean()), "bounded": not zero.any()}
+    if zero.any():
+        return {**out, "gnorm": np.full(len(p), np.nan), "slope": float("nan"), "r2": float("nan")}
+    centred = pmi - p @ pmi  # centre over words (each context column)
+    centred = centred - (centred @ p)[:, None]  # and over contexts (each word row)
+    gnorm = (centred ** 2) @ p
+    fit = ols(kl, gnorm)
+    return {**out, "gnorm": gnorm, "slope": fit["beta"], "r2": fit["r2"]}
+
+
+def optimum_by_smoothing(smoothings, positives=("topic", "same"), **corpus_kwargs) -> pd.DataFrame:
+    """The closed-form SGNS optimum (:func:`sgns_optimum`) of the topic corpus at each smoothing level: one row
+    per (smoothing, positive) with ``bounded``, ``share_zero_pairs``, the slope and R^2 of the optimal G-norm on
+    KL, and the largest |PMI| of a co-occurring pair (``max_abs_pmi``; the expansion of Eq. eq-oyama needs it
+    small). ``corpus_kwargs`` go to :func:`make_topic_corpus`."""
+    rows = []
+    for eps in smoothings:
+        corpus = make_topic_corpus(smoothing=float(eps), **corpus_kwargs)
+        for positive in positives:
+            opt = sgns_optimum(corpus, positive)
+            pmi = pmi_matrix(corpus, positive)
+            rows.append({"smoothing": float(eps), "positive": positive, "bounded": opt["bounded"],
+                         "share_zero_pairs": opt["share_zero_pairs"], "slope": opt["slope"], "r2": opt["r2"],
+                         "max_abs_pmi": float(np.abs(pmi[np.isfinite(pmi)]).max())})
+    return pd.DataFrame(rows)
+
+
+def pmi_rows(corpus: TopicCorpus, words, positive: str = "same") -> pd.DataFrame:
+    """PMI(w, c) of the given words against every context c (Eq. eq-sgns-optimum), long form: ``word, spread, kl,
+    context, p_context, pmi``, with the contexts of each word in decreasing PMI order (``rank``)."""
+    pmi = pmi_matrix(corpus, positive)
+    kl = exact_kl(corpus, positive)
+    index = {w: i for i, w in enumerate(corpus.words)}
+    unknown = [w for w in words if w not in index]
+    if unknown:
+        raise ValueError(f"words {unknown} are not in the corpus's vocabulary (e.g. {corpus.words[:3]}).")
+    frames = []
+    for w in words:
+        i = index[w]
+        row = pd.DataFrame({"word": w, "spread": int(corpus.spread[i]), "kl": float(kl[i]),
+                            "context": corpus.words, "p_context": corpus.p, "pmi": pmi[i]})
+        row = row.sort_values("pmi", ascending=False, kind="stable").reset_index(drop=True)
+        frames.append(row.assign(rank=np.arange(1, len(row) + 1)))
+    return pd.concat(frames, ignore_index=True)
+
+
+#: When a trained model counts as having reached its closed-form optimum (fixed before any run): its G-norm
+#: correlates with the optimal one at least ``min_correlation`` word by word, and its slope on KL is within
+#: ``max_slope_error`` (relative) of the optimum's.
+OPTIMUM_RULE = {"min_correlation": 0.9, "max_slope_error": 0.2}
+
+
+def optimum_reached(check: dict) -> bool:
+    """:data:`OPTIMUM_RULE` applied to a summary of :func:`optimum_check`."""
+    return bool(check["correlation"] >= OPTIMUM_RULE["min_correlation"]
+                and abs(check["slope_ratio"] - 1.0) <= OPTIMUM_RULE["max_slope_error"])
+
+
+def optimum_check(corpus: TopicCorpus, model: str = "sgns_untied", seeds=(0,), last: int = 1,
+                  **train_kwargs) -> tuple[dict, pd.DataFrame]:
+    """A trained SGNS model against its closed-form optimum on the same (smoothed) corpus.
+
+    Returns ``(summary, words)``: the optimum's slope and R^2 of the G-norm on KL, the trained model's (mean
+    over ``seeds``; ``gnorm_slope_last`` also over the last ``last`` checkpoints), the ratio of the two slopes
+    and the Pearson correlation, word by word, of the trained G-norm with the optimal one; ``words`` has both
+    G-norms of the first seed (``gnorm`` and ``gnorm_optimum``)."""
+    settings = THEORY_MODELS[model]
+    if settings["objective"] != "sgns":
+        raise ValueError(f"model={model!r} is not an SGNS model; the closed form is SGNS's optimum.")
+    opt = sgns_optimum(corpus, settings["positive"])
+    if not opt["bounded"]:
+        raise ValueError(f"the corpus has {opt['share_zero_pairs']:.0%} word pairs that never co-occur, so the SGNS "
+                         "optimum does not exist: build it with smoothing > 0 (make_topic_corpus(smoothing=...)).")
+    fits, words, trajectories = run_study(corpus, {model: settings}, seeds=seeds, last=last, **train_kwargs)
+    fit = fits[model]
+    words = words.assign(gnorm_optimum=opt["gnorm"])
+    summary = {"optimum_slope": opt["slope"], "optimum_r2": opt["r2"], "trained_slope": fit["gnorm_slope"],
+               "trained_slope_last": fit["gnorm_slope_last"], "trained_r2": fit["gnorm_r2"],
+               "slope_ratio": fit["gnorm_slope_last"] / opt["slope"],
+               "correlation": float(np.corrcoef(words["gnorm"], words["gnorm_optimum"])[0, 1]),
+               "seeds": len(list(seeds)), "dim": train_kwargs.get("dim"), "smoothing": corpus.smoothing}
+    return summary, words
 
 
 OBJECTIVES = ("contrastive", "sgns", "cbow")
@@ -242,6 +381,7 @@ def train_bow(corpus: TopicCorpus, objective: str = "contrastive", similarity: s
     params = list(emb.parameters()) + (list(ctx.parameters()) if ctx is not None else [])
     opt = torch.optim.Adam(params, lr=lr)
     kl, p = exact_kl(corpus, positive), corpus.p
+    info = -np.log(p)
     rows, running = [], []
     name = f"{objective}/{similarity}/{positive}" + ("" if ctx is None or objective == "cbow" else "/untied")
     for step in tqdm(range(1, steps + 1), desc=name, disable=not progress):
@@ -257,19 +397,22 @@ def train_bow(corpus: TopicCorpus, objective: str = "contrastive", similarity: s
         if step % log_every == 0 or step == steps:
             vec = emb.weight.detach().numpy().astype(float)
             cvec = None if ctx is None else ctx.weight.detach().numpy().astype(float)
-            fit_n, fit_g = ols(kl, (vec ** 2).sum(1)), ols(kl, gnorm2(vec, p, cvec))
+            norm2 = (vec ** 2).sum(1)
+            fit_n, fit_g = ols(kl, norm2), ols(kl, gnorm2(vec, p, cvec))
             rows.append({"step": step, "loss": float(np.mean(running)),
                          "r2_norm2_vs_kl": fit_n["r2"], "slope_norm2_vs_kl": fit_n["beta"],
-                         "r2_gnorm_vs_kl": fit_g["r2"], "slope_gnorm_vs_kl": fit_g["beta"]})
+                         "r2_gnorm_vs_kl": fit_g["r2"], "slope_gnorm_vs_kl": fit_g["beta"],
+                         "partial_r2_kl_given_i": partial_r2(norm2, kl, info),
+                         "partial_r2_i_given_kl": partial_r2(norm2, info, kl)})
             running = []
     context = None if ctx is None else ctx.weight.detach().numpy().astype(float)
     return emb.weight.detach().numpy().astype(float), context, pd.DataFrame(rows)
 
 
-#: The models the theory chapter trains: the theorem's own setting, the encoder's variations, a control.
+#: The models the theory chapter trains: Oyama et al.'s setting, the encoder's variations, a control.
 THEORY_MODELS = {
-    "sgns_untied": dict(objective="sgns", positive="same", tied=False),     # the theorem's setting, Oyama's SGNS
-    "sgns_tied": dict(objective="sgns", positive="same", tied=True),         # ... with the encoder's tied vectors
+    "sgns_untied": dict(objective="sgns", positive="same", tied=False),     # Oyama et al.'s setting (two tables)
+    "sgns_tied": dict(objective="sgns", positive="same", tied=True),         # the bound's own: the encoder's one table
     "contrastive": dict(objective="contrastive", similarity="dot", positive="topic"),  # paraphrase positives
     "contrastive_same": dict(objective="contrastive", similarity="dot", positive="same"),  # s' = s
     "contrastive_cosine": dict(objective="contrastive", similarity="cos", positive="topic"),  # limitation 3
@@ -287,8 +430,6 @@ def norm_report(words: pd.DataFrame, y: str, kl: str = "kl") -> dict:
     """
     from scipy.stats import spearmanr
 
-    from .regression import partial_r2
-
     info = -np.log(words["frequency"].to_numpy(float))
     fit = ols(words[kl], words[y])
     out = {"r2_kl": fit["r2"], "slope_kl": fit["beta"],
@@ -302,7 +443,14 @@ def norm_report(words: pd.DataFrame, y: str, kl: str = "kl") -> dict:
     return out
 
 
-def run_study(corpus: TopicCorpus, models: dict = THEORY_MODELS, **train_kwargs):
+#: The numbers :func:`run_study` also averages over the last logged checkpoints (``<key>_last``): key -> the
+#: trajectory's column.
+LAST_COLUMNS = {"r2_kl": "r2_norm2_vs_kl", "slope_kl": "slope_norm2_vs_kl", "gnorm_r2": "r2_gnorm_vs_kl",
+                "gnorm_slope": "slope_gnorm_vs_kl", "partial_r2_kl_given_i": "partial_r2_kl_given_i",
+                "partial_r2_i_given_kl": "partial_r2_i_given_kl"}
+
+
+def run_study(corpus: TopicCorpus, models: dict = THEORY_MODELS, seeds=None, last: int = 1, **train_kwargs):
     """Train every model of ``models`` on ``corpus`` and collect what the chapter reports.
 
     Returns ``(fits, words, trajectories)``: per model its settings, :func:`norm_report` for
@@ -310,24 +458,53 @@ def run_study(corpus: TopicCorpus, models: dict = THEORY_MODELS, **train_kwargs)
     self-inclusive ``kl_same`` for s' = s), the G-norm's R^2 and slope on that KL; the word table in
     long form (one row per word per model: ``model, word, spread, frequency, kl, kl_same, norm2,
     gnorm``); and every model's training trajectory.
+
+    ``seeds``: train every model once per seed and report the mean of every number over the seeds (and
+    its standard deviation as ``<key>_sd``); the word table is the first seed's. ``last``: every number of
+    :data:`LAST_COLUMNS` is also reported as ``<key>_last``, its mean over the last ``last`` logged
+    checkpoints (a single checkpoint's value moves from step to step); the keys without ``_last`` are the
+    final checkpoint's. A model with cosine similarity is scale-free, so
+    its norms drift without bound and its slopes are not identified: they are NaN (``slopes_identified``
+    False); its R^2 and partial R^2 do not depend on the scale.
     """
+    seeds = [train_kwargs.pop("seed", 0)] if seeds is None else list(seeds)
+    train_kwargs.pop("seed", None)
     base = pd.DataFrame({
         "word": corpus.words,
-        "spread": corpus.topic_word.astype(bool).sum(axis=0),
+        "spread": corpus.spread,
         "frequency": corpus.p,
         "kl": exact_kl(corpus, "topic"),
         "kl_same": exact_kl(corpus, "same"),
     })
     fits, frames, trajectories = {}, [], []
     for name, settings in models.items():
-        vectors, context, trajectory = train_bow(corpus, **settings, **train_kwargs)
-        words = base.assign(model=name, norm2=(vectors ** 2).sum(axis=1), gnorm=gnorm2(vectors, corpus.p, context))
-        kl = "kl_same" if settings.get("positive") == "same" else "kl"
-        g = ols(words[kl], words["gnorm"])
-        fits[name] = {**settings, "kl_column": kl, "steps": int(trajectory.iloc[-1]["step"]),
-                      **norm_report(words, "norm2", kl), "gnorm_r2": g["r2"], "gnorm_slope": g["beta"]}
-        frames.append(words)
-        trajectories.append(trajectory.assign(model=name))
+        per_seed = []
+        for n, seed in enumerate(seeds):
+            vectors, context, trajectory = train_bow(corpus, **settings, seed=seed, **train_kwargs)
+            words = base.assign(model=name, norm2=(vectors ** 2).sum(axis=1),
+                                gnorm=gnorm2(vectors, corpus.p, context))
+            kl = "kl_same" if settings.get("positive") == "same" else "kl"
+            g = ols(words[kl], words["gnorm"])
+            tail = trajectory.tail(max(1, int(last)))
+            fit = {**norm_report(words, "norm2", kl), "gnorm_r2": g["r2"], "gnorm_slope": g["beta"],
+                   **{f"{key}_last": float(tail[column].mean()) for key, column in LAST_COLUMNS.items()},
+                   "norm2_mean": float(words["norm2"].mean())}
+            per_seed.append(fit)
+            if n == 0:
+                frames.append(words)
+            trajectories.append(trajectory.assign(model=name, seed=seed))
+        table = pd.DataFrame(per_seed)
+        fit = {k: float(v) for k, v in table.mean().items()}
+        if len(seeds) > 1:
+            fit.update({f"{k}_sd": float(v) for k, v in table.std(ddof=1).items()})
+        identified = settings.get("similarity", "dot") != "cos"
+        if not identified:
+            for key in ("slope_kl", "gnorm_slope", "slope_kl_last", "gnorm_slope_last", "slope_kl_sd",
+                        "gnorm_slope_sd", "slope_kl_last_sd", "gnorm_slope_last_sd"):
+                if key in fit:
+                    fit[key] = float("nan")
+        fits[name] = {**settings, "kl_column": kl, "steps": int(trajectory.iloc[-1]["step"]), "seeds": len(seeds),
+                      "slopes_identified": identified, **fit}
     words = pd.concat(frames, ignore_index=True)[["model", "word", "spread", "frequency", "kl", "kl_same", "norm2",
                                                    "gnorm"]]
     return fits, words, pd.concat(trajectories, ignore_index=True)

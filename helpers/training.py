@@ -17,11 +17,10 @@ the same weights as an uninterrupted one; a finished run is not trained again.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +29,14 @@ import torch
 import torch.nn.functional as F
 
 from .artifacts import checkpoints
-from .config import cache_dir, tqdm
+from .config import as_stored, settings_differences, settings_location, tqdm
 from .data import held_out_texts, load_sentences
 from .encoders import resolve_model_path
+
+__all__ = ["OBJECTIVES", "pretraining_corpus", "nli_triplets", "MLMConfig", "new_mlm", "mlm_head", "pretrain_mlm",
+           "hash_texts", "history", "SimCSEModel", "simcse_loss", "simcse", "run_minutes", "SIMCSE_STEPS",
+           "SAVE_STEPS", "measure_checkpoint", "finetune_study", "SUMMARY_QUANTITIES", "trajectory_summary",
+           "SelfTrainedPair", "SELF_TRAINED_PRESETS", "self_trained_pair", "finetune_verdict"]
 
 OBJECTIVES = ("unsup", "sup")
 
@@ -155,25 +159,19 @@ def _linear_schedule(optimizer, warmup: int, total: int):
 
 
 def _run_dir(kind: str, settings: dict, run_dir=None) -> Path:
-    """The run's folder (named by the settings' hash unless given); a folder holding another run is an error."""
-    import hashlib
-
-    if run_dir is not None:
-        path = Path(run_dir)
-    else:
-        key = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:10]
-        path = cache_dir("runs") / f"{kind}-{key}"
+    """The run's folder (:func:`helpers.config.settings_location` unless given); a folder holding a run with
+    other settings is an error naming them."""
+    path = Path(run_dir) if run_dir is not None else settings_location(kind, settings)
     path.mkdir(parents=True, exist_ok=True)
     stored_file = path / "settings.json"
-    wanted = json.loads(json.dumps(settings, sort_keys=True, default=str))
+    wanted = as_stored(settings)
     if stored_file.is_file():
         try:
             stored = json.loads(stored_file.read_text())
         except json.JSONDecodeError:
             stored = None  # a damaged settings file: the checkpoints decide (they are test-loaded)
-        if stored is not None and stored != wanted:
-            differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
-            changes = "; ".join(f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} now" for k in differ)
+        changes = settings_differences(stored, wanted) if stored is not None else ""
+        if changes:
             raise ValueError(f"{path} holds a run with other settings ({changes}). Use another run_dir, or "
                              "run_dir=None to let the book name the folder after the settings.")
     tmp = stored_file.with_suffix(".tmp")
@@ -587,31 +585,97 @@ def trajectory_summary(trajectory: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def self_trained_pair(data_dir=None, mlm_steps: int = 3000, mlm_hidden: int = 256, mlm_layers: int = 4,
-                      mlm_batch_size: int = 64, objective: str = "sup", pooling: str = "mean",
-                      simcse_steps: int = SIMCSE_STEPS, batch_size: int = 64, lr: float = 1e-4,
-                      temperature: float = 0.05, save_steps=SAVE_STEPS, seed: int = 0, progress: bool = True,
-                      train: bool = True) -> dict | None:
-    """The offline "MLM vs its contrastive fine-tune" pair: {"mlm", "simcse", "simcse_pooling"} folders.
+@dataclass(frozen=True)
+class SelfTrainedPair:
+    """The settings of the offline "MLM vs its contrastive fine-tune" pair that chapters 06-11 share.
 
-    Same settings as the fine-tuning chapter's defaults, so its cached runs are reused (nothing
-    is trained twice); on a fresh machine this trains them (the MLM takes ~30 min on 2 cores).
-    ``train=False``: only look on disk; None when either run is not complete there.
+    The defaults are the fine-tuning chapter's (chapter 05), so its cached runs are reused and nothing is
+    trained twice. A chapter's parameters cell names the pair with one value, ``self_trained``, read by
+    :meth:`of`: a preset name (``"book"``: these defaults; ``"smoke"``: the smallest pair, what ``make test``
+    trains), a dict of fields (the unnamed ones keep the book's defaults) or a :class:`SelfTrainedPair`.
     """
+    mlm_steps: int = 3000
+    mlm_hidden: int = 256
+    mlm_layers: int = 4
+    mlm_batch_size: int = 64
+    objective: str = "sup"
+    pooling: str = "mean"
+    simcse_steps: int = SIMCSE_STEPS
+    batch_size: int = 64
+    lr: float = 1e-4
+    temperature: float = 0.05
+    seed: int = 0
+
+    @classmethod
+    def of(cls, value="book") -> "SelfTrainedPair":
+        """A preset name, a dict of fields or a SelfTrainedPair; an unknown name or field is an error naming it."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            if value not in SELF_TRAINED_PRESETS:
+                raise ValueError(f"self_trained={value!r} is not a preset; use one of {sorted(SELF_TRAINED_PRESETS)}, "
+                                 "a dict of SelfTrainedPair fields or a SelfTrainedPair")
+            return cls(**SELF_TRAINED_PRESETS[value])
+        if isinstance(value, dict):
+            fields = set(cls.__dataclass_fields__)
+            unknown = sorted(set(value) - fields)
+            if unknown:
+                raise ValueError(f"self_trained has unknown settings {unknown}; the settings are {sorted(fields)}")
+            if value.get("objective", "sup") not in OBJECTIVES:
+                raise ValueError(f"self_trained objective={value['objective']!r}: use one of {OBJECTIVES}")
+            for name in ("mlm_steps", "mlm_hidden", "mlm_layers", "mlm_batch_size", "simcse_steps", "batch_size"):
+                if name in value and (isinstance(value[name], bool) or not isinstance(value[name], int)
+                                      or value[name] < 1):
+                    raise ValueError(f"self_trained {name}={value[name]!r}: a positive whole number is needed")
+            return cls(**value)
+        raise TypeError(f"self_trained must be a preset name, a dict or a SelfTrainedPair, not {type(value).__name__}")
+
+    def settings(self) -> dict:
+        return asdict(self)
+
+
+#: Named pairs: "book" is chapter 05's defaults; "smoke" the smallest pair (``make test`` trains it once).
+SELF_TRAINED_PRESETS = {
+    "book": {},
+    "smoke": {"mlm_steps": 30, "mlm_hidden": 32, "mlm_layers": 1, "mlm_batch_size": 32, "simcse_steps": 6,
+              "batch_size": 16},
+    # the teachers' lab path (helpers.book.LAB_PARAMETERS): a pair trained in minutes on a laptop
+    "lab": {"mlm_steps": 600, "mlm_hidden": 128, "mlm_layers": 2, "mlm_batch_size": 32, "simcse_steps": 60,
+            "batch_size": 32},
+}
+
+
+def self_trained_pair(data_dir=None, settings="book", save_steps=SAVE_STEPS, progress: bool = True,
+                      train: bool = True, **overrides) -> dict | None:
+    """The offline "MLM vs its contrastive fine-tune" pair: {"mlm", "simcse", "simcse_pooling", "settings"}.
+
+    ``settings``: what :meth:`SelfTrainedPair.of` reads (``"book"``, ``"smoke"``, a dict or the object);
+    keyword ``overrides`` replace single fields (``mlm_steps=...``). On a fresh machine this trains the pair
+    (the MLM takes ~30 min on 2 cores); ``train=False``: only look on disk, None when either run is not
+    complete there.
+    """
+    from dataclasses import replace
+
+    pair = SelfTrainedPair.of(settings)
+    if overrides:
+        pair = replace(pair, **SelfTrainedPair.of({**pair.settings(), **overrides}).settings())
     corpus = pretraining_corpus(data_dir)
-    mlm = pretrain_mlm(corpus, steps=mlm_steps, batch_size=mlm_batch_size, seed=seed, progress=progress,
-                       config=MLMConfig(hidden_size=mlm_hidden, num_hidden_layers=mlm_layers,
-                                        num_attention_heads=max(1, mlm_hidden // 64), intermediate_size=4 * mlm_hidden),
+    mlm = pretrain_mlm(corpus, steps=pair.mlm_steps, batch_size=pair.mlm_batch_size, seed=pair.seed,
+                       progress=progress,
+                       config=MLMConfig(hidden_size=pair.mlm_hidden, num_hidden_layers=pair.mlm_layers,
+                                        num_attention_heads=max(1, pair.mlm_hidden // 64),
+                                        intermediate_size=4 * pair.mlm_hidden),
                        train=train)
     if mlm is None:
         return None
-    triplets = nli_triplets(data_dir) if objective == "sup" else None
-    ckpts = simcse(mlm, objective=objective, pooling=pooling, steps=simcse_steps, batch_size=batch_size, lr=lr,
-                   temperature=temperature, save_steps=[s for s in save_steps if s <= simcse_steps], sentences=corpus,
-                   triplets=triplets, seed=seed, progress=progress, train=train)
-    if simcse_steps not in ckpts:
+    triplets = nli_triplets(data_dir) if pair.objective == "sup" else None
+    ckpts = simcse(mlm, objective=pair.objective, pooling=pair.pooling, steps=pair.simcse_steps,
+                   batch_size=pair.batch_size, lr=pair.lr, temperature=pair.temperature,
+                   save_steps=[s for s in save_steps if s <= pair.simcse_steps], sentences=corpus,
+                   triplets=triplets, seed=pair.seed, progress=progress, train=train)
+    if pair.simcse_steps not in ckpts:
         return None
-    return {"mlm": mlm, "simcse": ckpts[simcse_steps], "simcse_pooling": pooling}
+    return {"mlm": mlm, "simcse": ckpts[pair.simcse_steps], "simcse_pooling": pair.pooling, "settings": pair}
 
 
 def finetune_verdict(trajectory: pd.DataFrame, contrasts: pd.DataFrame, run: str = "mlm_then_simcse") -> dict:

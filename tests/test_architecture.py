@@ -15,7 +15,7 @@ HELPERS = ROOT / "helpers"
 #: below it, except that analysis skips measure (tables in, tables out) and drawing imports nothing that computes.
 LAYERS = {
     "base": {"config", "data", "units", "information", "live", "publishing", "book", "artifacts"},
-    "measure": {"encoders", "attribution", "pairs", "faithfulness"},
+    "measure": {"encoders", "attribution", "faithfulness"},
     "analyse": {"regression", "rules", "verdicts"},
     "study": {"roster", "training", "contrast", "theory", "sweep", "explorer", "explain"},
     "draw": {"plots"},
@@ -30,27 +30,48 @@ def _layer(module: str) -> str:
 
 
 def imports(path: Path) -> tuple[set, set]:
-    """(the package's modules, the other top-level packages) that ``path`` imports anywhere in its code."""
+    """(the package's modules, the other top-level packages) that ``path`` imports anywhere in its code.
+
+    A module of a subpackage (``helpers/attribution/ig.py``) counts as its subpackage: its imports of its
+    siblings (``from .tokens import``) stay inside, and ``from ..encoders import`` is an import of ``encoders``.
+    """
+    inside = path.parent != HELPERS  # a module of a subpackage
     own, other = set(), set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
+        if isinstance(node, ast.ImportFrom) and node.level:
+            if inside and node.level == 1:
+                continue  # a sibling in the same subpackage
+            if node.level > 1 + inside:
+                raise AssertionError(f"{path}: a relative import leaves the package")
             own |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            (own if node.module.startswith("helpers.") else other).add(node.module.split(".")[-1 if
-                                                                        node.module.startswith("helpers.") else 0])
+            parts = node.module.split(".")
+            if parts[0] == "helpers":
+                own |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names}
+            else:
+                other.add(parts[0])
         elif isinstance(node, ast.Import):
             other |= {a.name.split(".")[0] for a in node.names}
     return own, other
 
 
+def modules() -> dict:
+    """{module or subpackage name: its files}: ``helpers/*.py`` and every subpackage as one module."""
+    found = {p.stem: [p] for p in HELPERS.glob("*.py") if p.stem not in ("__init__", "__main__")}
+    for package in HELPERS.iterdir():
+        if (package / "__init__.py").is_file():
+            found[package.name] = sorted(package.glob("*.py"))
+    return found
+
+
 def graph() -> dict:
-    return {p.stem: imports(p)[0] for p in HELPERS.glob("*.py") if p.stem not in ("__init__", "__main__")}
+    return {m: set().union(*(imports(f)[0] for f in files)) - {m} for m, files in modules().items()}
 
 
 def test_every_module_has_a_layer():
-    modules = {p.stem for p in HELPERS.glob("*.py")} - {"__init__", "__main__"}
+    found = set(modules())
     placed = set().union(*LAYERS.values())
-    assert modules <= placed, f"modules without a layer (add them to ARCHITECTURE.md and LAYERS): {modules - placed}"
+    assert found <= placed, f"modules without a layer (add them to ARCHITECTURE.md and LAYERS): {found - placed}"
 
 
 def test_imports_follow_the_layers():
@@ -60,8 +81,9 @@ def test_imports_follow_the_layers():
 
 
 def test_analysis_and_drawing_import_no_model_code():
+    found = modules()
     for module in LAYERS["analyse"] | LAYERS["draw"]:
-        heavy = imports(HELPERS / f"{module}.py")[1] & HEAVY
+        heavy = set().union(*(imports(f)[1] for f in found[module])) & HEAVY
         assert not heavy, f"{module} imports {heavy}"
     code = "import sys, helpers.rules, helpers.regression, helpers.verdicts, helpers.plots; " \
            f"print(sorted(m for m in {sorted(HEAVY)!r} if m in sys.modules))"
@@ -100,3 +122,50 @@ def test_every_chapter_with_parameters_has_smoke_parameters(path):
         "add its smallest settings there (or list it in SMOKE_FULL_SIZE if it costs seconds at full size).")
     unknown = set(book.SMOKE_PARAMETERS[path.stem]) - set(declared)
     assert not unknown, f"SMOKE_PARAMETERS[{path.stem!r}] names parameters the chapter does not declare: {unknown}"
+
+
+def _notebook_uses():
+    """(notebook, module, name) for every helpers name a chapter imports or reads as ``module.name``."""
+    import ast
+    import importlib
+    import json
+    import types
+
+    out = []
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        src = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        tree = ast.parse("\n".join(line for line in src.split("\n") if not line.lstrip().startswith(("%", "!"))))
+        aliases = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("helpers"):
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    try:
+                        obj = importlib.import_module(f"{node.module}.{alias.name}")
+                    except ImportError:
+                        obj = getattr(module, alias.name, None)
+                    if isinstance(obj, types.ModuleType):
+                        aliases[alias.asname or alias.name] = obj
+                    else:
+                        out.append((path.name, node.module, alias.name))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+                out.append((path.name, aliases[node.value.id].__name__, node.attr))
+    return out
+
+
+def test_chapters_use_only_the_public_surface():
+    """Every module states its public names (``__all__``), and a chapter calls nothing else: a private helper
+    the chapters lean on becomes public (and documented) or the chapter changes."""
+    import importlib
+
+    for name in modules():
+        module = importlib.import_module(f"helpers.{name}")
+        assert isinstance(getattr(module, "__all__", None), list), f"helpers.{name} has no __all__"
+        missing = [n for n in module.__all__ if not hasattr(module, n)]
+        assert not missing, f"helpers.{name}.__all__ names what it does not define: {missing}"
+    uses = _notebook_uses()
+    assert len(uses) > 100  # the chapters' calls were read
+    private = sorted({f"{m}.{n} ({nb})" for nb, m, n in uses if n not in importlib.import_module(m).__all__})
+    assert not private, f"chapters call names outside their module's __all__: {private}"

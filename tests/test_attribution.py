@@ -93,7 +93,7 @@ def test_word_weights_cache_resumes_and_reuses(bert, tmp_path, monkeypatch):
     assert len(attr.AttributionCache(db)) == 2
     calls = []
     original = attr.ig_token_norms
-    monkeypatch.setattr(attr, "ig_token_norms", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(attr.ig, "ig_token_norms", lambda *a, **k: calls.append(1) or original(*a, **k))
     full = attr.word_weights(bert, sentences, n_steps=8, cache=db, progress=False)
     assert len(calls) == 1  # only the new sentence is computed
     pd.testing.assert_frame_equal(full[full["sentence_id"] != 12].reset_index(drop=True), first)

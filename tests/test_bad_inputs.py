@@ -227,12 +227,12 @@ def test_shap_killed_midway_resumes_where_it_stopped(ctx, tmp_path, monkeypatch)
             raise Killed
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(attr, "shap_token_norms", dies_on_the_second)
+    monkeypatch.setattr(attr.shapley, "shap_token_norms", dies_on_the_second)
     with pytest.raises(Killed):
         attr.word_weights(ctx["bert"], texts, method="shap", max_evals=100, cache=tmp_path / "b.sqlite", progress=False)
     assert len(attr.AttributionCache(tmp_path / "b.sqlite")) == 1  # the finished sentence was kept
     calls.clear()
-    monkeypatch.setattr(attr, "shap_token_norms", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(attr.shapley, "shap_token_norms", lambda *a, **k: calls.append(1) or original(*a, **k))
     resumed = attr.word_weights(ctx["bert"], texts, method="shap", max_evals=100, cache=tmp_path / "b.sqlite",
                                 progress=False)
     assert len(calls) == 2  # only the two unfinished sentences

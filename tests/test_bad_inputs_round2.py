@@ -19,7 +19,8 @@ import pytest
 import torch
 
 from helpers import attribution as attr
-from helpers import faithfulness, information, pairs, regression
+from helpers import faithfulness, information, regression, units
+from helpers.attribution import pairs
 from helpers.encoders import load_encoder, resolve_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +45,7 @@ def roberta():
 def test_special_token_strings_do_not_shift_the_words(name):
     enc = load_encoder(name)
     table = attr.word_weights(enc, [SPECIAL], n_steps=4, cache=False, progress=False)
-    expected = information.split_words(SPECIAL, enc.tokenizer)
+    expected = units.split_words(SPECIAL, enc.tokenizer)
     assert table["word"].tolist() == expected  # every word keeps its own weight; none vanish at the end
     assert expected[-2:] == ["now", "."] and expected[0].lower() == "a"
     specials = set(enc.tokenizer.all_special_tokens) | {s.lower() for s in enc.tokenizer.all_special_tokens}
@@ -79,7 +80,7 @@ def test_invisible_characters_are_not_words(name):
     enc = load_encoder(name)
     words = attr.word_weights(enc, [INVISIBLE], n_steps=4, cache=False, progress=False)["word"].tolist()
     assert all(w.strip() and not any(unicodedata.category(c) in ("Cf", "Mn") for c in w) for w in words), words
-    assert words == information.split_words(INVISIBLE, enc.tokenizer)
+    assert words == units.split_words(INVISIBLE, enc.tokenizer)
 
 
 def test_all_methods_agree_on_the_units_and_the_information_table_joins_one_to_one(bert):
@@ -280,7 +281,7 @@ def test_a_read_only_cache_serves_its_rows(bert, tmp_path, monkeypatch):
         store = attr.AttributionCache(db)
     calls = []
     original = attr.ig_token_norms
-    monkeypatch.setattr(attr, "ig_token_norms", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(attr.ig, "ig_token_norms", lambda *a, **k: calls.append(1) or original(*a, **k))
     again = attr.word_weights(bert, ["A dog runs.", "A cat sleeps."], n_steps=4, cache=store, progress=False)
     assert len(calls) == 1  # the stored sentence was served, the new one computed
     pd.testing.assert_frame_equal(again[again["sentence_id"] == 0], first)

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import nbformat
 import papermill as pm
@@ -55,30 +56,98 @@ def test_parameters_page_lists_every_parameter(tmp_path):
             assert f"`{name}`" in text
 
 
-SHARED = ["mlm_steps", "mlm_hidden", "mlm_layers", "mlm_batch_size", "simcse_steps", "simcse_batch_size", "seed"]
-
-
 def test_self_trained_pair_settings_agree_across_chapters():
-    """Chapters 05-08 must name the same self-trained pair, or each would train its own."""
+    """Chapters 06-11 name the pair with one parameter whose "book" preset is chapter 05's defaults, and their
+    smoke runs use the "smoke" preset, which is chapter 05's smoke run: otherwise each would train its own pair."""
     import ast
-    import inspect
 
     from helpers import training
 
-    chapters = [p for p in NOTEBOOKS if p.stem[:2] in ("05", "06", "07", "08", "09")]
-    assert len(chapters) == 5
-    defaults = [{k: pm.inspect_notebook(str(p))[k]["default"] for k in SHARED} for p in chapters]
-    assert all(d == defaults[0] for d in defaults)
-    ch05 = pm.inspect_notebook(str(chapters[0]))
-    sig = inspect.signature(training.self_trained_pair).parameters
-    assert sig["lr"].default == float(ch05["lr"]["default"])
-    assert sig["temperature"].default == float(ch05["temperature"]["default"])
-    assert sig["objective"].default in ch05["objectives"]["default"]
-    assert sig["simcse_steps"].default == int(ch05["simcse_steps"]["default"])
-    assert list(sig["save_steps"].default) == ast.literal_eval(ch05["save_steps"]["default"])
-    for stem in ("06_regression", "07_word_weights", "08_other_datasets", "09_explorer"):
-        smoke = book.SMOKE_PARAMETERS[stem]
-        assert {k: smoke[k] for k in book.SELF_TRAINED_SMOKE} == book.SELF_TRAINED_SMOKE
+    users = [p for p in NOTEBOOKS if "self_trained_pair(" in p.read_text()]
+    assert [p.stem[:2] for p in users] == ["06", "07", "08", "09", "10", "11"]
+    for path in users:
+        declared = pm.inspect_notebook(str(path))
+        assert ast.literal_eval(declared["self_trained"]["default"]) == "book", path.name
+        assert not {"mlm_steps", "simcse_steps", "finetune_pooling"} & set(declared), path.name
+        assert book.SMOKE_PARAMETERS[path.stem]["self_trained"] == "smoke", path.name
+    ch05 = {k: ast.literal_eval(v["default"]) for k, v in pm.inspect_notebook(str(NOTEBOOKS[4])).items()
+            if k != "data_dir"}
+    assert NOTEBOOKS[4].stem == "05_finetuning"
+    pair = training.SelfTrainedPair.of("book")
+    named = {"batch_size": "simcse_batch_size"}
+    for field in ("mlm_steps", "mlm_hidden", "mlm_layers", "mlm_batch_size", "simcse_steps", "batch_size", "lr",
+                  "temperature", "seed"):
+        assert getattr(pair, field) == ch05[named.get(field, field)], field
+    assert pair.objective in ch05["objectives"] and pair.simcse_steps in ch05["save_steps"]
+    smoke = training.SelfTrainedPair.of("smoke")
+    ch05_smoke = book.SMOKE_PARAMETERS["05_finetuning"]
+    for field, value in training.SELF_TRAINED_PRESETS["smoke"].items():
+        assert ch05_smoke[named.get(field, field)] == value == getattr(smoke, field), field
+    assert set(book.SELF_TRAINED_SMOKE) <= set(ch05_smoke)
+
+
+def test_lab_preset_names_one_pair_and_declared_parameters():
+    """The lab path trains one small pair: chapter 05's lab parameters are the "lab" preset that chapters 06-08
+    name, and every lab parameter is one the chapter declares (a typo would be refused only at run time)."""
+    import ast
+
+    from helpers import training
+
+    named = {"batch_size": "simcse_batch_size"}
+    lab = training.SelfTrainedPair.of("lab")
+    for field, value in training.SELF_TRAINED_PRESETS["lab"].items():
+        assert book.LAB_PARAMETERS["05_finetuning"][named.get(field, field)] == value == getattr(lab, field), field
+    for stem, params in book.LAB_PARAMETERS.items():
+        declared = pm.inspect_notebook(str(book.NOTEBOOK_DIR / f"{stem}.ipynb"))
+        assert set(params) <= set(declared), (stem, set(params) - set(declared))
+        if stem != "05_finetuning":
+            assert params["self_trained"] == "lab" and ast.literal_eval(declared["self_trained"]["default"]) == "book"
+    assert lab.mlm_steps < training.SelfTrainedPair.of("book").mlm_steps
+    with pytest.raises(ValueError, match="choose one"):
+        book.run_all(Path("unused"), smoke=True, lab=True)
+
+
+def test_teaching_page_reads_prerequisites_and_times(tmp_path, monkeypatch):
+    """The teachers' page is generated: prerequisites from each overview, reading time from the word count,
+    running time from the executed copy, the summary from the closing chapter's claims."""
+    import nbformat
+    import pandas as pd
+
+    assert book.chapter_prerequisites(book.NOTEBOOK_DIR / "04_shap.ipynb") == ["03_integrated_gradients"]
+    assert "06_regression" in book.chapter_prerequisites(book.NOTEBOOK_DIR / "08_other_datasets.ipynb")
+    levels = book.dependency_levels({"a": [], "b": ["a"], "c": ["a", "b"], "d": []})
+    assert levels == [["a", "d"], ["b"], ["c"]]
+    with pytest.raises(ValueError, match="circle"):
+        book.dependency_levels({"a": ["b"], "b": ["a"]})
+    monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path / "results"))
+    executed = tmp_path / "book"
+    executed.mkdir()
+    nb = nbformat.read(book.NOTEBOOK_DIR / "02_information.ipynb", as_version=4)
+    nb.metadata["papermill"] = {"duration": 90.0}
+    nbformat.write(nb, executed / "02_information.ipynb")
+    (tmp_path / "results" / "reproduced").mkdir(parents=True)
+    pd.DataFrame([{"claim": "A claim | with a bar", "chapter": "06_regression", "verdict": "partly reproduced"}]).to_csv(
+        tmp_path / "results" / "reproduced" / "claims.csv", index=False)
+    out = tmp_path / "teaching.md"
+    book.teaching_page(executed, out)
+    text = out.read_text()
+    row = next(line for line in text.splitlines() if "<02_information>` |" in line and line.startswith("| {doc}"))
+    assert f"| {book.reading_minutes(book.NOTEBOOK_DIR / '02_information.ipynb')} | 1.5 |" in row
+    assert "not executed" in next(l for l in text.splitlines() if l.startswith("| {doc}") and "<01_theory>` |" in l)
+    assert "A claim \\| with a bar" in text and "**partly reproduced**" in text
+    assert book.LAB_COMMAND in text and text.count("**Session") == len(book.SESSIONS)
+
+
+def test_self_trained_settings_refuse_unknown_names():
+    from helpers import training
+
+    with pytest.raises(ValueError, match="not a preset"):
+        training.SelfTrainedPair.of("tiny")
+    with pytest.raises(ValueError, match=r"unknown settings \['mlm_step'\]"):
+        training.SelfTrainedPair.of({"mlm_step": 10})
+    with pytest.raises(ValueError, match="mlm_hidden=0"):
+        training.SelfTrainedPair.of({"mlm_hidden": 0})
+    assert training.SelfTrainedPair.of({"mlm_steps": 10}).mlm_hidden == 256
 
 
 def test_widgets_are_stripped_from_executed_copies(tmp_path):
@@ -98,3 +167,27 @@ def test_widgets_are_stripped_from_executed_copies(tmp_path):
     out = nbformat.read(path, as_version=4)
     assert "widgets" not in out.metadata and out.cells[0].outputs[0]["data"] == {"text/plain": "Explorer(...)"}
     assert book.strip_widgets(path) == 0  # idempotent
+
+
+def test_compare_results_finds_a_changed_cell_and_ignores_timings(tmp_path, capsys):
+    import pandas as pd
+
+    before, after = tmp_path / "before", tmp_path / "after"
+    for root in (before, after):
+        (root / "ch").mkdir(parents=True)
+    table = pd.DataFrame({"model": ["a", "b"], "r2": [0.1, 0.2], "seconds": [1.0, 2.0]})
+    table.to_csv(before / "ch" / "t.csv", index=False)
+    table.assign(seconds=[5.0, 6.0]).to_csv(after / "ch" / "t.csv", index=False)
+    (before / "ch" / "s.json").write_text(json.dumps({"slope": 1.5, "minutes": 3}))
+    (after / "ch" / "s.json").write_text(json.dumps({"slope": 1.5, "minutes": 4}))
+    report = book.compare_results(before, after).set_index("file")
+    assert (report["status"] == "same").all() and report.loc["ch/t.csv", "timing_columns"] == "seconds"
+    assert book.main(["compare-results", str(before), str(after)]) == 0
+    table.assign(r2=[0.1, 0.25]).to_csv(after / "ch" / "t.csv", index=False)
+    (after / "ch" / "new.csv").write_text("x\n1\n")
+    report = book.compare_results(before, after).set_index("file")
+    assert report.loc["ch/t.csv", "status"] == "differs" and report.loc["ch/t.csv", "cells_differ"] == 1
+    assert report.loc["ch/t.csv", "max_abs_diff"] == pytest.approx(0.05)
+    assert report.loc["ch/new.csv", "status"] == "only after"
+    assert book.main(["compare-results", str(before), str(after)]) == 1
+    assert book.main(["compare-results", str(before), str(tmp_path / "nowhere")]) == 2

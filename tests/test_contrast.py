@@ -53,6 +53,39 @@ def test_bow_training_is_cached_and_starts_from_one_initialisation(tmp_path, mon
         contrast.train_bow_text(SENTENCES, "nli", vocab, dim=8, steps=3, batch_size=16, progress=False)
 
 
+def test_bow_run_compares_its_stored_settings(tmp_path, monkeypatch):
+    """A bag-of-words file found under a run's name but holding other settings is refused, naming them."""
+    import json
+
+    from helpers.config import settings_location
+
+    monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))
+    vocab = contrast.bow_vocabulary(SENTENCES, min_count=1)
+    kwargs = dict(dim=8, steps=5, batch_size=16, progress=False)
+    contrast.train_bow_text(SENTENCES, "dropout", vocab, **kwargs)
+    (path,) = (tmp_path / "runs").glob("bow-dropout-*.npz")
+    saved = dict(np.load(path))
+    stored = json.loads(str(saved["settings"]))
+    assert path == settings_location("bow-dropout", stored, ".npz")  # named by the shared helper
+    np.savez(path, vectors=saved["vectors"], minutes=saved["minutes"], settings=json.dumps({**stored, "steps": 4}))
+    with pytest.raises(ValueError, match="other settings.*steps: 4 there, 5 now"):
+        contrast.train_bow_text(SENTENCES, "dropout", vocab, train=False, **kwargs)
+
+
+def test_settings_keep_their_location():
+    """Every cache and run folder is named by config.settings_key; the name of given settings never changes
+    (a change would orphan every trained run and cached weight on users' machines)."""
+    from pathlib import Path
+
+    from helpers.config import settings_differences, settings_key
+
+    settings = {"steps": 3000, "save": (0, 15), "path": Path("/x")}
+    assert settings_key(settings) == "688a3557ec"
+    assert settings_key(settings, None).startswith("688a3557ec") and len(settings_key(settings, None)) == 40
+    assert settings_differences({"save": [0, 15], "steps": 1}, {"save": (0, 15), "steps": 2}) == "steps: 1 there, 2 now"
+    assert settings_differences({"save": [0, 15]}, {"save": (0, 15)}) == ""
+
+
 def _toy(seed=0, n_sentences=60):
     """A toy information table and a maker of word-weight tables with a chosen slope on KL (same sentences)."""
     rng = np.random.default_rng(seed)

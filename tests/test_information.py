@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from helpers.data import load_sentences
-from helpers.information import context_distribution, split_words, word_information
+from helpers.information import context_distribution, word_information
+from helpers.units import split_words
 
 
 def test_hand_computed_corpus():

@@ -14,7 +14,8 @@ import torch
 
 from helpers import attribution as attr
 from helpers.encoders import MissingPoolerError, load_encoder, resolve_model_path, roster
-from helpers.information import split_words, surface_words, word_information
+from helpers.information import word_information
+from helpers.units import split_words, surface_words
 from helpers.regression import TABLE_COLUMNS, contrast_under_choices, paper_layout
 from helpers.roster import choice_sensitivity, roster_results
 
@@ -169,7 +170,7 @@ def test_choice_sensitivity_covers_every_choice(tmp_path, monkeypatch):
     infos = {"a": info, "b": word_information(sentences, tokenizer=load_encoder("tiny-random-roberta").tokenizer)}
     calls = []
     original = attr.ig_token_norms
-    monkeypatch.setattr(attr, "ig_token_norms", lambda *a, **k: calls.append(1) or original(*a, **k))
+    monkeypatch.setattr(attr.ig, "ig_token_norms", lambda *a, **k: calls.append(1) or original(*a, **k))
     choices = choice_sensitivity(rows, sentences, infos, {"n_steps": 4}, n_boot=20, progress=False)
     assert len(calls) == 2 * len(sentences)  # token attributions computed once per model, then served by the cache
     assert len(choices) == 2 * len(attr.WORD_AGGS) * len(attr.NORMALIZATIONS)

@@ -3,9 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import faithfulness, pairs
+from helpers import faithfulness
+from helpers.attribution import pairs
 from helpers.encoders import load_encoder
-from helpers.information import split_words, word_information
+from helpers.information import word_information
+from helpers.units import split_words
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +129,8 @@ def test_forward_mode_contributions_equal_the_backward_engine(tiny):
     """J from Jacobian-vector products (one per token) equals J from D backward passes, and adds up to f(X) - f(X')."""
     import torch
 
-    from helpers.attribution import _ig_engine, ig_token_outputs, tokenize
+    from helpers.attribution import ig_token_outputs, tokenize
+    from helpers.attribution.ig import _ig_engine  # the backward engine itself, the reference for this test
 
     inputs = tokenize(tiny, "a man with a hard hat is dancing .")
     keep = torch.tensor([[w is None for w in inputs["word_ids"]]])

@@ -6,7 +6,8 @@ import pytest
 
 from helpers import rules
 from helpers.data import load_sentences
-from helpers.information import split_words, word_information
+from helpers.information import word_information
+from helpers.units import split_words
 
 
 @pytest.fixture(scope="module")

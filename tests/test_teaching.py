@@ -133,3 +133,104 @@ def test_figure_names_are_unique_and_referenced_names_exist():
     for svg in ("jensen_sgns", "ig_path", "shap_hierarchy"):
         path = ROOT / "book" / "figures" / f"{svg}.svg"
         assert path.is_file() and path.stat().st_size < 10_000 and "<script" not in path.read_text()
+
+
+def _notation_rows() -> list[tuple[str, str]]:
+    text = (ROOT / "book" / "notation.md").read_text()
+    table = text[text.index("| symbol | meaning | where |"):text.index("## Glossary")]
+    return [(row.split("|")[1].strip(), row.split("|")[3]) for row in table.splitlines()[2:] if row.startswith("|")]
+
+
+def test_notation_covers_every_chapter_without_a_symbol_used_twice():
+    """One meaning per symbol (the symbols of a row are its $...$ pieces), and every chapter that numbers an
+    equation gets at least one row pointing to it."""
+    rows = _notation_rows()
+    symbols = [s for cell, _ in rows for s in re.findall(r"\$([^$]+)\$", cell)]
+    repeated = sorted({s for s in symbols if symbols.count(s) > 1})
+    assert not repeated, f"symbols with two rows: {repeated}"
+    where = " ".join(w for _, w in rows)
+    with_math = [p.stem for p in CHAPTERS if re.search(r"\$\$ \(eq-", "\n".join(  # chapters with numbered equations
+        c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "markdown"))]
+    assert len(with_math) >= 8
+    missing = [stem for stem in with_math if f"<{stem}>" not in where]
+    assert not missing, f"chapters the notation table never points to: {missing}"
+
+
+def test_every_citation_resolves():
+    """Every {cite} key of the chapters and book pages is an entry of book/references.bib."""
+    keys = set(re.findall(r"^@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text(), re.M))
+    texts = ["\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "markdown")
+             for p in CHAPTERS] + [p.read_text() for p in (ROOT / "book").glob("*.md")]
+    cited = {k.strip() for t in texts for group in re.findall(r"\{cite(?::[a-z]+)?\}`([^`]+)`", t)
+             for k in group.split(",")}
+    assert len(cited) > 20
+    assert cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
+
+
+def _claim_calls(path: Path) -> list[tuple[int, str, list]]:
+    """(cell index, the claimed statement, the cell's tags) of every ``claim(...)`` call of a chapter."""
+    import ast
+
+    out = []
+    for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type != "code" or "claim(" not in cell.source:
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "claim":
+                out.append((i, ast.literal_eval(node.args[1]), cell.metadata.get("tags", [])))
+    return out
+
+
+def test_directional_sentences_are_checked_where_they_are_written():
+    """Every claim(...) check is hidden from the page and quotes, word for word, a sentence of the Markdown just
+    before it: the check and the sentence it guards cannot drift apart. Some chapters carry such checks."""
+    found = 0
+    for path in CHAPTERS:
+        cells = nbformat.read(path, as_version=4).cells
+        for index, statement, tags in _claim_calls(path):
+            found += 1
+            assert "remove-cell" in tags, f"{path.name} cell {index}: a claim check belongs in a remove-cell cell"
+            before = " ".join(c.source for c in cells[max(0, index - 3):index] if c.cell_type == "markdown")
+            assert " ".join(statement.split()) in " ".join(before.split()), (
+                f"{path.name} cell {index}: the claim “{statement}” is not a sentence of the Markdown before it")
+    assert found >= 3
+
+
+def test_a_contradicted_sentence_stops_the_build_and_only_warns_a_reader(tmp_path):
+    """The mechanism end to end: a notebook whose sentence its numbers contradict fails the book build (claims
+    at 'error', as helpers.book run sets at the chapters' defaults) naming the sentence; a reader's run
+    (claims at 'warn') finishes and shows a note instead."""
+    from helpers.live import claim, direction
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# T"),
+                nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_markdown_cell("KL is larger in the larger corpus."),
+                nbformat.v4.new_code_cell("from helpers.live import claim\nclaim(x > 2, 'KL is larger in the larger corpus')",
+                                          metadata={"tags": ["remove-cell"]})]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "99_claim.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(book.NotebookFailed, match="KL is larger in the larger corpus"):
+        book.run_notebook(path, tmp_path / "out", progress=False, claims="error")
+    out = book.run_notebook(path, tmp_path / "warned", progress=False, claims="warn")
+    shown = str(nbformat.read(out, as_version=4).cells[3].outputs)
+    assert "does not hold" in shown
+    book.run_notebook(path, tmp_path / "holds", {"x": 3}, progress=False, claims="error")  # true: no error
+    assert claim(True, "anything") and direction("d", 2, 1) == "larger" and direction("d", 1, 2) == "smaller"
+    assert direction("d", 1.0, 1.005, tolerance=0.01) == "about the same"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_exercises_say_difficulty_and_time_and_solutions_explain_before_code(path):
+    """Each exercise opens with its difficulty, time and kind; each solution says in words what it does
+    before any code (a solution that is only code teaches nothing a reader can check by thinking)."""
+    cells = nbformat.read(path, as_version=4).cells
+    for cell in cells:
+        for block in re.findall(r"```\{exercise\}[^\n]*\n(.*?)```", cell.source if cell.cell_type == "markdown" else "",
+                                re.S):
+            assert re.search(r"\*Difficulty [★☆]{3} · about \d+ minutes · [^*]+\*", block), block[:200]
+    for i, cell in enumerate(cells):
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("```{solution-start}"):
+            words = re.sub(r"```\{solution-start\}[^\n]*\n(:[\w-]+:[^\n]*\n)*```", "", cell.source).strip()
+            assert len(words.split()) >= 8, f"{path.name} cell {i}: the solution starts with code, not words"

@@ -24,9 +24,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .attribution import ENGINE_VERSION, AttributionCache, ig_token_outputs, tokenize
-from .config import check_count, tqdm
-from .units import units_key
+from ..config import check_count, tqdm
+from ..units import units_key
+from .cache import AttributionCache
+from .ig import ig_token_outputs
+from .tokens import tokenize
+from .words import ENGINE_VERSION
+
+__all__ = ["SIMILARITIES", "pair_weights", "pair_matrix", "pair_shares", "pairs_study"]
 
 SIMILARITIES = ("dot", "cosine")
 
