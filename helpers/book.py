@@ -71,12 +71,11 @@ SELF_TRAINED_LAB = {"mlm_steps": 600, "mlm_hidden": 128, "mlm_layers": 2, "mlm_b
 #: The lab path (``--lab``): chapters 05-08 on a laptop in minutes, with a small pair trained for it and small
 #: samples. Its numbers show the workflow and the direction of the effects, not the book's verdicts.
 LAB_PARAMETERS = {
-    "05_finetuning": {**SELF_TRAINED_LAB, "objectives": ["sup"], "save_steps": [0, 30, 60], "n_sentences": 40,
-                      "ig_n_steps": 8, "ig_projections": 8, "train_designs": [], "long_steps": 60,
-                      "long_save_steps": [0, 60], "reverse_steps": 20},
-    "06_regression": {"self_trained": "lab", "n_sentences": 40, "ig_n_steps": 8, "ig_projections": 8,
-                      "max_evals": 100, "sketch_check_sentences": 4, "choice_boot": 100, "n_boot": 200},
-    "07_word_weights": {"self_trained": "lab", "n_sentences": 40, "ig_n_steps": 8, "ig_projections": 8,
+    "05_finetuning": {**SELF_TRAINED_LAB, "objectives": ["sup"], "save_steps": [0, 60], "n_sentences": 30,
+                      "ig_n_steps": 8, "ig_projections": 8, "designs": [], "train_designs": []},
+    "06_regression": {"self_trained": "lab", "n_sentences": 30, "ig_n_steps": 8, "ig_projections": 8,
+                      "max_evals": 100, "sketch_check_sentences": 2, "choice_boot": 100, "n_boot": 200},
+    "07_word_weights": {"self_trained": "lab", "n_sentences": 30, "ig_n_steps": 8, "ig_projections": 8,
                         "min_occurrences": 3},
     "08_other_datasets": {"self_trained": "lab", "n_sentences": 30, "info_sentences": 2000, "ig_n_steps": 8,
                           "ig_projections": 8, "n_boot": 200},
