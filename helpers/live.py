@@ -68,12 +68,14 @@ def claim(holds, statement: str) -> bool:
 
 def direction(name: str, a, b, more: str = "larger", less: str = "smaller", same: str = "about the same",
               tolerance: float = 0.0) -> str:
-    """Glue (as ``name``) the word for how ``a`` compares with ``b``: ``more`` when a exceeds b by more than
+    """Glue (as ``name``, Markdown for a ``{glue:md}`` role) the word for how ``a`` compares with ``b``: ``more`` when a exceeds b by more than
     ``tolerance``, ``less`` when it falls short by more, else ``same``; for a sentence whose direction a rerun
     could flip. Returns the word."""
+    from IPython.display import Markdown
+
     a, b = float(a), float(b)
     word = more if a - b > tolerance else less if b - a > tolerance else same
-    glue(name, word, display=False)
+    glue(name, Markdown(word), display=False)  # Markdown: shown with {glue:md}, in the sentence's own words
     return word
 
 

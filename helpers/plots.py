@@ -349,26 +349,37 @@ def aopc_bars(table: pd.DataFrame, removal: str = "mask"):
 
 def claims_picture(claims: pd.DataFrame, verdicts=("reproduced", "partly reproduced", "not reproduced",
                                                    "not testable offline", "not measured")):
-    """The closing chapter's claims x evidence picture: one row per claim, grouped by tier, a dot in the column
-    of its verdict (the table of ``verdicts.claims_table``)."""
+    """The closing chapter's claims x evidence picture: one row per claim, grouped by tier (a heading above each
+    group), a dot in the column of its verdict (the table of ``verdicts.claims_table``)."""
+    import re
+
     rows = claims.reset_index(drop=True)
-    labels = [c.split(" (")[0] for c in rows["claim"]]
-    labels = [text if len(text) <= 70 else text[:67] + "..." for text in labels]
-    fig, ax = plt.subplots(figsize=(9, 0.42 * len(rows) + 1.2))
-    colours = sns.color_palette(PALETTE, len(verdicts))
-    y = np.arange(len(rows))[::-1]
-    for i, verdict in enumerate(verdicts):
-        hit = (rows["verdict"] == verdict).to_numpy()
-        ax.scatter(np.full(hit.sum(), i), y[hit], s=160, color=colours[i], zorder=3)
-    ax.set_xticks(range(len(verdicts)), [v.replace(" ", "\n", 1) for v in verdicts])
-    ax.set_yticks(y, labels, fontsize="small")
+    tiers = list(dict.fromkeys(rows["tier"])) if "tier" in rows else [None]
+    labels, ys, headings, y = [], [], [], 0
+    for tier in tiers:
+        group = rows if tier is None else rows[rows["tier"] == tier]
+        if tier is not None:
+            headings.append((y, tier))
+            y += 1
+        for _, row in group.iterrows():
+            text = re.sub(r"\s*\([^()]*\)$", "", str(row["claim"]))
+            labels.append(text if len(text) <= 80 else text[:77] + "...")
+            ys.append((y, row["verdict"]))
+            y += 1
+    fig, ax = plt.subplots(figsize=(11, 0.38 * y + 1.3))
+    colours = dict(zip(verdicts, sns.color_palette(PALETTE, len(verdicts))))
+    for position, verdict in ys:
+        ax.scatter(verdicts.index(verdict), -position, s=150, color=colours[verdict], zorder=3)
+    for position, tier in headings:
+        ax.text(-0.45, -position, tier[0].upper() + tier[1:], ha="left", va="center", fontweight="bold",
+                fontsize="small")
+        ax.axhline(-position + 0.5, color="grey", lw=0.8)
+    short = {"reproduced": "reproduced", "partly reproduced": "partly", "not reproduced": "not",
+             "not testable offline": "not testable\noffline", "not measured": "not\nmeasured"}
+    ax.set_xticks(range(len(verdicts)), [short.get(v, v) for v in verdicts])
+    ax.set_yticks([-p for p, _ in ys], labels, fontsize="small")
     ax.set_xlim(-0.5, len(verdicts) - 0.5)
-    if "tier" in rows:
-        for tier, group in rows.groupby("tier", sort=False):
-            top = y[group.index].max()
-            ax.axhline(top + 0.5, color="grey", lw=0.8)
-            ax.text(len(verdicts) - 0.55, top + 0.35, tier, ha="right", va="top", fontsize="small", style="italic",
-                    color="grey")
+    ax.set_ylim(-y + 0.5, 0.5)
     ax.xaxis.tick_top()
     ax.grid(axis="y", visible=False)
     fig.tight_layout()

@@ -20,13 +20,14 @@ chapters for the closing chapter.
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 
 from .config import results_dir
 from .rules import RULE, VERDICTS, baseline_dependence, judge_contrasts, judge_designs, judge_finetuning
 
-__all__ = ["VERDICTS", "CLAIMS", "TIERS", "FIGURE3_READING", "claims_table", "bottom_line", "markdown_table",
+__all__ = ["VERDICTS", "CLAIMS", "TIERS", "FIGURE3_READING", "claims_table", "bottom_line", "short_claim", "markdown_table",
            "matched_pairs", "claim_bound", "claim_norms", "claim_toy_contrastive", "claim_table1", "claim_finetuning", "claim_designs",
            "claim_ig_shap", "claim_kl_i", "claim_datasets", "claim_figure3"]
 
@@ -295,41 +296,50 @@ def claims_table() -> pd.DataFrame:
     return pd.DataFrame([{"tier": _tier(f), **f()} for f in CLAIMS])
 
 
+def short_claim(claim: str) -> str:
+    """A claim without its trailing parenthesis (the source: "(Table 1)", "(toy corpus)")."""
+    return re.sub(r"\s*\([^()]*\)$", "", str(claim))
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _count(rows: pd.DataFrame) -> str:
-    """'2 of 4 reproduced, 1 partly, 1 not' in words, from the verdict column."""
+    """'1 reproduced, 2 partly, 1 not' from the verdict column."""
     counts = rows["verdict"].value_counts()
-    parts = [f"{int(counts[v])} {v.replace(' reproduced', '') if i else v}" for i, v in enumerate(VERDICTS)
-             if counts.get(v, 0)]
-    return f"of {len(rows)}: " + ", ".join(parts)
+    words = {"reproduced": "reproduced", "partly reproduced": "partly", "not reproduced": "not",
+             "not testable offline": "not testable offline", "not measured": "not measured"}
+    return ", ".join(f"{int(counts[v])} {words[v]}" for v in VERDICTS if counts.get(v, 0))
 
 
 def bottom_line(claims: pd.DataFrame) -> str:
     """The closing chapter's bottom line in plain words, written from the claims table (never typed): what the
-    theory checks say, how the paper's empirical claims fared offline, and whether a verdict hangs on a setting."""
+    theory checks say, how the paper's empirical claims fared offline, the consistency checks, and whether a
+    verdict hangs on a setting."""
     by_tier = {t: claims[claims["tier"] == t] for t in TIERS}
     theory, empirical, consistency = by_tier.values()
     good = {"reproduced", "partly reproduced"}
     sentences = []
     if len(theory):
         held = theory[theory["verdict"].isin(good)]
-        sentences.append(f"**The theory** ({_count(theory)}): the checks that hold are "
-                         + (", ".join(f"“{c.split(' (')[0].lower()}”" for c in held["claim"]) or "none")
-                         + "; the bound itself is true by construction, so its row confirms the code, not the world.")
+        sentences.append(f"**The theory** ({_n(len(theory), 'check')}: {_count(theory)}). Those that hold, at least in "
+                         "part: " + ("; ".join(f"“{short_claim(c)}”" for c in held["claim"]) or "none")
+                         + ". The bound is true by construction, so its row confirms the code, not the world.")
     if len(empirical):
         tested = empirical[empirical["verdict"].isin(good | {"not reproduced"})]
-        positive = empirical[empirical["verdict"].isin(good)]
-        sentences.append(f"**The paper's empirical claims** ({_count(empirical)}): on the book's offline models "
-                         + ("none of the claims tested is reproduced in full"
-                            if not (empirical["verdict"] == "reproduced").any() else
-                            f"{int((empirical['verdict'] == 'reproduced').sum())} is reproduced in full")
-                         + (f", {len(positive)} of the {len(tested)} tested show the contrast at least in part" if len(tested)
-                            else "") + ".")
+        full = int((tested["verdict"] == "reproduced").sum())
+        part = int((tested["verdict"] == "partly reproduced").sum())
+        sentences.append(f"**The paper's empirical claims** ({_n(len(empirical), 'claim')}): on the book's offline models, "
+                         f"of the {len(tested)} that can be tested, {full} reproduced in full, {part} in part and "
+                         f"{len(tested) - full - part} not at all.")
     if len(consistency):
-        sentences.append(f"**Consistency checks** ({_count(consistency)}).")
+        sentences.append(f"**Consistency checks**, the same contrast under SHAP, on I and on other datasets "
+                         f"({_n(len(consistency), 'check')}): {_count(consistency)}.")
     depends = claims[claims["why"].str.contains("depends on the IG baseline", regex=False)]
     if len(depends):
-        sentences.append("**A setting decides a verdict:** " + "; ".join(depends["claim"].str.split(" [(]").str[0])
-                         + " — the verdict changes with the IG baseline (the paper's PAD against the others), so read "
+        sentences.append("**A setting decides a verdict:** " + "; ".join(short_claim(c) for c in depends["claim"])
+                         + ": the verdict changes with the IG baseline (the paper's PAD against the others), so read "
                            "those rows with their per-baseline evidence.")
     untestable = claims[claims["verdict"] == "not testable offline"]
     if len(untestable):

@@ -154,3 +154,23 @@ def test_designs_claim_corrects_every_measured_comparison_together(tmp_path, mon
     from helpers import rules
 
     assert rules.decide(rows[2]) == "reproduced" and verdicts.claim_designs()["verdict"] == "not reproduced"
+
+
+def test_bottom_line_and_tiers_are_written_from_the_table():
+    """The closing chapter's bottom line counts the table's verdicts tier by tier (a changed verdict changes the
+    sentence), names a claim whose verdict hangs on the IG baseline, and every claim function has one tier."""
+    assert sorted(f.__name__ for f in verdicts.CLAIMS) == sorted(n for names in verdicts.TIERS.values() for n in names)
+    tiers = list(verdicts.TIERS)
+    rows = [(tiers[0], "The bound (Jensen)", "reproduced", ""), (tiers[0], "Norms encode KL", "partly reproduced", ""),
+            (tiers[1], "Table 1 contrast (Table 1)", "reproduced", "The verdict depends on the IG baseline (PAD)."),
+            (tiers[1], "Fine-tuning", "partly reproduced", ""), (tiers[1], "Figure 3", "not reproduced", ""),
+            (tiers[1], "A hub claim", "not testable offline", ""), (tiers[2], "Under SHAP", "not reproduced", "")]
+    claims = pd.DataFrame(rows, columns=["tier", "claim", "verdict", "why"]).assign(evidence="e", chapter="06_regression")
+    text = verdicts.bottom_line(claims)
+    assert "of the 3 that can be tested, 1 reproduced in full, 1 in part and 1 not at all" in text
+    assert "“The bound”; “Norms encode KL”" in text and "Table 1 contrast: the verdict changes" in text
+    assert "(1 check): 1 not." in text and "(2 checks: 1 reproduced, 1 partly)" in text and "1 claim(s) need the paper's checkpoints" in text
+    claims.loc[4, "verdict"] = "reproduced"
+    assert "2 reproduced in full, 1 in part and 0 not at all" in verdicts.bottom_line(claims)
+    table = verdicts.markdown_table(claims)
+    assert table.index("***Code and theory checks***") < table.index("The bound") < table.index("***The paper's")
