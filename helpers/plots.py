@@ -79,7 +79,7 @@ def optimum_slopes(table: pd.DataFrame):
     ax.annotate("2 (Oyama et al.'s small-PMI limit)", xy=(0.02, 2), xytext=(0, 4), textcoords="offset points",
                 xycoords=("axes fraction", "data"), fontsize="small")
     ax.set(xlabel="smoothing ε (background mass in every topic)", ylabel="slope of optimal G-norm on KL")
-    sns.move_legend(ax, "center right", title="")
+    sns.move_legend(ax, "lower left", title="")
     return fig
 
 
