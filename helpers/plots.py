@@ -350,9 +350,8 @@ def aopc_bars(table: pd.DataFrame, removal: str = "mask"):
 def claims_picture(claims: pd.DataFrame, verdicts=("reproduced", "partly reproduced", "not reproduced",
                                                    "not testable offline", "not measured")):
     """The closing chapter's claims x evidence picture: one row per claim, grouped by tier (a heading above each
-    group), a dot in the column of its verdict (the table of ``verdicts.claims_table``)."""
-    import re
-
+    group), a dot in the column of its verdict (the table of ``verdicts.claims_table``; each ``claim`` is drawn as
+    given, so pass the short form, ``verdicts.short_claim``)."""
     rows = claims.reset_index(drop=True)
     tiers = list(dict.fromkeys(rows["tier"])) if "tier" in rows else [None]
     labels, ys, headings, y = [], [], [], 0
@@ -362,7 +361,7 @@ def claims_picture(claims: pd.DataFrame, verdicts=("reproduced", "partly reprodu
             headings.append((y, tier))
             y += 1
         for _, row in group.iterrows():
-            text = re.sub(r"\s*\([^()]*\)$", "", str(row["claim"]))
+            text = str(row["claim"])
             labels.append(text if len(text) <= 80 else text[:77] + "...")
             ys.append((y, row["verdict"]))
             y += 1

@@ -216,20 +216,21 @@ def sgns_optimum(corpus: TopicCorpus, positive: str = "same", k: int = 1) -> dic
     the variance over c ~ p of word w's centred PMI row: independent of k (a constant shift cancels) and of
     the dimension (for a factorisation that reaches the optimum). A pair that never co-occurs has PMI -inf,
     and then the optimum does not exist: the G-norm grows as long as training runs. Returns ``gnorm`` (NaN
-    when unbounded), ``kl`` (:func:`exact_kl`), ``slope`` and ``r2`` of the G-norm on KL, ``share_zero_pairs``
-    and ``bounded``.
+    when unbounded), ``kl`` (:func:`exact_kl`), ``pmi`` (:func:`pmi_matrix`), ``slope`` and ``r2`` of the G-norm
+    on KL, ``share_zero_pairs`` and ``bounded``.
     """
-    check_positive = int(k)
-    if check_positive < 1:
+    k = int(k)
+    if k < 1:
         raise ValueError(f"k (negatives per positive) must be at least 1, got {k!r}.")
-    pmi = pmi_matrix(corpus, positive) - np.log(check_positive)
+    pmi = pmi_matrix(corpus, positive)
     p = pair_distribution(corpus, positive).sum(axis=1)
     kl = exact_kl(corpus, positive)
     zero = ~np.isfinite(pmi)
-    out = {"kl": kl, "share_zero_pairs": float(zero.mean()), "bounded": not zero.any()}
+    out = {"kl": kl, "pmi": pmi, "share_zero_pairs": float(zero.mean()), "bounded": not zero.any()}
     if zero.any():
         return {**out, "gnorm": np.full(len(p), np.nan), "slope": float("nan"), "r2": float("nan")}
-    centred = pmi - p @ pmi  # centre over words (each context column)
+    scores = pmi - np.log(k)  # the optimal <u_w, v_c> (Eq. eq-sgns-optimum); the shift cancels in the centring
+    centred = scores - p @ scores  # centre over words (each context column)
     centred = centred - (centred @ p)[:, None]  # and over contexts (each word row)
     gnorm = (centred ** 2) @ p
     fit = ols(kl, gnorm)
@@ -246,7 +247,7 @@ def optimum_by_smoothing(smoothings, positives=("topic", "same"), **corpus_kwarg
         corpus = make_topic_corpus(smoothing=float(eps), **corpus_kwargs)
         for positive in positives:
             opt = sgns_optimum(corpus, positive)
-            pmi = pmi_matrix(corpus, positive)
+            pmi = opt["pmi"]
             rows.append({"smoothing": float(eps), "positive": positive, "bounded": opt["bounded"],
                          "share_zero_pairs": opt["share_zero_pairs"], "slope": opt["slope"], "r2": opt["r2"],
                          "max_abs_pmi": float(np.abs(pmi[np.isfinite(pmi)]).max())})
