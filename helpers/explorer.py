@@ -22,12 +22,20 @@ from .encoders import load_encoder
 from .information import word_information
 from .units import check_same_units, units_key
 
-__all__ = ["METHODS", "reference_information", "explain", "palette", "colour_index", "heat_strip", "bar_chart",
+__all__ = ["METHODS", "book_models", "reference_information", "explain", "palette", "colour_index", "heat_strip", "bar_chart",
            "render", "Explorer", "render_html", "STATIC_METHODS", "static_sentences", "static_data",
            "static_explorer"]
 
 METHODS = {"IG (sketched)": {"method": "ig", "projections": 16}, "IG (exact)": {"method": "ig", "projections": None},
            "SHAP": {"method": "shap"}}
+
+
+def book_models(pair: dict) -> dict:
+    """The explorer's models, ``{label: (name or folder, pooling)}``: the self-trained pair
+    (:func:`helpers.training.self_trained_pair`'s dict) and all-MiniLM-L6-v2, the chapter's contrastive reference."""
+    return {"self-trained MLM": (str(pair["mlm"]), pair["simcse_pooling"]),
+            "self-trained SimCSE": (str(pair["simcse"]), pair["simcse_pooling"]),
+            "all-MiniLM-L6-v2": ("all-MiniLM-L6-v2", "mean")}
 
 
 @lru_cache(maxsize=16)
