@@ -174,3 +174,24 @@ def test_bottom_line_and_tiers_are_written_from_the_table():
     assert "2 reproduced in full, 1 in part and 0 not at all" in verdicts.bottom_line(claims)
     table = verdicts.markdown_table(claims)
     assert table.index("***Code and theory checks***") < table.index("The bound") < table.index("***The paper's")
+
+
+def test_datasets_in_words_follows_the_intervals_and_the_correction():
+    """Chapter 08's plain-words finding: each dataset goes under "more", "less" or "no differently" by its Δr
+    interval; the count that holds after the correction and the best model come from the tables."""
+    contrasts = pd.DataFrame([
+        _contrast(0.001, 0.001, dataset="wiki"),                                            # clearly higher
+        _contrast(0.9, 0.9, dataset="nli", r_diff_low=-0.3, r_diff_high=-0.1),              # clearly lower
+        _contrast(0.4, 0.4, dataset="sts12", r_diff_low=-0.1, r_diff_high=0.1)])            # around zero
+    table = pd.DataFrame([_row("MLM", "", 0.10, 0.1, dataset=d) for d in ("wiki", "nli", "sts12")]
+                         + [_row("CL", "MLM", r2, 0.2, dataset=d) for d, r2 in (("wiki", 0.3), ("nli", 0.05),
+                                                                               ("sts12", 0.2))]
+                         + [_row("random init (MEAN, control)", "", 0.04, 0.0, dataset="wiki")])
+    words = verdicts.datasets_in_words(table, contrasts)
+    assert "more closely on Wikipedia; less closely on NLI; no differently on STS12" in words
+    assert "the paper's direction holds on 1 of them" in words
+    assert "wiki" not in words and "Wikipedia, CL (R² 0.30); NLI, MLM (R² 0.10)" in words
+    assert "reaches R² up to 0.04" in words
+    # the other sign: the same sentence must change
+    flipped = contrasts.assign(r_diff_low=-contrasts["r_diff_high"], r_diff_high=-contrasts["r_diff_low"])
+    assert "more closely on NLI; less closely on Wikipedia" in verdicts.datasets_in_words(table, flipped)
