@@ -14,7 +14,7 @@ __all__ = ["PALETTE", "set_theme", "bound_gap", "training_curves", "norm_vs_kl",
            "quantity_scatter", "LABELS", "quantity_grid", "information_vs_frequency", "kl_vs_size",
            "word_weight_bars", "lines", "weight_scatter", "trajectory", "figure2", "figure3", "dataset_gaps",
            "design_trajectories", "pair_heatmaps", "share_bars", "aopc_bars", "optimum_slopes", "pmi_rows_plot",
-           "claims_picture"]
+           "claims_picture", "RUN_LABELS", "run_label"]
 
 PALETTE = "colorblind"
 
@@ -128,6 +128,18 @@ def quantity_scatter(info: pd.DataFrame, x: str, y: str, hue: str | None = None,
 
 LABELS = {"kl": "KL(w)", "self_info": "I(w)", "idf": "IDF", "sif": "SIF weight", "count": "count"}
 
+#: Chapter 05's runs as figures and tables name them (the ids stay in parameters and ``results/finetune/``). The
+#: step-0 checkpoint of "SimCSE from the MLM" is the *self-trained MLM* of chapters 06-11, its last checkpoint the
+#: *self-trained SimCSE*.
+RUN_LABELS = {"mlm_then_simcse": "SimCSE from the MLM", "mlm_only": "MLM trained on (control)",
+              "simcse_from_random": "SimCSE from random weights (control)"}
+
+
+def run_label(run: str, objective: str | None = None) -> str:
+    """A run's reader-facing name (:data:`RUN_LABELS`; an unknown id is shown as it is), with its objective."""
+    label = RUN_LABELS.get(run, run)
+    return f"{label}, {objective}" if objective and objective != "mlm" else label
+
 
 def quantity_grid(info: pd.DataFrame, xs: list[str], ys: list[str]):
     """One scatter per (x, y) pair of per-word quantities, with Pearson and Spearman (appendix B)."""
@@ -212,7 +224,7 @@ def weight_scatter(a: pd.DataFrame, b: pd.DataFrame, label_a: str, label_b: str)
 
 def trajectory(traj: pd.DataFrame):
     """R^2 and beta on KL and I, and STS Spearman, against the fine-tuning step, one line per run."""
-    data = traj.assign(run_objective=traj["run"] + " / " + traj["objective"])
+    data = traj.assign(run_objective=[run_label(r, o) for r, o in zip(traj["run"], traj["objective"])])
     panels = [("r2_kl", "R$^2$ (IG ~ KL)"), ("beta_kl", "β (IG ~ KL)"), ("r2_self_info", "R$^2$ (IG ~ I)"),
               ("beta_self_info", "β (IG ~ I)"), ("stsb_spearman", "STS-B Spearman"),
               ("r2_kl_added_over_subwords", "R$^2$ added by KL over subword count")]
@@ -221,7 +233,7 @@ def trajectory(traj: pd.DataFrame):
         sns.lineplot(data, x="step", y=col, hue="run_objective", marker="o", ax=ax, legend=ax is axes.flat[1])
         ax.set(xlabel="fine-tuning step", ylabel=label)
         ax.set_xscale("symlog", linthresh=10)
-    sns.move_legend(axes.flat[1], "upper left", bbox_to_anchor=(1, 1), title="run / objective")
+    sns.move_legend(axes.flat[1], "upper left", bbox_to_anchor=(1, 1), title="run")
     fig.tight_layout()
     return fig
 
