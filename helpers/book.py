@@ -24,7 +24,8 @@ __all__ = ["NOTEBOOK_DIR", "SELF_TRAINED_SMOKE", "SMOKE_PARAMETERS", "SELF_TRAIN
            "SESSIONS", "teaching_page", "SMOKE_FULL_SIZE", "NotebookFailed", "notebooks",
            "run_notebook", "WIDGET_MIME", "strip_widgets", "select", "PARAMETER_TYPES", "check_types",
            "check_overrides", "run_all", "PRETRAINING_CALLS", "chapters_needing_pretraining", "parameters_table",
-           "parameters_page", "CHAPTER_RESULTS", "PACKAGES", "reproducibility_page", "downloads_page", "write_pages",
+           "parameters_page", "CHAPTER_RESULTS", "REFERENCE_TIMES", "record_times", "reference_times", "PACKAGES",
+           "reproducibility_page", "downloads_page", "write_pages",
            "TIMING", "compare_results", "main"]
 
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -401,6 +402,42 @@ def downloads_page(book_dir: Path, out: Path) -> None:
 LAB_COMMAND = ("SENTENCE_RESULTS_DIR=lab/results .venv/bin/python -m helpers.book run --lab --only 05 06 07 08 "
                "--out lab")
 
+#: A full build's running time per chapter on a stated machine (``python -m helpers.book record-times`` writes it
+#: from a build's ``results/book/run_times.json``): the teachers' page shows it beside this build's own times, so a
+#: page built quickly (the smoke run) still says what the chapters cost at their defaults.
+REFERENCE_TIMES = ROOT / "benchmarks" / "book_build_cpu.json"
+
+
+def record_times(times_file: Path, out: Path | None = None, note: str = "") -> dict:
+    """Store a full build's per-chapter seconds (a ``run_times.json``) with the machine, the commit and the date
+    as the teachers' page's reference. Refuses a file that lacks a chapter: a partial build is no reference."""
+    import datetime
+    import os
+    import platform
+    import subprocess
+
+    if not Path(times_file).is_file():
+        raise ValueError(f"record-times: {times_file} does not exist; run the book first (make book) and pass its "
+                         "results/book/run_times.json.")
+    times = json.loads(Path(times_file).read_text())
+    missing = [p.stem for p in notebooks() if p.stem not in times]
+    if missing:
+        raise ValueError(f"record-times: {times_file} has no time for {', '.join(missing)}; a reference needs every "
+                         "chapter of one full build.")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    record = {"machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, no GPU used", "commit": commit.strip(),
+              "date": datetime.date.today().isoformat(), "note": note,
+              "seconds": {p.stem: times[p.stem] for p in notebooks()}}
+    Path(out or REFERENCE_TIMES).write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def reference_times(path: Path | None = None) -> dict | None:
+    """The recorded full build (:func:`record_times`), or None when there is none."""
+    path = Path(path or REFERENCE_TIMES)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 #: Reading speed behind the teachers' page's reading times (words of prose and mathematics a minute).
 WORDS_PER_MINUTE = 150
 
@@ -475,12 +512,15 @@ def teaching_page(book_dir: Path, out: Path) -> None:
     chapters = notebooks()
     needs = {p.stem: chapter_prerequisites(p) for p in chapters}
     lines = ["# For teachers", "",
-             "Everything measured on this page comes from this build: reading times from each chapter's word count "
-             f"(at {WORDS_PER_MINUTE} words a minute, solutions included), running times from the executed "
-             "chapters (this build's machine; the reproducibility page names it), prerequisites from each "
+             "Reading times come from each chapter's word count "
+             f"(at {WORDS_PER_MINUTE} words a minute, solutions included); running times from this build's executed "
+             "chapters (its machine and parameters: the reproducibility page) and from a recorded full build at the "
+             "defaults (below the table); prerequisites from each "
              "chapter's *Before you start*.", "",
              "## Chapters, prerequisites and times", "",
-             "| chapter | read first | reading (min) | running in this build (min) |", "|---|---|---|---|"]
+             "| chapter | read first | reading (min) | running in this build (min) | full build (min) |",
+             "|---|---|---|---|---|"]
+    reference = reference_times()
     for path in chapters:
         executed = book_dir / path.name
         duration = None
@@ -488,7 +528,15 @@ def teaching_page(book_dir: Path, out: Path) -> None:
             duration = nbformat.read(executed, as_version=4).metadata.get("papermill", {}).get("duration")
         first = ", ".join(f"{{doc}}`{s[:2]} <{s}>`" for s in needs[path.stem]) or "—"
         running = f"{duration / 60:.1f}" if duration else "not executed"
-        lines.append(f"| {{doc}}`{_title(path)} <{path.stem}>` | {first} | {reading_minutes(path)} | {running} |")
+        full = reference["seconds"].get(path.stem) if reference else None
+        lines.append(f"| {{doc}}`{_title(path)} <{path.stem}>` | {first} | {reading_minutes(path)} | {running} | "
+                     f"{f'{full / 60:.1f}' if full is not None else '—'} |")
+    if reference:
+        lines += ["", f"*Full build*: every chapter at its defaults, from a fresh clone with nothing cached, on "
+                      f"{reference['machine']} (commit {reference['commit']}, {reference['date']}"
+                      + (f"; {reference['note']}" if reference.get("note") else "") + "). The first chapter that "
+                      "needs the self-trained pair (05) includes its one-off pre-training; on a second build it "
+                      "comes from the cache."]
     lines += ["", "## Dependency map", "",
               "A chapter can be taken once every chapter of the levels above it that it names is done; chapters "
               "of one level are independent of each other.", ""]
@@ -620,7 +668,18 @@ def main(argv=None) -> int:
                                                      "table differs)")
     compare.add_argument("before")
     compare.add_argument("after")
+    record = sub.add_parser("record-times", help="store a full build's chapter times as the teachers' page's "
+                                                 "reference (benchmarks/book_build_cpu.json)")
+    record.add_argument("times", nargs="?", default=str(ROOT / "results" / "book" / "run_times.json"))
+    record.add_argument("--note", default="", help="what else ran on the machine, for example")
     args = parser.parse_args(argv)
+    if args.cmd == "record-times":
+        try:
+            print(json.dumps(record_times(Path(args.times), note=args.note), indent=2))
+        except ValueError as err:
+            print(f"ERROR: {err}", file=sys.stderr)
+            return 2
+        return 0
     if args.cmd == "compare-results":
         try:
             table = compare_results(Path(args.before), Path(args.after))

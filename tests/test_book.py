@@ -128,11 +128,20 @@ def test_teaching_page_reads_prerequisites_and_times(tmp_path, monkeypatch):
     (tmp_path / "results" / "reproduced").mkdir(parents=True)
     pd.DataFrame([{"claim": "A claim | with a bar", "chapter": "06_regression", "verdict": "partly reproduced"}]).to_csv(
         tmp_path / "results" / "reproduced" / "claims.csv", index=False)
+    # the recorded full build: refused when a chapter is missing, shown beside this build's times otherwise
+    monkeypatch.setattr(book, "REFERENCE_TIMES", tmp_path / "reference.json")
+    times = {p.stem: 60.0 * (i + 1) for i, p in enumerate(book.notebooks())}
+    (tmp_path / "partial.json").write_text(json.dumps({"01_theory": 1.0}))
+    with pytest.raises(ValueError, match="no time for 02_information"):
+        book.record_times(tmp_path / "partial.json")
+    (tmp_path / "times.json").write_text(json.dumps(times))
+    book.record_times(tmp_path / "times.json", note="a test")
     out = tmp_path / "teaching.md"
     book.teaching_page(executed, out)
     text = out.read_text()
     row = next(line for line in text.splitlines() if "<02_information>` |" in line and line.startswith("| {doc}"))
-    assert f"| {book.reading_minutes(book.NOTEBOOK_DIR / '02_information.ipynb')} | 1.5 |" in row
+    assert f"| {book.reading_minutes(book.NOTEBOOK_DIR / '02_information.ipynb')} | 1.5 | 2.0 |" in row
+    assert "a test" in text
     assert "not executed" in next(l for l in text.splitlines() if l.startswith("| {doc}") and "<01_theory>` |" in l)
     assert "A claim \\| with a bar" in text and "**partly reproduced**" in text
     assert book.LAB_COMMAND in text and text.count("**Session") == len(book.SESSIONS)
