@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ROOT", "data_dir", "results_dir", "CHAPTER_RESULTS", "load_result", "cache_dir", "settings_key", "settings_location", "as_stored",
-           "settings_differences", "check_count", "seed_everything", "TEXT_PROGRESS", "tqdm"]
+__all__ = ["ROOT", "data_dir", "results_dir", "CHAPTER_RESULTS", "load_result", "cache_dir", "settings_key",
+           "settings_location", "as_stored", "settings_differences", "check_count", "seed_everything",
+           "TEXT_PROGRESS", "tqdm"]
 
 ROOT = Path(__file__).resolve().parent.parent
 

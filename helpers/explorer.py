@@ -22,8 +22,8 @@ from .encoders import load_encoder
 from .information import word_information
 from .units import check_same_units, units_key
 
-__all__ = ["METHODS", "book_models", "reference_information", "explain", "palette", "colour_index", "heat_strip", "bar_chart",
-           "render", "Explorer", "render_html", "STATIC_METHODS", "static_sentences", "static_data",
+__all__ = ["METHODS", "book_models", "reference_information", "explain", "palette", "colour_index", "heat_strip",
+           "bar_chart", "render", "Explorer", "render_html", "STATIC_METHODS", "static_sentences", "static_data",
            "static_explorer"]
 
 METHODS = {"IG (sketched)": {"method": "ig", "projections": 16}, "IG (exact)": {"method": "ig", "projections": None},

@@ -27,8 +27,8 @@ import pandas as pd
 from .config import results_dir
 from .rules import RULE, VERDICTS, baseline_dependence, judge_contrasts, judge_designs, judge_finetuning
 
-__all__ = ["VERDICTS", "CLAIMS", "TIERS", "FIGURE3_READING", "claims_table", "bottom_line", "datasets_in_words", "short_claim", "markdown_table",
-           "matched_pairs", "claim_bound", "claim_norms", "claim_toy_contrastive", "claim_table1", "claim_finetuning", "claim_designs",
+__all__ = ["VERDICTS", "CLAIMS", "TIERS", "FIGURE3_READING", "claims_table", "bottom_line", "datasets_in_words", "short_claim",
+           "markdown_table", "matched_pairs", "claim_bound", "claim_norms", "claim_toy_contrastive", "claim_table1", "claim_finetuning", "claim_designs",
            "claim_ig_shap", "claim_kl_i", "claim_datasets", "claim_figure3"]
 
 #: Figure 3's reading in the paper: these words go up under contrastive training, these go down,
@@ -350,6 +350,10 @@ def bottom_line(claims: pd.DataFrame) -> str:
 _DATASET_NAMES = {"wiki": "Wikipedia", "nli": "NLI", "sts12": "STS12", "stsb": "STS-B"}
 
 
+def _dataset_name(dataset: str) -> str:
+    return _DATASET_NAMES.get(dataset, dataset)
+
+
 def _listing(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
@@ -358,19 +362,19 @@ def datasets_in_words(table: pd.DataFrame, contrasts: pd.DataFrame, method: str 
                       quantity: str = "kl") -> str:
     """Chapter 08's finding in plain words, written from its two tables (never typed): for each matched pair,
     on which datasets the contrastive model's weights follow ``quantity`` more than its base's, less, or no
-    differently (the 95% paired-bootstrap interval of Δr, r = sign(β)·√R², above, below or around 0), how many of those survive the
-    correction over datasets (:func:`helpers.rules.judge_contrasts`), which model follows it best on each
-    dataset, and how high the random-initialisation control gets (the floor the subword merge gives)."""
-    name = lambda d: _DATASET_NAMES.get(d, d)  # noqa: E731
+    differently (the 95% paired-bootstrap interval of Δr, r = sign(β)·√R², above, below or around 0), how many
+    of those survive the correction over datasets (:func:`helpers.rules.judge_contrasts`), which model follows it
+    best on each dataset, and how high the random-initialisation control gets (the floor the subword merge
+    gives)."""
     what = "KL" if quantity == "kl" else "I"
     sentences = []
     t = contrasts[(contrasts["method"] == method) & (contrasts["quantity"] == quantity)]
     for comparison, rows in t.groupby("comparison", sort=False):
         rows = rows.reset_index(drop=True)
         corrected = judge_contrasts(rows)["verdicts"]
-        more = [name(r["dataset"]) for _, r in rows.iterrows() if r["r_diff_low"] > 0]
-        less = [name(r["dataset"]) for _, r in rows.iterrows() if r["r_diff_high"] < 0]
-        same = [name(r["dataset"]) for _, r in rows.iterrows() if r["r_diff_low"] <= 0 <= r["r_diff_high"]]
+        more = [_dataset_name(r["dataset"]) for _, r in rows.iterrows() if r["r_diff_low"] > 0]
+        less = [_dataset_name(r["dataset"]) for _, r in rows.iterrows() if r["r_diff_high"] < 0]
+        same = [_dataset_name(r["dataset"]) for _, r in rows.iterrows() if r["r_diff_low"] <= 0 <= r["r_diff_high"]]
         model, base = rows.loc[0, "model"], rows.loc[0, "base"]
         parts = ([f"more closely on {_listing(more)}"] if more else []) + (
             [f"less closely on {_listing(less)}"] if less else []) + (
@@ -388,7 +392,7 @@ def datasets_in_words(table: pd.DataFrame, contrasts: pd.DataFrame, method: str 
                              f"{best['r2'].min():.2f} to {best['r2'].max():.2f}).")
         else:
             sentences.append(f"The model whose weights follow {what} best: " + "; ".join(
-                f"{name(r['dataset'])}, {r['model']} (R² {r['r2']:.2f})" for _, r in best.iterrows()) + ".")
+                f"{_dataset_name(r['dataset'])}, {r['model']} (R² {r['r2']:.2f})" for _, r in best.iterrows()) + ".")
         control = fits[fits["model"].str.startswith("random init")]
         if len(control):
             sentences.append(f"The random-initialisation control, which learnt nothing, reaches R² up to "
