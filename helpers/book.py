@@ -408,7 +408,7 @@ LAB_COMMAND = ("SENTENCE_RESULTS_DIR=lab/results .venv/bin/python -m helpers.boo
 REFERENCE_TIMES = ROOT / "benchmarks" / "book_build_cpu.json"
 
 
-def record_times(times_file: Path, out: Path | None = None, note: str = "") -> dict:
+def record_times(times_file: Path, out: Path | None = None, note: str = "", commit: str | None = None) -> dict:
     """Store a full build's per-chapter seconds (a ``run_times.json``) with the machine, the commit and the date
     as the teachers' page's reference. Refuses a file that lacks a chapter: a partial build is no reference."""
     import datetime
@@ -424,7 +424,9 @@ def record_times(times_file: Path, out: Path | None = None, note: str = "") -> d
     if missing:
         raise ValueError(f"record-times: {times_file} has no time for {', '.join(missing)}; a reference needs every "
                          "chapter of one full build.")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    if commit is None:  # the build's commit: this checkout's, unless the build ran in another clone
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout
     record = {"machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, no GPU used", "commit": commit.strip(),
               "date": datetime.date.today().isoformat(), "note": note,
               "seconds": {p.stem: times[p.stem] for p in notebooks()}}
@@ -672,10 +674,11 @@ def main(argv=None) -> int:
                                                  "reference (benchmarks/book_build_cpu.json)")
     record.add_argument("times", nargs="?", default=str(ROOT / "results" / "book" / "run_times.json"))
     record.add_argument("--note", default="", help="what else ran on the machine, for example")
+    record.add_argument("--commit", default=None, help="the commit the build ran (default: this checkout's)")
     args = parser.parse_args(argv)
     if args.cmd == "record-times":
         try:
-            print(json.dumps(record_times(Path(args.times), note=args.note), indent=2))
+            print(json.dumps(record_times(Path(args.times), note=args.note, commit=args.commit), indent=2))
         except ValueError as err:
             print(f"ERROR: {err}", file=sys.stderr)
             return 2
