@@ -360,43 +360,62 @@ def _listing(items: list[str]) -> str:
 
 def datasets_in_words(table: pd.DataFrame, contrasts: pd.DataFrame, method: str = "ig",
                       quantity: str = "kl") -> str:
-    """Chapter 08's finding in plain words, written from its two tables (never typed): for each matched pair,
-    on which datasets the contrastive model's weights follow ``quantity`` more than its base's, less, or no
-    differently (the 95% paired-bootstrap interval of Δr, r = sign(β)·√R², above, below or around 0), how many
-    of those survive the correction over datasets (:func:`helpers.rules.judge_contrasts`), which model follows it
-    best on each dataset, and how high the random-initialisation control gets (the floor the subword merge
-    gives)."""
+    """Chapter 08's finding in plain words, written from its two tables (never typed).
+
+    For each matched pair, the datasets are sorted by what the signed association r = sign(β)·√R² and the
+    contrastive model's own slope say together: the contrastive model weights informative words more than its
+    base *and* has a positive slope of its own (the paper's claim); its r rises but its own slope is not positive
+    (informative words still do not weigh more than frequent ones: "closer to KL" would mislead here);
+    its r falls; or the 95% paired interval of Δr includes zero. Then how many datasets hold after the correction
+    (:func:`helpers.rules.judge_contrasts`), which model has the highest R² among positive slopes on each dataset,
+    and how high the random-initialisation control gets (the floor the subword merge gives)."""
     what = "KL" if quantity == "kl" else "I"
     sentences = []
     t = contrasts[(contrasts["method"] == method) & (contrasts["quantity"] == quantity)]
     for comparison, rows in t.groupby("comparison", sort=False):
         rows = rows.reset_index(drop=True)
         corrected = judge_contrasts(rows)["verdicts"]
-        more = [_dataset_name(r["dataset"]) for _, r in rows.iterrows() if r["r_diff_low"] > 0]
-        less = [_dataset_name(r["dataset"]) for _, r in rows.iterrows() if r["r_diff_high"] < 0]
-        same = [_dataset_name(r["dataset"]) for _, r in rows.iterrows() if r["r_diff_low"] <= 0 <= r["r_diff_high"]]
+        groups: dict[str, list] = {"up, positive": [], "up, not positive": [], "down": [], "same": []}
+        for _, r in rows.iterrows():
+            key = ("same" if r["r_diff_low"] <= 0 <= r["r_diff_high"] else "down" if r["r_diff_high"] < 0
+                   else "up, positive" if r["beta_model_low"] > 0 else "up, not positive")
+            groups[key].append(r)
         model, base = rows.loc[0, "model"], rows.loc[0, "base"]
-        parts = ([f"more closely on {_listing(more)}"] if more else []) + (
-            [f"less closely on {_listing(less)}"] if less else []) + (
-            [f"no differently on {_listing(same)} (the interval of the difference includes zero)"] if same else [])
+        names = {k: _listing([_dataset_name(r["dataset"]) for r in v]) for k, v in groups.items() if v}
+        parts = []
+        if "up, positive" in names:
+            parts.append(f"on {names['up, positive']} it weights informative words more than its base does, with a "
+                         f"positive slope of its own, as the paper says")
+        if "up, not positive" in names:
+            slopes = ", ".join(f"{r['beta_model']:+.2f}" for r in groups["up, not positive"])
+            parts.append(f"on {names['up, not positive']} its weights move towards {what} (r rises) but its own slope "
+                         f"is not positive (β {slopes}): informative words still do not weigh more than frequent "
+                         "ones")
+        if "down" in names:
+            parts.append(f"on {names['down']} it weights informative words less than its base does")
+        if "same" in names:
+            parts.append(f"on {names['same']} the two cannot be told apart (the interval of Δr includes zero)")
         held = sum(v in {"reproduced", "partly reproduced"} for v in corrected)
-        sentences.append(f"Compared with {base}, the weights of {model} follow {what} " + "; ".join(parts)
+        sentences.append(f"{model} against {base}: " + "; ".join(parts)
                          + f". Corrected for testing {_n(len(rows), 'dataset')} at once, the paper's direction holds "
                            f"on {held} of them.")
-    fits = table[(table["method"] == method) & (table["quantity"] == quantity)].dropna(subset=["r2"])
-    if len(fits):
-        best = fits.loc[fits.groupby("dataset", sort=False)["r2"].idxmax()]
+    fits = table[(table["method"] == method) & (table["quantity"] == quantity)].dropna(subset=["r2", "beta"])
+    rising = fits[fits["beta"] > 0]
+    if len(rising):
+        best = rising.loc[rising.groupby("dataset", sort=False)["r2"].idxmax()]
         leaders = best["model"].unique()
         if len(leaders) == 1:
-            sentences.append(f"On every dataset the model whose weights follow {what} best is {leaders[0]} (R² "
-                             f"{best['r2'].min():.2f} to {best['r2'].max():.2f}).")
+            sentences.append(f"On every dataset the model whose weights rise with {what} most consistently (the "
+                             f"highest R² among positive slopes) is {leaders[0]} (R² {best['r2'].min():.2f} to "
+                             f"{best['r2'].max():.2f}).")
         else:
-            sentences.append(f"The model whose weights follow {what} best: " + "; ".join(
-                f"{_dataset_name(r['dataset'])}, {r['model']} (R² {r['r2']:.2f})" for _, r in best.iterrows()) + ".")
-        control = fits[fits["model"].str.startswith("random init")]
-        if len(control):
-            sentences.append(f"The random-initialisation control, which learnt nothing, reaches R² up to "
-                             f"{control['r2'].max():.2f}: that much comes from the merge of subword tokens alone.")
+            sentences.append(f"The model whose weights rise with {what} most consistently (the highest R² among "
+                             "positive slopes): " + "; ".join(f"{_dataset_name(r['dataset'])}, {r['model']} (R² "
+                                                             f"{r['r2']:.2f})" for _, r in best.iterrows()) + ".")
+    control = fits[fits["model"].str.startswith("random init")]
+    if len(control):
+        sentences.append(f"The random-initialisation control, which learnt nothing, reaches R² up to "
+                         f"{control['r2'].max():.2f}: that much comes from the merge of subword tokens alone.")
     return " ".join(sentences) or "No matched pair and no fit in this build."
 
 

@@ -176,22 +176,26 @@ def test_bottom_line_and_tiers_are_written_from_the_table():
     assert table.index("***Code and theory checks***") < table.index("The bound") < table.index("***The paper's")
 
 
-def test_datasets_in_words_follows_the_intervals_and_the_correction():
-    """Chapter 08's plain-words finding: each dataset goes under "more", "less" or "no differently" by its Δr
-    interval; the count that holds after the correction and the best model come from the tables."""
+def test_datasets_in_words_follows_the_intervals_the_sign_and_the_correction():
+    """Chapter 08's plain-words finding: each dataset is sorted by its Δr interval and the contrastive model's own
+    slope (a rising r with a negative slope is not "weights informative words more"); the count that holds after
+    the correction and the best model (highest R² among positive slopes) come from the tables."""
     contrasts = pd.DataFrame([
-        _contrast(0.001, 0.001, dataset="wiki"),                                            # clearly higher
+        _contrast(0.001, 0.001, dataset="wiki"),                                            # higher, slope > 0
         _contrast(0.9, 0.9, dataset="nli", r_diff_low=-0.3, r_diff_high=-0.1),              # clearly lower
-        _contrast(0.4, 0.4, dataset="sts12", r_diff_low=-0.1, r_diff_high=0.1)])            # around zero
-    table = pd.DataFrame([_row("MLM", "", 0.10, 0.1, dataset=d) for d in ("wiki", "nli", "sts12")]
+        _contrast(0.4, 0.4, dataset="sts12", r_diff_low=-0.1, r_diff_high=0.1),             # around zero
+        _contrast(0.001, 0.001, dataset="stsb", beta_model=-0.12, beta_model_low=-0.14)])   # higher, slope < 0
+    table = pd.DataFrame([_row("MLM", "", 0.50, -0.1, dataset=d) for d in ("wiki", "nli", "sts12")]
                          + [_row("CL", "MLM", r2, 0.2, dataset=d) for d, r2 in (("wiki", 0.3), ("nli", 0.05),
                                                                                ("sts12", 0.2))]
-                         + [_row("random init (MEAN, control)", "", 0.04, 0.0, dataset="wiki")])
+                         + [_row("random init (MEAN, control)", "", 0.08, 0.01, dataset="nli")])
     words = verdicts.datasets_in_words(table, contrasts)
-    assert "more closely on Wikipedia; less closely on NLI; no differently on STS12" in words
+    assert "on Wikipedia it weights informative words more than its base does, with a positive slope" in words
+    assert "on STS-B its weights move towards KL (r rises) but its own slope is not positive (β -0.12)" in words
+    assert "on NLI it weights informative words less" in words and "on STS12 the two cannot be told apart" in words
     assert "the paper's direction holds on 1 of them" in words
-    assert "wiki" not in words and "Wikipedia, CL (R² 0.30); NLI, MLM (R² 0.10)" in words
-    assert "reaches R² up to 0.04" in words
-    # the other sign: the same sentence must change
+    # R² 0.50 of the MLM has a negative slope: not "rising with KL"; the positive slopes are ranked
+    assert "Wikipedia, CL (R² 0.30); NLI, random init (MEAN, control) (R² 0.08); STS12, CL (R² 0.20)" in words
+    assert "reaches R² up to 0.08" in words
     flipped = contrasts.assign(r_diff_low=-contrasts["r_diff_high"], r_diff_high=-contrasts["r_diff_low"])
-    assert "more closely on NLI; less closely on Wikipedia" in verdicts.datasets_in_words(table, flipped)
+    assert "on Wikipedia and STS-B it weights informative words less" in verdicts.datasets_in_words(table, flipped)
