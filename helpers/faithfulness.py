@@ -145,6 +145,10 @@ def aopc(curves: pd.DataFrame, curve: str = "deletion", n_boot: int = 1000, seed
     """The area over the perturbation curve: the mean over k of the curve, averaged over sentences, with a
     percentile bootstrap interval that resamples sentences."""
     check_count("n_boot", n_boot, 1)
+    missing = {"sentence_id", "curve", "value"} - set(getattr(curves, "columns", []))
+    if missing:
+        raise ValueError(f"aopc: the curves table has no column(s) {sorted(missing)}; pass deletion_curve's output "
+                         "(sentence_id, curve, k, fraction, value).")
     per_sentence = curves[curves["curve"] == curve].groupby("sentence_id")["value"].mean().to_numpy()
     if len(per_sentence) == 0:
         raise ValueError(f"no {curve} rows in the curves.")

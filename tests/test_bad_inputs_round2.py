@@ -245,6 +245,13 @@ def test_rankings_warn_when_the_information_table_lacks_words(bert):
         faithfulness.rankings({"IG": weights}, information.word_information(["x y z"]), weights)
 
 
+def test_aopc_names_what_its_input_lacks_and_never_averages_nothing():
+    with pytest.raises(ValueError, match=r"no column\(s\) \['curve', 'value'\].*deletion_curve"):
+        faithfulness.aopc(pd.DataFrame({"sentence_id": [0], "k": [1], "drop": [0.1]}), n_boot=10)
+    with pytest.raises(ValueError, match="no deletion rows"):
+        faithfulness.aopc(pd.DataFrame(columns=["sentence_id", "curve", "value"]), n_boot=10)
+
+
 # --------------------------------------------------------------------------- 5. cache errors
 def test_a_locked_cache_is_not_called_damaged(bert, tmp_path):
     db = tmp_path / "weights.sqlite"
