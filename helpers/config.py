@@ -43,10 +43,13 @@ def data_dir(override: str | os.PathLike | None = None) -> Path | None:
     return path
 
 
+def _results_base() -> Path:
+    return Path(os.environ.get("SENTENCE_RESULTS_DIR") or ROOT / "results")
+
+
 def results_dir(chapter: str) -> Path:
     """``results/<chapter>/`` (or ``$SENTENCE_RESULTS_DIR/<chapter>``), created on demand."""
-    base = Path(os.environ.get("SENTENCE_RESULTS_DIR") or ROOT / "results")
-    path = base / chapter
+    path = _results_base() / chapter
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -69,7 +72,7 @@ def load_result(folder: str, name: str):
     if folder not in writers:
         raise ValueError(f"load_result: unknown results folder {folder!r}; the chapters write "
                          f"{', '.join(sorted(writers))}.")
-    file = Path(os.environ.get("SENTENCE_RESULTS_DIR") or ROOT / "results") / folder / (
+    file = _results_base() / folder / (
         name if name.endswith(".csv") else f"{name}.csv")
     if not file.is_file():
         written = sorted(p.stem for p in file.parent.glob("*.csv")) if file.parent.is_dir() else []

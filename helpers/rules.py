@@ -41,8 +41,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-__all__ = ["ALPHA", "VERDICTS", "CONTRAST_COLUMNS", "RULE", "paired_contrast", "decide", "decide_family", "pooled",
-           "judge_contrasts", "judge_finetuning", "judge_designs", "baseline_dependence", "corrected_verdicts",
+__all__ = ["ALPHA", "VERDICTS", "CONTRAST_COLUMNS", "RULE", "paired_contrast", "slope_positive", "decide",
+           "decide_family", "pooled", "judge_contrasts", "judge_finetuning", "judge_designs", "baseline_dependence", "corrected_verdicts",
            "matched_rows", "roster_contrasts", "sentences_key", "paired_mean_difference"]
 
 #: Nominal false-positive rate of one comparison ("partly reproduced or better" when nothing differs).
@@ -141,8 +141,14 @@ def _holm(p_values, alpha: float) -> np.ndarray:
     return multipletests(p, alpha=alpha, method="holm")[0] if len(p) else np.zeros(0, bool)
 
 
+def slope_positive(contrast) -> bool:
+    """Whether the contrastive model's own slope is positive: its β interval (``beta_model_low``) above 0, the
+    sign condition of *reproduced* (informative words weigh more, not only less negatively than the base's)."""
+    return bool(contrast["beta_model_low"] > 0)
+
+
 def _verdict(r_up: bool, beta_up: bool, c) -> str:
-    if r_up and beta_up and c["beta_model_low"] > 0:
+    if r_up and beta_up and slope_positive(c):
         return "reproduced"
     if (r_up or beta_up) and c["beta_model"] > 0:
         return "partly reproduced"

@@ -24,12 +24,13 @@ import re
 
 import pandas as pd
 
-from .config import results_dir
-from .rules import RULE, VERDICTS, baseline_dependence, judge_contrasts, judge_designs, judge_finetuning
+from .config import load_result, results_dir
+from .rules import (RULE, VERDICTS, baseline_dependence, judge_contrasts, judge_designs, judge_finetuning,
+                    slope_positive)
 
-__all__ = ["VERDICTS", "CLAIMS", "TIERS", "FIGURE3_READING", "claims_table", "bottom_line", "datasets_in_words", "short_claim",
-           "markdown_table", "matched_pairs", "claim_bound", "claim_norms", "claim_toy_contrastive", "claim_table1", "claim_finetuning", "claim_designs",
-           "claim_ig_shap", "claim_kl_i", "claim_datasets", "claim_figure3"]
+__all__ = ["VERDICTS", "CLAIMS", "TIERS", "FIGURE3_READING", "claims_table", "bottom_line", "datasets_in_words",
+           "short_claim", "markdown_table", "matched_pairs", "claim_bound", "claim_norms", "claim_toy_contrastive",
+           "claim_table1", "claim_finetuning", "claim_designs", "claim_ig_shap", "claim_kl_i", "claim_datasets", "claim_figure3"]
 
 #: Figure 3's reading in the paper: these words go up under contrastive training, these go down,
 #: these stay about the same (judged by each word's 95% interval of change, see :func:`claim_figure3`).
@@ -42,8 +43,11 @@ def _row(claim, chapter, evidence, verdict, why):
 
 
 def _read_csv(folder: str, name: str) -> pd.DataFrame | None:
-    path = results_dir(folder) / name
-    return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else None
+    """A chapter's table (:func:`helpers.config.load_result`), or None when the chapter has not written it."""
+    try:
+        return load_result(folder, name)
+    except FileNotFoundError:
+        return None
 
 
 def _missing(claim, chapter, what):
@@ -378,7 +382,7 @@ def datasets_in_words(table: pd.DataFrame, contrasts: pd.DataFrame, method: str 
         groups: dict[str, list] = {"up, positive": [], "up, not positive": [], "down": [], "same": []}
         for _, r in rows.iterrows():
             key = ("same" if r["r_diff_low"] <= 0 <= r["r_diff_high"] else "down" if r["r_diff_high"] < 0
-                   else "up, positive" if r["beta_model_low"] > 0 else "up, not positive")
+                   else "up, positive" if slope_positive(r) else "up, not positive")
             groups[key].append(r)
         model, base = rows.loc[0, "model"], rows.loc[0, "base"]
         names = {k: _listing([_dataset_name(r["dataset"]) for r in v]) for k, v in groups.items() if v}
