@@ -28,6 +28,7 @@ import sys
 import tarfile
 import tempfile
 import warnings
+import zlib
 from pathlib import Path
 
 from .config import cache_dir, settings_key
@@ -118,11 +119,24 @@ def _manifest(base: str) -> dict:
         return json.loads(Path(path).read_text())
 
 
+def _entry_problem(entry: dict) -> str | None:
+    """What makes a manifest entry unsafe or unusable (None: nothing). Its ``file`` becomes a path in the
+    artifacts folder, so it must be a plain file name: ``../x`` or ``/etc/x`` would write outside it."""
+    name, digest = entry.get("file"), entry.get("sha256")
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name \
+            or name != Path(name).name or name.startswith(".") or "\x00" in name:
+        return f"its file name {name!r} is not a plain file name (no folders, no '..')"
+    if not isinstance(digest, str) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
+        return f"its sha256 {digest!r} is not a sha256 digest"
+    return None
+
+
 def fetch_run(key: str, run_dir: Path, step: int) -> bool:
     """Put the published run ``key`` into ``run_dir`` when it holds checkpoint ``step``; True when it did.
 
-    Nothing is fetched when fetching is off or the run is not published; a download whose sha256 differs
-    from the manifest's is refused. Every way of not fetching warns (:class:`NotFetched`) and returns False:
+    Nothing is fetched when fetching is off or the run is not published; a manifest entry whose file is not a
+    plain file name is refused (it could write outside the artifacts folder), a download whose sha256 differs
+    from the manifest's is refused, and an archive that cannot be unpacked is deleted. Every way of not fetching warns (:class:`NotFetched`) and returns False:
     the caller trains.
     """
     import pooch
@@ -139,9 +153,14 @@ def fetch_run(key: str, run_dir: Path, step: int) -> bool:
         warnings.warn(f"The published runs at {base} could not be read ({type(exc).__name__}: {str(exc)[:120]}); "
                       f"training {key} here instead.", NotFetched, stacklevel=3)
         return False
-    entry = manifest.get(key)
-    if entry is None or step not in entry.get("steps", []):
+    entry = manifest.get(key) if isinstance(manifest, dict) else None
+    if not isinstance(entry, dict) or step not in entry.get("steps", []):
         warnings.warn(f"{key} (step {step}) is not among the published runs at {base}; training it here.",
+                      NotFetched, stacklevel=3)
+        return False
+    problem = _entry_problem(entry)
+    if problem:
+        warnings.warn(f"The manifest at {base} is refused for {key}: {problem}. Training {key} here instead.",
                       NotFetched, stacklevel=3)
         return False
     try:
@@ -158,8 +177,17 @@ def fetch_run(key: str, run_dir: Path, step: int) -> bool:
     run_dir = Path(run_dir)
     staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=run_dir.parent))
     try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(staging, filter="data")  # no absolute paths, links or devices from an archive
+        try:
+            with tarfile.open(archive) as tar:
+                # the data filter refuses absolute names, '..', links out of the folder and devices
+                tar.extractall(staging, filter="data")
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            Path(archive).unlink(missing_ok=True)  # never kept: the next run downloads it again
+            warnings.warn(f"The published {entry['file']} could not be unpacked ({type(exc).__name__}: "
+                          f"{str(exc)[:120]}): it is cut short or damaged although its sha256 is the manifest's, "
+                          f"so the published copy itself is bad. It was deleted; training {key} here instead.",
+                          NotFetched, stacklevel=3)
+            return False
         for folder in sorted(staging.glob("step-*")):
             target = run_dir / folder.name
             if not target.exists():

@@ -23,6 +23,7 @@ __all__ = ["NOTEBOOK_DIR", "SELF_TRAINED_SMOKE", "SMOKE_PARAMETERS", "SELF_TRAIN
            "LAB_COMMAND", "WORDS_PER_MINUTE", "chapter_prerequisites", "reading_minutes", "dependency_levels",
            "SESSIONS", "teaching_page", "SMOKE_FULL_SIZE", "NotebookFailed", "notebooks",
            "run_notebook", "WIDGET_MIME", "strip_widgets", "select", "PARAMETER_TYPES", "check_types",
+           "check_parameters", "takes_none",
            "check_overrides", "run_all", "PRETRAINING_CALLS", "chapters_needing_pretraining", "parameters_table",
            "parameters_page", "CHAPTER_RESULTS", "REFERENCE_TIMES", "record_times", "reference_times", "PACKAGES",
            "reproducibility_page", "downloads_page", "write_pages",
@@ -210,10 +211,17 @@ def _declared_type(parameter: dict) -> str:
         return "unknown"
 
 
+def takes_none(parameter: dict) -> bool:
+    """Whether a chapter parameter accepts None: its default is None, or its comment offers None ("None: ...",
+    "or None"). Any other parameter would fail in a later cell with None (chapter 13's ``other``)."""
+    return parameter.get("default") == "None" or "None" in (parameter.get("help") or "")
+
+
 def check_types(paths: list[Path], overrides: dict) -> None:
     """Every override must have the type its parameter has in each notebook run that declares it: checked
     before anything runs, so a wrong type never fails deep inside a later chapter. The error names the
-    parameter, the chapter, the expected type and the value."""
+    parameter, the chapter, the expected type and the value. None is accepted only where the parameter takes it
+    (:func:`takes_none`)."""
     import papermill as pm
 
     problems = []
@@ -224,6 +232,10 @@ def check_types(paths: list[Path], overrides: dict) -> None:
                 continue
             expected = _declared_type(declared[name])
             allowed = PARAMETER_TYPES.get(expected)
+            if value is None and not takes_none(declared[name]):
+                problems.append(f"-p {name}: {path.stem} does not take None (default {declared[name]['default']}; its "
+                                f"comment does not offer None), got null: give a {expected}")
+                continue
             if allowed is None or value is None:  # a default of None (or an unknown type) takes any value
                 continue
             if isinstance(value, bool) and bool not in allowed:
@@ -236,6 +248,20 @@ def check_types(paths: list[Path], overrides: dict) -> None:
                                 f"{declared[name]['default']}), got {type(value).__name__} {value!r}{hint}")
     if problems:
         raise ValueError("; ".join(problems) + ". Nothing was run.")
+
+
+def check_parameters(stem: str, namespace: dict) -> None:
+    """Called by a chapter right after its parameters cell: the values papermill injected (``papermill -p``, or
+    :func:`run_notebook`) are checked as :func:`check_types` checks them before a run, so a value of the wrong
+    type, or None where the parameter does not take it, stops the chapter at once with a message naming it,
+    never in a later cell. Does nothing where the chapter's source is not beside the package (a pip install)."""
+    import papermill as pm
+
+    path = NOTEBOOK_DIR / f"{stem}.ipynb"
+    if not path.is_file():
+        return
+    declared = pm.inspect_notebook(str(path))
+    check_types([path], {name: namespace[name] for name in declared if name in namespace})
 
 
 def check_overrides(paths: list[Path], overrides: dict) -> None:

@@ -18,7 +18,7 @@ from .config import check_count
 from .config import data_dir as _resolve_data_dir
 
 __all__ = ["LOCAL_FILES", "HUB_SPLITS", "PAPER_SPLIT", "DATASETS", "EVALUATION_SIZE", "EVALUATION_SEED", "FIGURE3",
-           "PUBLISHED_ROWS", "DataFileError", "load_sentences", "with_sentences", "evaluation_sentences",
+           "PUBLISHED_ROWS", "SCORE_RANGE", "DataFileError", "load_sentences", "with_sentences", "evaluation_sentences",
            "held_out_texts"]
 
 #: dataset -> {split: local files (relative to the data folder)}; None = hub only
@@ -93,10 +93,16 @@ def _lines(path: Path) -> list[str]:
         line = raw[:exc.start].count(b"\n") + 1
         raise DataFileError(f"{path}, line {line}: not UTF-8 text ({exc.reason} at byte {exc.start}). The book reads "
                             "the datasets as UTF-8: convert the file (e.g. iconv -f latin1 -t utf-8).") from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write: not part of the first row
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the final newline
-    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]  # CRLF files read as LF files
+    for number, line in enumerate(lines, 1):
+        if "\r" in line:
+            raise DataFileError(f"{path}, line {number}: a carriage return inside the line (old Mac line endings, or "
+                                "two rows run together): convert the file to one row per line (e.g. dos2unix -c mac).")
+    return lines
 
 
 def _check_rows(path: Path, found: int, root: Path, strict: bool) -> None:
@@ -106,18 +112,41 @@ def _check_rows(path: Path, found: int, root: Path, strict: bool) -> None:
                             "Restore the original file, or pass strict=False to load_sentences to read it as it is.")
 
 
+#: The range of the STS gold scores (STS-B and STS12: 0 = unrelated, 5 = equivalent).
+SCORE_RANGE = (0.0, 5.0)
+
+
+def _score(field: str, path: Path, number: int) -> float:
+    """A gold similarity score, checked: a number in :data:`SCORE_RANGE`, never NaN or text."""
+    try:
+        value = float(field.strip())
+    except ValueError:
+        raise DataFileError(f"{path}, line {number}: the score {field!r} is not a number (STS gold scores are "
+                            f"between {SCORE_RANGE[0]:g} and {SCORE_RANGE[1]:g}). Restore the original file.") from None
+    if not SCORE_RANGE[0] <= value <= SCORE_RANGE[1]:  # also False for NaN
+        raise DataFileError(f"{path}, line {number}: the score {field.strip()!r} is not between {SCORE_RANGE[0]:g} and "
+                            f"{SCORE_RANGE[1]:g}, the range of STS gold scores. Restore the original file.")
+    return value
+
+
 def _read_stsb(path: Path, root: Path, strict: bool = True) -> pd.DataFrame:
     rows = []
-    # 22 rows carry 2 extra trailing fields: keep the first 7, never merge quotes
-    for number, fields in enumerate(csv.reader(_lines(path), delimiter="\t", quoting=csv.QUOTE_NONE), 1):
+    # some rows carry 2 extra trailing fields (source notes, with a URL): keep the first 7; quotes are text
+    for number, line in enumerate(_lines(path), 1):
+        fields = line.split("\t")  # what csv.reader does with QUOTE_NONE, without its own line-ending rules
         if len(fields) < 7:
             raise DataFileError(f"{path}, line {number}: {len(fields)} tab-separated fields, STS-B rows have 7 "
                                 "(genre, file, year, id, score, sentence 1, sentence 2). The file is damaged: "
                                 "restore it from the original copy.")
-        try:
-            float(fields[4])
-        except ValueError:
-            raise DataFileError(f"{path}, line {number}: the score field {fields[4]!r} is not a number.") from None
+        if len(fields) not in (7, 9) or (len(fields) == 9 and "://" not in fields[7] + fields[8]):
+            raise DataFileError(f"{path}, line {number}: {len(fields)} tab-separated fields, where STS-B rows have 7 "
+                                "(or 9 with two source notes): a sentence holds a tab, so its second half would be "
+                                "read as the other sentence. Replace the tab inside the sentence with a space.")
+        fields[4] = _score(fields[4], path, number)
+        for side in (5, 6):
+            if not fields[side].strip():
+                raise DataFileError(f"{path}, line {number}: sentence {side - 4} is empty. The file is damaged: "
+                                    "restore it from the original copy.")
         rows.append(fields[:7])
     _check_rows(path, len(rows), root, strict)
     genre, _, _, _, score, s1, s2 = map(list, zip(*rows))
@@ -136,7 +165,7 @@ def _read_sts12(paths: list[Path], root: Path, strict: bool = True) -> pd.DataFr
             pairs.append(fields[:2])
         _check_rows(path, len(pairs), root, strict)
         gold = path.with_name(f"STS.gs.{part}.txt")
-        scores = [float(x) if x.strip() else np.nan for x in _lines(gold)]
+        scores = [_score(x, gold, number) for number, x in enumerate(_lines(gold), 1)]
         if len(scores) != len(pairs):
             raise DataFileError(f"{gold} has {len(scores)} scores for the {len(pairs)} pairs of {path}: one of "
                                 "the two files is damaged.")

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from .config import cache_dir
 
 __all__ = ["POOLINGS", "POOLING_ALIASES", "CLS_MEANINGS", "ST_POOLINGS", "TOKENIZER_FILES", "PAPER_ROSTER",
-           "OFFLINE_MODELS", "MissingPoolerError", "MINILM_SHA256", "OFFLINE_STAND_INS", "hub_reachable",
+           "OFFLINE_MODELS", "MissingPoolerError", "UnsupportedPooling", "Truncate", "SIMILARITY_NAMES", "similarity_name", "ST_FILES",
+           "MINILM_SHA256", "OFFLINE_STAND_INS", "hub_reachable",
            "weights_source", "resolve_model_path", "OfflineWeights", "L2Normalize", "Encoder", "PoolingChoice",
            "sentence_transformers_modules", "load_encoder", "sts_spearman", "random_init_copy", "roster"]
 
@@ -51,11 +52,16 @@ def _st_pooling(config: dict, where: str) -> str:
     else:
         modes = [k for k, v in config.items() if k.startswith("pooling_mode") and v is True]
     if config.get("include_prompt") is False:
-        raise ValueError(f"{where}: pooling that leaves out the prompt tokens is not one the book follows.")
+        raise UnsupportedPooling(f"{where}: pooling that leaves out the prompt tokens is not one the book follows.")
     if len(modes) != 1 or modes[0] not in ST_POOLINGS:
-        raise ValueError(f"{where}: pooling {modes} is not one the book follows (mean tokens or the CLS token, one of "
-                         "them); pass pooling='mean' or 'cls_before_pooler' to override it.")
+        raise UnsupportedPooling(f"{where}: pooling {modes} is not one the book follows (mean tokens or the CLS "
+                                 "token, one of them); pass pooling='mean' or 'cls_before_pooler' to load_encoder to "
+                                 "override it (a different model from the one saved).")
     return ST_POOLINGS[modes[0]]
+
+
+class UnsupportedPooling(ValueError):
+    """A sentence-transformers model pools in a way the book does not follow (max, weighted mean, last token...)."""
 #: A model folder needs one of these to have a tokenizer.
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 
@@ -287,6 +293,36 @@ class L2Normalize(torch.nn.Module):
         return F.normalize(s, dim=-1)
 
 
+class Truncate(torch.nn.Module):
+    """sentence-transformers' ``truncate_dim``: the sentence vector's first ``dim`` outputs (Matryoshka models)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"truncate_dim must be a positive integer, got {dim!r}.")
+        self.dim = dim
+
+    def forward(self, s):
+        return s[..., :self.dim]
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+#: The similarity functions a sentence-transformers model may name, in the book's spelling.
+SIMILARITY_NAMES = {"cosine": "cosine", "cos_sim": "cosine", "dot": "dot", "dot_product": "dot", "dot_score": "dot",
+                    "euclidean": "euclidean", "manhattan": "manhattan"}
+
+
+def similarity_name(name) -> str:
+    """The book's name of a similarity function (``cosine``, ``dot``, ``euclidean``, ``manhattan``); None is
+    sentence-transformers' default, cosine."""
+    key = str(getattr(name, "value", name) or "cosine").lower()
+    if key not in SIMILARITY_NAMES:
+        raise ValueError(f"similarity {name!r} is not one sentence-transformers defines ({', '.join(SIMILARITY_NAMES)}).")
+    return SIMILARITY_NAMES[key]
+
+
 @dataclass(eq=False)
 class Encoder:
     """A sentence encoder f: input word embeddings -> sentence vector (paper Eq. 1; paper Eq. 1)."""
@@ -304,16 +340,24 @@ class Encoder:
     max_seq_length: int | None = None
     #: which weights were loaded: ``hub``, ``folder``, ``package ...`` (see :func:`weights_source`)
     weights: str = ""
+    #: the similarity ``model.similarity()`` computes: a sentence-transformers model's ``similarity_fn_name``
+    #: (``cosine`` when it names none, and for models that are not sentence-transformers models)
+    similarity_fn_name: str = "cosine"
+    #: the prompt a sentence-transformers model writes before every text by default (its
+    #: ``default_prompt_name``), or None; :func:`helpers.explain.explain` refuses a model that has one
+    prompt: str | None = None
 
     @property
     def dim(self) -> int:
-        for module in reversed(self.post):
-            if isinstance(module, torch.nn.Linear):
-                return module.out_features
+        """Length of the sentence vector: the transformer's width, through the Dense layers and a truncation."""
+        dim = self.model.config.hidden_size
+        for module in self.post:
             linear = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
             if linear:
-                return linear[-1].out_features
-        return self.model.config.hidden_size
+                dim = linear[-1].out_features
+            elif isinstance(module, Truncate):
+                dim = min(dim, module.dim)
+        return dim
 
     @property
     def max_length(self) -> int:
@@ -354,19 +398,31 @@ class Encoder:
         return torch.cat(vectors).numpy()
 
     def fingerprint(self) -> str:
-        """A hash of the weights and settings: cache keys change when the model does."""
+        """A hash of the weights' bytes and the settings: cache keys change when the model does.
+
+        Every tensor's bytes are hashed (blake2b), so any change of a weight -- two rows swapped, one value
+        edited -- gives another fingerprint (a sum of the weights would not see a permutation). The hash is
+        kept while no tensor was replaced or changed in place (torch's version counters), so asking again is
+        free."""
         settings = [self.name, self.pooling, self.normalize]
-        if self.max_seq_length or any(isinstance(m, L2Normalize) for m in self.post):
+        if self.max_seq_length or any(isinstance(m, (L2Normalize, Truncate)) for m in self.post):
             # settings of a sentence-transformers model that change the output: its length and module order
-            settings += [self.max_length, [type(m).__name__ for m in self.post]]
-        h = hashlib.sha1(json.dumps(settings).encode())
-        states = [self.model.state_dict()] + [m.state_dict() for m in self.post]
+            settings += [self.max_length, [repr(m) if isinstance(m, Truncate) else type(m).__name__ for m in self.post]]
+        states = [self.model.state_dict(keep_vars=True)] + [m.state_dict(keep_vars=True) for m in self.post]
+        tensors = [(k, v) for state in states for k, v in state.items()]
+        stamp = (json.dumps(settings), tuple((k, v.data_ptr(), v._version, tuple(v.shape), str(v.dtype))
+                                             for k, v in tensors))
+        if getattr(self, "_fingerprint", (None, None))[0] == stamp:
+            return self._fingerprint[1]
+        h = hashlib.blake2b(stamp[0].encode(), digest_size=16)
         with torch.no_grad():
-            for key, value in ((k, v) for state in states for k, v in state.items()):
-                h.update(key.encode())
-                h.update(np.float64(value.double().sum().item()).tobytes())
-                h.update(np.float64(value.double().abs().sum().item()).tobytes())
-        return h.hexdigest()[:16]
+            for key, value in tensors:
+                flat = value.detach().contiguous().cpu().reshape(-1)
+                h.update(f"{key}|{tuple(value.shape)}|{value.dtype}".encode())
+                if flat.numel():
+                    h.update(flat.view(torch.uint8).numpy())
+        self._fingerprint = (stamp, h.hexdigest()[:16])
+        return self._fingerprint[1]
 
 
 class PoolingChoice(UserWarning):
@@ -384,21 +440,25 @@ def sentence_transformers_modules(folder) -> dict | None:
         return None
     out = {"pooling": None, "post": [], "max_seq_length": None}
     kinds = []
-    for module in sorted(json.loads(spec.read_text()), key=lambda m: int(m.get("idx", 0))):
-        kind = module.get("type", "").rsplit(".", 1)[-1]
+    listed = _read_json(spec, list)
+    if not all(isinstance(m, dict) for m in listed):
+        raise ValueError(f"{spec} is damaged: it must list one object per module. Download or save the model again.")
+    for module in sorted(listed, key=lambda m: int(m.get("idx", 0))):
+        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
         kinds.append(kind)
         path = folder / module.get("path", "")
         if kind == "Transformer":
             config = path / "sentence_bert_config.json"
             if config.is_file():
-                settings = json.loads(config.read_text())
+                settings = _read_json(config)
                 out["max_seq_length"] = settings.get("max_seq_length")
                 if settings.get("do_lower_case"):
                     raise ValueError(f"{config}: do_lower_case lower-cases the text before the tokenizer, which the "
                                      "book does not follow; save the model without it.")
         elif kind == "Pooling":
-            try:  # an error only if the caller leaves the pooling to the model (pooling="auto")
-                out["pooling"] = _st_pooling(json.loads((path / "config.json").read_text()), str(path / "config.json"))
+            config = _read_json(path / "config.json")  # a damaged file is an error whatever the pooling asked
+            try:  # a pooling the book does not follow is an error only if the caller leaves it to the model
+                out["pooling"] = _st_pooling(config, str(path / "config.json"))
             except ValueError as err:
                 out["pooling_error"] = str(err)
         elif kind == "Dense":
@@ -409,7 +469,38 @@ def sentence_transformers_modules(folder) -> dict | None:
             raise ValueError(f"{spec}: module {module.get('type')!r} is not one the book follows (Transformer, "
                              "Pooling, Dense, Normalize).")
     _check_order(kinds, str(spec))
+    config = folder / "config_sentence_transformers.json"
+    settings = _read_json(config) if config.is_file() else {}
+    out["similarity_fn_name"] = similarity_name(settings.get("similarity_fn_name"))
+    if settings.get("truncate_dim") is not None:
+        out["post"].append(("truncate", settings["truncate_dim"]))
+    out["prompt"] = _default_prompt(settings.get("prompts") or {}, settings.get("default_prompt_name"), str(config))
     return out
+
+
+def _default_prompt(prompts: dict, name, where: str) -> str | None:
+    """The text a sentence-transformers model writes before every input by default (None or "" when none)."""
+    if name is None:
+        return None
+    if name not in prompts:
+        raise ValueError(f"{where}: default_prompt_name {name!r} is not among its prompts {sorted(prompts)}.")
+    return prompts[name] or None
+
+
+def _read_json(path: Path, kind: type = dict):
+    """A model folder's JSON file, or an error naming it: missing, damaged (not JSON) or of the wrong shape."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing: the model folder is incomplete. Download or save the model again.") \
+            from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is damaged or incomplete (not JSON: {exc}). Download or save the model again.") \
+            from None
+    if not isinstance(value, kind):
+        raise ValueError(f"{path} is damaged: it holds a {type(value).__name__}, not a JSON "
+                         f"{'object' if kind is dict else 'list'}. Download or save the model again.")
+    return value
 
 
 def _check_order(kinds: list[str], where: str) -> None:
@@ -426,13 +517,19 @@ def _post_modules(entries, normalize, device) -> tuple[list, bool]:
     embeddings); a Normalize that a Dense layer follows is part of the model's function and always applied."""
     post, final = [], bool(normalize) and normalize != "auto"
     last_dense = max((i for i, (kind, _) in enumerate(entries) if kind == "dense"), default=-1)
+    last_truncate = max((i for i, (kind, _) in enumerate(entries) if kind == "truncate"), default=-1)
     for i, (kind, module) in enumerate(entries):
         if kind == "dense":
             post.append(module.to(device))
+        elif kind == "truncate":
+            post.append(Truncate(module))  # sentence-transformers truncates after every module
         elif i < last_dense:
             post.append(L2Normalize())
         elif normalize == "auto":
-            final = True
+            if i < last_truncate:
+                post.append(L2Normalize())  # normalised, then truncated: model.encode()'s order
+            else:
+                final = True
     return post, final
 
 
@@ -440,16 +537,27 @@ def _dense(path: Path) -> torch.nn.Module:
     """A sentence-transformers Dense module (Linear then its activation) from its folder."""
     import importlib
 
-    config = json.loads((path / "config.json").read_text())
-    linear = torch.nn.Linear(config["in_features"], config["out_features"], bias=config.get("bias", True))
+    config = _read_json(path / "config.json")
+    try:
+        linear = torch.nn.Linear(int(config["in_features"]), int(config["out_features"]), bias=config.get("bias", True))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path / 'config.json'} is damaged: a Dense layer needs in_features and out_features "
+                         f"({type(exc).__name__}: {exc}). Download or save the model again.") from None
     weights = path / "model.safetensors"
-    if weights.is_file():
-        from safetensors.torch import load_file
+    if not weights.is_file():
+        weights = path / "pytorch_model.bin"
+    try:
+        if weights.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        state = load_file(str(weights))
-    else:
-        state = torch.load(path / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    linear.load_state_dict({k.removeprefix("linear."): v for k, v in state.items()})
+            state = load_file(str(weights))
+        else:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        linear.load_state_dict({k.removeprefix("linear."): v for k, v in state.items()})
+    except Exception as exc:  # noqa: BLE001 - SafetensorError, EOFError, RuntimeError...: say which file
+        first = (str(exc).splitlines() or [""])[0][:160]
+        raise ValueError(f"{weights} (a Dense layer's weights) is damaged, incomplete or missing ({type(exc).__name__}: "
+                         f"{first}). Download or save the model again.") from None
     module_name, _, cls = config.get("activation_function", "torch.nn.Identity").rpartition(".")
     activation = getattr(importlib.import_module(module_name), cls)()
     return torch.nn.Sequential(linear, activation).eval().requires_grad_(False)
@@ -467,17 +575,30 @@ def _from_sentence_transformer(model, pooling: str, normalize, device) -> Encode
     first = modules[0]
     if getattr(first, "do_lower_case", False):
         raise ValueError("the SentenceTransformer lower-cases its input (do_lower_case), which the book does not follow.")
-    chosen = _st_pooling(modules[1].get_config_dict(), "the SentenceTransformer's Pooling module")
+    if not isinstance(getattr(first, "auto_model", None), torch.nn.Module):
+        raise ValueError("the SentenceTransformer runs on a backend other than PyTorch (ONNX, OpenVINO): attribution "
+                         "needs gradients; load it with backend='torch'.")
+    try:
+        chosen = _st_pooling(modules[1].get_config_dict(), "the SentenceTransformer's Pooling module")
+    except UnsupportedPooling:
+        if pooling == "auto":
+            raise
+        chosen = None  # the caller overrides the model's pooling (load_encoder only; explain never does)
     entries = [("dense", torch.nn.Sequential(m.linear, m.activation_function).eval().requires_grad_(False))
                if type(m).__name__ == "Dense" else ("normalize", None) for m in modules[2:]]
+    if getattr(model, "truncate_dim", None) is not None:
+        entries.append(("truncate", model.truncate_dim))
     pooling = _auto_pooling(pooling, chosen, "the SentenceTransformer")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     post, final = _post_modules(entries, normalize, device)
     auto_model = first.auto_model.to(device).eval()
     auto_model.requires_grad_(False)
+    prompts = getattr(model, "prompts", None) or {}
     return Encoder(name=getattr(auto_model.config, "_name_or_path", "") or "SentenceTransformer", model=auto_model,
                    tokenizer=first.tokenizer, pooling=pooling, normalize=final, device=device, post=post,
-                   max_seq_length=getattr(first, "max_seq_length", None))
+                   max_seq_length=getattr(first, "max_seq_length", None),
+                   similarity_fn_name=similarity_name(getattr(model, "similarity_fn_name", None)),
+                   prompt=_default_prompt(prompts, getattr(model, "default_prompt_name", None), "the SentenceTransformer"))
 
 
 def _auto_pooling(pooling: str, chosen: str | None, where: str, is_st: bool = True) -> str:
@@ -524,9 +645,10 @@ def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = Fa
         raise TypeError(f"name_or_path must be a name, a folder or a SentenceTransformer, not {type(name_or_path).__name__}.")
     name_or_path = str(name_or_path)
     path, source = _resolve(name_or_path)
-    st = sentence_transformers_modules(path) if Path(path).is_dir() else None
+    st_folder = path if Path(path).is_dir() else _hub_st_folder(path)
+    st = sentence_transformers_modules(st_folder) if st_folder else None
     if pooling == "auto" and st and st.get("pooling_error"):
-        raise ValueError(st["pooling_error"])
+        raise UnsupportedPooling(st["pooling_error"])
     pooling = _auto_pooling(pooling, st and st["pooling"], f"{name_or_path}'s modules.json" if st else name_or_path,
                             is_st=bool(st))
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -574,7 +696,27 @@ def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = Fa
     model.to(device).eval()
     model.requires_grad_(False)  # attribution needs input gradients only; frozen weights skip their graph (~10% faster)
     return Encoder(name=name_or_path, model=model, tokenizer=tokenizer, pooling=pooling, normalize=normalize,
-                   device=device, post=post, max_seq_length=st["max_seq_length"] if st else None, weights=source)
+                   device=device, post=post, max_seq_length=st["max_seq_length"] if st else None, weights=source,
+                   similarity_fn_name=st["similarity_fn_name"] if st else "cosine", prompt=st["prompt"] if st else None)
+
+
+#: The files of a sentence-transformers repository that say what runs after the transformer (not its weights).
+ST_FILES = ["modules.json", "config_sentence_transformers.json", "sentence_bert_config.json", "*Pooling*/config.json",
+            "*Dense*/*", "*Normalize*/*"]
+
+
+def _hub_st_folder(repo_id: str):
+    """A local folder with a hub repository's sentence-transformers files (``modules.json``, its Pooling, Dense and
+    Normalize folders, ``config_sentence_transformers.json``), from the Hugging Face cache or the hub, so that a hub
+    name is followed as its folder is: pooling, Dense layers, Normalize, similarity, truncation. None when the
+    repository has no ``modules.json`` (a plain transformers model) or cannot be reached."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(repo_id, allow_patterns=ST_FILES))
+    except Exception:  # noqa: BLE001 - no network and nothing cached: AutoModel's own error says so below
+        return None
+    return folder if (folder / "modules.json").is_file() else None
 
 
 def sts_spearman(encoder: Encoder, pairs, batch_size: int = 128) -> float:

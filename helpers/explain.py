@@ -45,28 +45,47 @@ _OTHER_NAMES = {"integrated_gradients": "ig", "integratedgradients": "ig", "inte
 
 
 def similarity_of(model, encoder=None) -> str:
-    """The similarity function the model reports: a ``SentenceTransformer``'s ``similarity_fn_name``, a folder's
-    ``config_sentence_transformers.json``, else cosine (the sentence-transformers default)."""
-    name = getattr(model, "similarity_fn_name", None)
-    if name is None and isinstance(model, (str, Path)) and Path(model).is_dir():
-        config = Path(model) / "config_sentence_transformers.json"
-        if config.is_file():
-            name = json.loads(config.read_text()).get("similarity_fn_name")
-    name = (name or "cosine").lower()
-    return {"dot_product": "dot", "dot_score": "dot", "cos_sim": "cosine"}.get(name, name)
+    """The similarity function the model reports (``model.similarity()``): a ``SentenceTransformer``'s
+    ``similarity_fn_name``, else the one its loaded :class:`~helpers.encoders.Encoder` read from the folder or
+    hub repository (``config_sentence_transformers.json``), else cosine (the sentence-transformers default)."""
+    from .encoders import Encoder, load_encoder, similarity_name
+
+    if type(model).__name__ == "SentenceTransformer":
+        return similarity_name(getattr(model, "similarity_fn_name", None))
+    if encoder is None:
+        encoder = model if isinstance(model, Encoder) else load_encoder(model)
+    return similarity_name(encoder.similarity_fn_name)
 
 
 def _load(model, device) -> tuple:
-    """(the encoder as ``model.encode()`` computes, a note on the pooling it follows)."""
-    from .encoders import Encoder, PoolingChoice, load_encoder
+    """(the encoder as ``model.encode()`` computes, a note on the pooling it follows). A setting of the model that
+    changes ``encode()`` and that the explanation cannot follow is refused, naming it."""
+    from .encoders import Encoder, PoolingChoice, Truncate, UnsupportedPooling, load_encoder
 
     if isinstance(model, Encoder):
-        return model, f"pooling {model.pooling}, normalised output: {bool(model.normalize)} (the Encoder as given)"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PoolingChoice)  # stated in the explanation's notes instead
-        encoder = load_encoder(model, normalize="auto", device=device)
-    return encoder, (f"as model.encode() computes: pooling {encoder.pooling}, normalised output "
-                     f"{bool(encoder.normalize)}, at most {encoder.max_length} tokens")
+        encoder, note = model, (f"pooling {model.pooling}, normalised output: {bool(model.normalize)} (the Encoder "
+                                "as given)")
+    else:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PoolingChoice)  # stated in the explanation's notes instead
+                encoder = load_encoder(model, normalize="auto", device=device)
+        except UnsupportedPooling as err:
+            raise ValueError(f"{str(err).split(';')[0]}. explain() computes what model.encode() computes, so it never "
+                             "changes the model's pooling. To explain a mean-pooled variant instead (another model "
+                             "than yours), load it with helpers.encoders.load_encoder(model, pooling='mean', "
+                             "normalize='auto') and pass that Encoder.") from None
+        note = (f"as model.encode() computes: pooling {encoder.pooling}, normalised output {bool(encoder.normalize)}, "
+                f"at most {encoder.max_length} tokens")
+    if encoder.prompt:
+        raise ValueError(f"the model writes its default prompt {encoder.prompt!r} before every text (its "
+                         "default_prompt_name), so model.encode() reads the prompt's words too: set "
+                         "model.default_prompt_name = None to explain the text alone, or write the prompt into the "
+                         "text to explain it with the prompt.")
+    truncate = [m.dim for m in encoder.post if isinstance(m, Truncate)]
+    if truncate:
+        note += f"; the sentence vector truncated to its first {truncate[-1]} dimensions (truncate_dim), as encode() does"
+    return encoder, note
 
 
 def _check_method(method: str) -> str:
@@ -169,18 +188,36 @@ def _units(encoder, text):
 
 def _reference_table(reference, encoder, data_dir):
     from .information import word_information
-    from .units import check_same_units
+    from .units import check_casing, check_same_units
 
     if reference is None:
         return None
     if isinstance(reference, pd.DataFrame) and {"word", "kl", "self_info"} <= set(reference.columns):
-        check_same_units(pd.DataFrame(attrs_units(encoder)), reference, "the model's words", "the reference table")
+        check_same_units(attrs_units(encoder), reference, "the model's words", "the reference table")
+        check_casing(encoder.tokenizer, reference["word"], "the reference table")
         return reference
     if isinstance(reference, str):
         from .explorer import reference_information
 
         return reference_information(reference, data_dir, encoder.tokenizer)
     return word_information(reference, tokenizer=encoder.tokenizer)
+
+
+def _check_applies(method, other, **given) -> None:
+    """Refuse an argument that does not apply to this call (it would be dropped silently), naming it."""
+    pair = other is not None
+    wrong = []
+    if pair and given["reference"] is not None:
+        wrong.append("reference (a pair's explanation has no KL and I: explain one text for them)")
+    if not pair and given["similarity"] is not None:
+        wrong.append("similarity (it picks the score of a pair: pass a second text)")
+    if method != "shap" and given["max_evals"] is not None:
+        wrong.append("max_evals (SHAP's budget: pass method='shap')")
+    if method == "shap" and given["exact"]:
+        wrong.append("exact (IG's sketch or every output; SHAP has no sketch)")
+    if wrong:
+        raise ValueError(f"{'; '.join(wrong)}: {'this option does' if len(wrong) == 1 else 'these options do'} not "
+                         "apply to this call, and would change nothing. Leave it out.")
 
 
 def attrs_units(encoder) -> pd.DataFrame:
@@ -231,6 +268,8 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
         raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}.")
     if quadrature not in QUADRATURES:
         raise ValueError(f"quadrature must be one of {QUADRATURES}, got {quadrature!r}.")
+    _check_applies(method, other, reference=reference, similarity=similarity, max_evals=max_evals, exact=exact,
+                   long=long)
     encoder, loaded = _load(model, device)
     info = _reference_table(reference, encoder, data_dir)
     label = getattr(encoder, "name", str(model))
@@ -258,7 +297,8 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
                            _encoder=encoder)
     if method != "ig":
         raise ValueError("pairs are explained by IG only (its word-pair decomposition, Eq. eq-pair); use method='ig'.")
-    similarity = (similarity or similarity_of(model)).lower()
+    own = similarity_of(model, encoder)
+    similarity = (similarity or own).lower()
     if similarity not in ("cosine", "dot"):
         raise ValueError(f"the model reports its similarity as {similarity!r}; a pair decomposes only for 'cosine' "
                          "or 'dot' (pass similarity='cosine' or 'dot' to explain one of those).")
@@ -281,9 +321,10 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
                "sum_of_contributions": float(table["contribution"].sum()),
                "completeness_gap": float(table.attrs["completeness_gap"]),
                "gap_of_contributions": float(table.attrs["gap_of_contributions"])}
-    notes = [loaded, f"score = {similarity} similarity, as model.similarity() computes it = sum of the word-pair "
-             "contributions + the reference terms (what any two texts share through the baseline) + the "
-             "completeness gap"]
+    said = ("as model.similarity() computes it" if similarity == own else
+            f"as you asked; model.similarity() computes the {own} similarity")
+    notes = [loaded, f"score = {similarity} similarity, {said} = sum of the word-pair contributions + the reference "
+             "terms (what any two texts share through the baseline) + the completeness gap"]
     return Explanation(kind="pair", model=label, texts=[text, other], method="ig", table=table.reset_index(drop=True),
                        marks=marks, numbers=numbers, notes=notes,
                        settings={"method": "ig", "exact": True, "n_steps": n_steps, "baseline": baseline,
@@ -426,25 +467,57 @@ class Explanation:
             print(self.to_text(width or shutil.get_terminal_size().columns, colour=sys.stdout.isatty()))
 
     # ------------------------------------------------------------------ storage and other libraries
+    #: The format of :meth:`save`'s files (2: every column with its dtype, and a sha256 of the content).
+    FORMAT = 2
+
     def save(self, path) -> Path:
-        """Write the explanation as JSON (the table, marks, numbers, notes and settings)."""
-        data = {"kind": self.kind, "model": self.model, "texts": self.texts, "method": self.method,
-                "table": json.loads(self.table.to_json(orient="split", index=False, double_precision=15)),
-                "marks": [json.loads(m.to_json(orient="split", index=False, double_precision=15)) for m in self.marks],
-                "numbers": self.numbers, "notes": self.notes, "settings": self.settings}
-        Path(path).write_text(json.dumps(data, indent=1), encoding="utf-8")
-        return Path(path)
+        """Write the explanation as JSON (the table, marks, numbers, notes and settings), every column with its
+        dtype so that any text reads back exactly ("007" stays a word, never the number 7), and a sha256 of the
+        content that :meth:`load` checks. Written to a temporary file, then renamed: never half a file."""
+        import os
+
+        content = {"format": self.FORMAT, "kind": self.kind, "model": self.model, "texts": list(self.texts),
+                   "method": self.method, "table": _frame_to_json(self.table),
+                   "marks": [_frame_to_json(m) for m in self.marks], "numbers": _plain(self.numbers),
+                   "notes": list(self.notes), "settings": _plain(self.settings)}
+        data = {**content, "sha256": _digest(content)}
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
 
     @classmethod
     def load(cls, path) -> "Explanation":
-        """Read an explanation :meth:`save` wrote."""
-        from io import StringIO
-
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        frame = lambda d: pd.read_json(StringIO(json.dumps(d)), orient="split")  # noqa: E731
-        return cls(kind=data["kind"], model=data["model"], texts=data["texts"], method=data["method"],
-                   table=frame(data["table"]), marks=[frame(m) for m in data["marks"]], numbers=data["numbers"],
-                   notes=data["notes"], settings=data["settings"])
+        """Read an explanation :meth:`save` wrote; a file cut short, edited or of another format is an error
+        naming the file and what is wrong."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no such explanation file.") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path} is not a complete explanation file ({exc}): it was cut short or damaged. "
+                             "Save the explanation again (Explanation.save, or explain --json).") from None
+        if not isinstance(data, dict) or data.get("format") != cls.FORMAT:
+            found = data.get("format", "none") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"{path} is not an explanation file of format {cls.FORMAT} (found format {found}): "
+                             "files of earlier versions stored words as JSON values that read back as numbers "
+                             "('007' as 7). Explain the text again and save it.")
+        required = {"kind", "model", "texts", "method", "table", "marks", "numbers", "notes", "settings", "sha256"}
+        missing = sorted(required - set(data))
+        if missing:
+            raise ValueError(f"{path} lacks {', '.join(missing)}: it is not a whole explanation file. Save it again.")
+        stored = data.pop("sha256")
+        if stored != _digest(data):
+            raise ValueError(f"{path}: its content does not match the sha256 stored with it (edited or damaged "
+                             "after it was saved), so its numbers are not served. Explain the text again and save it.")
+        try:
+            table, marks = _frame_from_json(data["table"]), [_frame_from_json(m) for m in data["marks"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: a table in it cannot be read ({exc}). Save the explanation again.") from None
+        return cls(kind=data["kind"], model=data["model"], texts=data["texts"], method=data["method"], table=table,
+                   marks=marks, numbers=data["numbers"], notes=data["notes"], settings=data["settings"])
 
     def to_shap(self):
         """A ``shap.Explanation`` (values: the word weights, or for a pair the first text's word marks; data: the
@@ -463,7 +536,9 @@ class Explanation:
         """Deletion AOPC of this explanation's ranking (words removed highest weight first, up to ``k_max``), of
         ``n_random`` random orderings, and of the best and worst orderings a greedy search finds; ``normalised``
         = (AOPC - worst) / (best - worst): 1 as good as the best ordering found, 0 as bad as the worst, and
-        ``random_normalised`` the same for the random orderings' mean (Edin et al., normalised AOPC)."""
+        ``random_normalised`` the same for the random orderings' mean (Edin et al., normalised AOPC). Where there
+        is no ordering to judge (a one-word text, or every ordering equal) the numbers are NaN and ``reason`` says
+        why; otherwise ``reason`` is empty."""
         from .faithfulness import aopc, deletion_curve, greedy_bounds
 
         if self.kind != "text":
@@ -474,6 +549,8 @@ class Explanation:
             raise ValueError("faithfulness() needs a text the model reads whole; this one is longer than its limit.")
         sentences = pd.DataFrame({"sentence_id": [0], "text": self.texts[0]})
         words = self.table[["word_index", "word"]].assign(sentence_id=0)
+        if len(words) < 2:
+            return self._unjudged(k_max, removal, f"a text of {len(words)} word has no ordering of its words to judge")
         own = words.assign(score=self.table["weight"].to_numpy())
         k = min(k_max, len(words))
         curve = deletion_curve(self._encoder, sentences, own, k_max=k, removal=removal)
@@ -482,11 +559,61 @@ class Explanation:
         randoms = [aopc(deletion_curve(self._encoder, sentences, words.assign(score=rng.permutation(len(words))),
                                        k_max=k, removal=removal), n_boot=1)["aopc"] for _ in range(n_random)]
         worst, best = greedy_bounds(self._encoder, self.texts[0], k, removal)
-        span = max(best - worst, 1e-12)
+        if not best - worst > 1e-12 * max(1.0, abs(best)):
+            return {**self._unjudged(k, removal, "every ordering deletes the words with the same effect (best = "
+                                     "worst), so no ordering is better than another"), "aopc": value,
+                    "best": best, "worst": worst}
+        span = best - worst
         return {"aopc": value, "random_mean": float(np.mean(randoms)), "random_low": float(np.quantile(randoms, 0.025)),
                 "random_high": float(np.quantile(randoms, 0.975)), "best": best, "worst": worst,
                 "normalised": (value - worst) / span, "random_normalised": (float(np.mean(randoms)) - worst) / span,
-                "k_max": k, "removal": removal}
+                "k_max": k, "removal": removal, "reason": ""}
+
+    @staticmethod
+    def _unjudged(k_max: int, removal: str, reason: str) -> dict:
+        """faithfulness() where there is nothing to judge: NaN with the reason (never 0, "as bad as the worst")."""
+        nan = float("nan")
+        return {"aopc": nan, "random_mean": nan, "random_low": nan, "random_high": nan, "best": nan, "worst": nan,
+                "normalised": nan, "random_normalised": nan, "k_max": int(k_max), "removal": removal, "reason": reason}
+
+
+def _plain(value):
+    """Numbers, strings, lists and dicts as JSON holds them (numpy scalars become Python's)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _digest(content: dict) -> str:
+    """sha256 of an explanation file's content (canonical JSON: sorted keys, ASCII escapes, so any string has one
+    digest; floats as Python writes them, which read back exactly)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode("ascii")).hexdigest()
+
+
+def _frame_to_json(frame: pd.DataFrame) -> dict:
+    """A table as columns of plain values with their dtypes: no JSON type inference on the way back. pandas'
+    ``to_json``/``read_json`` would read the word "007" as 7 and "nan" as NaN; this keeps every value."""
+    return {"columns": [str(c) for c in frame.columns], "dtypes": [str(t) for t in frame.dtypes],
+            "data": [_plain(frame[c].tolist()) for c in frame.columns]}
+
+
+def _frame_from_json(spec: dict) -> pd.DataFrame:
+    columns, dtypes, data = spec["columns"], spec["dtypes"], spec["data"]
+    if not len(columns) == len(dtypes) == len(data) or len({len(v) for v in data}) > 1:
+        raise ValueError("its columns, dtypes and values do not line up")
+    out = {}
+    for name, dtype, values in zip(columns, dtypes, data):
+        if dtype in ("object", "str", "string"):  # text stays text, whatever it looks like
+            out[name] = pd.Series(values, dtype=object if dtype == "object" else dtype)
+        else:
+            out[name] = pd.Series([np.nan if v is None else v for v in values], dtype=dtype)
+    return pd.DataFrame(out, columns=columns)
 
 
 def _wrap(body: str, width: int, colour: bool) -> list[str]:
@@ -507,6 +634,23 @@ def _wrap(body: str, width: int, colour: bool) -> list[str]:
 
 
 # --------------------------------------------------------------------------- the command line
+def _unwritable(target) -> str | None:
+    """Why a file cannot be written at ``target`` (None: it can), checked before any work is done."""
+    import os
+
+    if target is None:
+        return None
+    path = Path(target)
+    if path.is_dir():
+        return "is a folder; name a file in it"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"its folder {parent} does not exist; create it first (mkdir -p {parent})"
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return "cannot be written here (permissions)"
+    return None
+
+
 def main(argv=None) -> int:
     """``python -m helpers explain --model NAME_OR_PATH "text" ["other text"] [--html out.html] ...``"""
     import argparse
@@ -517,7 +661,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True, help="a hub name, a sentence-transformers folder")
     parser.add_argument("--method", default="ig", help="ig (default) or shap")
     parser.add_argument("--exact", action="store_true", help="IG over every output dimension (no sketch)")
-    parser.add_argument("--n-steps", type=int, default=20, help="IG quadrature points")
+    parser.add_argument("--n-steps", type=int, default=None, help="IG quadrature points (default 20)")
     parser.add_argument("--reference", help="a dataset name (stsb, wiki, nli, sts12) for KL and I")
     parser.add_argument("--long", choices=LONG, default="refuse", help="a text longer than the model reads")
     parser.add_argument("--html", help="write a self-contained HTML page here")
@@ -529,9 +673,22 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if len(args.texts) > 2:
         parser.error(f"give one text or two, not {len(args.texts)} (quote each text)")
+    pair, ig = len(args.texts) == 2, args.method.lower() not in ("shap", "partition", "partitionshap")
+    not_applying = [option for option, given, applies in (
+        ("--faithfulness", args.faithfulness, not pair), ("--reference", args.reference, not pair),
+        ("--exact", args.exact, ig and not pair), ("--n-steps", args.n_steps is not None, ig),
+        ("--long windows", args.long == "windows", not pair)) if given and not applies]
+    if not_applying:
+        parser.error(f"{', '.join(not_applying)} {'does' if len(not_applying) == 1 else 'do'} not apply to "
+                     f"{'a pair of texts' if pair else 'one text'} explained with {args.method} (a pair is always "
+                     "exact IG and has no KL, I or faithfulness; SHAP has no sketch or quadrature); leave it out.")
+    for option, target in (("--html", args.html), ("--json", args.json)):
+        problem = _unwritable(target)
+        if problem:  # checked before anything is computed: never minutes of work, then a traceback
+            parser.error(f"{option} {target}: {problem}")
     try:
-        e = explain(args.model, args.texts[0], args.texts[1] if len(args.texts) == 2 else None, method=args.method,
-                    exact=args.exact, n_steps=args.n_steps, reference=args.reference, long=args.long,
+        e = explain(args.model, args.texts[0], args.texts[1] if pair else None, method=args.method,
+                    exact=args.exact, n_steps=args.n_steps or 20, reference=args.reference, long=args.long,
                     show_progress_bar=args.show_progress_bar)
     except (ValueError, TypeError, FileNotFoundError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -73,7 +73,8 @@ def word_information(sentences, tokenizer=None, lowercase: bool | None = None, m
     * kl = KL(p(.|w) || p(.)), the information gain (section 3.2.1), with ``contexts`` as in
       :func:`kl_from_counts`;
     * self_info = I(w) = -log p(w) (section 3.2.2);
-    * idf = log(N_sentences / df(w)) and sif = a / (a + p(w)), a = 1e-3 (appendix B).
+    * idf = log(N_documents / df(w)), N_documents the sentences with at least one word (a blank sentence is
+      no document), and sif = a / (a + p(w)), a = 1e-3 (appendix B).
 
     ``sentences``: a list of strings or :func:`helpers.data.load_sentences`' DataFrame.
     Word units are :func:`split_words` with ``tokenizer`` (lower-cased when it is uncased).
@@ -91,19 +92,23 @@ def word_information(sentences, tokenizer=None, lowercase: bool | None = None, m
     count = np.asarray(counts.sum(axis=0)).ravel()
     p = count / count.sum()
     doc_freq = np.diff(counts.tocsc().indptr)
+    # a sentence with no word (blank, or only white space) is not a document: counting it would give a word
+    # in every real sentence an idf above 0
+    n_documents = int((np.diff(counts.indptr) > 0).sum())
     table = pd.DataFrame({
         "word": vocab,
         "count": count.astype(int),
         "p": p,
         "kl": kl_from_counts(counts, contexts),
         "self_info": -np.log(p),
-        "idf": np.log(len(texts) / doc_freq),
+        "idf": np.log(n_documents / doc_freq),
         "sif": SIF_A / (SIF_A + p),
     })
     table = table[table["count"] >= min_count]
     table = table.sort_values(["count", "word"], ascending=[False, True], kind="stable")
     table = table.reset_index(drop=True)
-    table.attrs.update(n_sentences=len(texts), n_tokens=int(count.sum()), contexts=contexts,
+    table.attrs.update(n_sentences=len(texts), n_documents=n_documents, n_tokens=int(count.sum()),
+                       contexts=contexts,
                        lowercase=lowercases(tokenizer) if lowercase is None else lowercase,
                        tokenizer=getattr(tokenizer, "name_or_path", None) or "bert-base-uncased pre-tokenizer",
                        units=units_key(tokenizer, lowercase))

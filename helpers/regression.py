@@ -62,9 +62,15 @@ def join_information(weights, info, quantity: str = "kl", min_match: float = 0.9
     for column in ("sentence_id", "word", "weight"):
         if column not in weights.columns:
             raise ValueError(f"the weight table has no column {column!r} (word_weights' output has it).")
-    from .units import check_same_units
+    from .units import check_same_casing, check_same_units
 
     check_same_units(weights, info)
+    check_same_casing(weights["word"], info["word"])
+    _check_occurrences(weights)
+    bad = ~np.isfinite(pd.to_numeric(info[quantity], errors="coerce").to_numpy(float))
+    if bad.any():
+        raise ValueError(f"the information table's {quantity!r} has {int(bad.sum())} non-finite values (e.g. the word "
+                         f"{info.loc[bad, 'word'].iloc[0]!r}): remove those words or recompute the table.")
     dup = info.loc[info["word"].duplicated(), "word"].unique().tolist()
     if len(dup):
         raise ValueError(f"the information table lists these words more than once: {list(dup[:5])}; each word "
@@ -81,6 +87,28 @@ def join_information(weights, info, quantity: str = "kl", min_match: float = 0.9
         warnings.warn(f"{int((~matched).sum())} of {len(merged)} word occurrences are missing from the "
                       "information table (e.g. below its min_count) and are left out.", stacklevel=2)
     return merged[matched].reset_index(drop=True)
+
+
+def _check_occurrences(weights) -> None:
+    """A weight table's rows must each name their sentence, appear once and carry a finite weight: the
+    bootstrap resamples sentences (Eq. eq-bootstrap), so a row without its sentence would enter the point
+    estimate but not the interval, and a row listed twice would count its word twice."""
+    ids = weights["sentence_id"]
+    if ids.isna().any():
+        raise ValueError(f"the weight table has {int(ids.isna().sum())} rows whose sentence_id is missing (NaN): "
+                         "every word occurrence needs the id of its sentence (the bootstrap resamples sentences). "
+                         "Drop those rows or restore their ids.")
+    if "word_index" in weights.columns:
+        dup = weights.duplicated(["sentence_id", "word_index"])
+        if dup.any():
+            first = weights.loc[dup].iloc[0]
+            raise ValueError(f"the weight table lists {int(dup.sum())} word occurrences twice (e.g. sentence_id "
+                             f"{first['sentence_id']!r}, word_index {first['word_index']!r}): each occurrence needs "
+                             "one row, or its word would count twice. Concatenated two tables of one sentence?")
+    weight = pd.to_numeric(weights["weight"], errors="coerce").to_numpy(float)
+    if not np.isfinite(weight).all():
+        raise ValueError(f"the weight table has {int((~np.isfinite(weight)).sum())} non-finite weights (NaN or inf): "
+                         "remove those rows or recompute them.")
 
 
 def _ols_from_sums(s):

@@ -29,7 +29,10 @@ higher" is the share of resamples with a difference ≤ 0 (with the usual +1 cor
   above 0 (it weights informative words more, not just less negatively than its base);
 * *partly reproduced*: one test passes and the contrastive model's β is above 0 at its point
   estimate;
-* *not reproduced* otherwise.
+* *not reproduced* otherwise;
+* *not measured* when the evidence is missing: a p-value, the model's β or its interval that is absent or
+  not a finite number (a comparison that could not be fitted) never reads as a tier. A verdict is never
+  better than its evidence.
 
 Several comparisons judged together (:func:`decide_family`) are corrected by Holm over all their
 tests, so the family's chance of any false "partly" stays at most ``alpha``.
@@ -42,7 +45,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["ALPHA", "VERDICTS", "CONTRAST_COLUMNS", "RULE", "paired_contrast", "slope_positive", "decide",
-           "decide_family", "pooled", "judge_contrasts", "judge_finetuning", "judge_designs", "baseline_dependence", "corrected_verdicts",
+           "decide_family", "pooled", "EVIDENCE", "missing_evidence", "judge_contrasts", "judge_finetuning",
+           "judge_designs", "baseline_dependence", "corrected_verdicts",
            "matched_rows", "roster_contrasts", "sentences_key", "paired_mean_difference"]
 
 #: Nominal false-positive rate of one comparison ("partly reproduced or better" when nothing differs).
@@ -133,6 +137,28 @@ def paired_contrast(model_weights: pd.DataFrame, base_weights: pd.DataFrame, inf
     return out
 
 
+#: The fields of a contrast that its verdict rests on: a missing or non-finite one means "not measured".
+EVIDENCE = ("p_r", "p_beta", "beta_model", "beta_model_low")
+
+
+def missing_evidence(contrast) -> list[str]:
+    """The fields of :data:`EVIDENCE` that ``contrast`` lacks or holds as a non-finite number; a p-value outside
+    [0, 1] is an error (the table is not a contrasts table)."""
+    missing = []
+    for name in EVIDENCE:
+        try:
+            value = float(contrast[name])
+        except (KeyError, TypeError, ValueError):
+            missing.append(name)
+            continue
+        if not np.isfinite(value):
+            missing.append(name)
+        elif name.startswith("p_") and not 0 <= value <= 1:
+            raise ValueError(f"{name} = {value!r} is not a p-value (between 0 and 1): the row is not a contrast "
+                             "of helpers.rules.paired_contrast.")
+    return missing
+
+
 def _holm(p_values, alpha: float) -> np.ndarray:
     """Holm's step-down rejections (statsmodels' implementation)."""
     from statsmodels.stats.multitest import multipletests
@@ -162,6 +188,10 @@ def decide(contrast, alpha: float = ALPHA) -> str:
     ``alpha``; *reproduced* needs both and the model's β interval above 0, *partly reproduced* one and
     the model's β above 0 (see the module's rule).
     """
+    missing = missing_evidence(contrast)
+    if missing:
+        warnings.warn(f"a contrast without finite {', '.join(missing)} is not measured (never a tier).", stacklevel=2)
+        return "not measured"
     r_up, beta_up = _holm([contrast["p_r"], contrast["p_beta"]], alpha)
     return _verdict(bool(r_up), bool(beta_up), contrast)
 
@@ -171,21 +201,38 @@ def decide_family(contrasts: pd.DataFrame, alpha: float = ALPHA) -> pd.Series:
     that any of them reads "partly reproduced" or better when none differs is at most ``alpha``."""
     if contrasts.empty:
         return pd.Series([], dtype=object, index=contrasts.index)
-    rejected = _holm(np.r_[contrasts["p_r"].to_numpy(float), contrasts["p_beta"].to_numpy(float)], alpha)
-    n = len(contrasts)
-    return pd.Series([_verdict(bool(rejected[i]), bool(rejected[n + i]), row)
-                      for i, (_, row) in enumerate(contrasts.iterrows())], index=contrasts.index, dtype=object)
+    out = pd.Series("not measured", index=contrasts.index, dtype=object)
+    measured = [i for i, (_, row) in enumerate(contrasts.iterrows()) if not missing_evidence(row)]
+    if len(measured) < len(contrasts):
+        names = contrasts["comparison"].iloc[[i for i in range(len(contrasts)) if i not in measured]].tolist() \
+            if "comparison" in contrasts else []
+        warnings.warn(f"{len(contrasts) - len(measured)} of {len(contrasts)} comparisons have no finite p-values or β "
+                      f"({', '.join(map(str, names[:3]))}): not measured, and left out of the Holm correction.",
+                      stacklevel=2)
+    if not measured:
+        return out
+    part = contrasts.iloc[measured]
+    rejected = _holm(np.r_[part["p_r"].to_numpy(float), part["p_beta"].to_numpy(float)], alpha)
+    n = len(part)
+    out.iloc[measured] = [_verdict(bool(rejected[i]), bool(rejected[n + i]), row)
+                          for i, (_, row) in enumerate(part.iterrows())]
+    return out
 
 
 def pooled(verdicts) -> str:
     """One verdict for several comparisons already corrected together (:func:`decide_family`): reproduced if
-    all are, not reproduced if none is even partly, else partly reproduced."""
+    all are, not reproduced if none of the measured ones is even partly, not measured if none was measured,
+    else partly reproduced (a claim with a comparison not measured is at best partly reproduced)."""
     verdicts = set(verdicts)
-    if not verdicts:
-        warnings.warn("pooled() of no verdicts: not measured.", stacklevel=2)
+    if not verdicts - {"not measured"}:
+        if not verdicts:
+            warnings.warn("pooled() of no verdicts: not measured.", stacklevel=2)
         return "not measured"
-    return ("reproduced" if verdicts == {"reproduced"} else "not reproduced" if verdicts == {"not reproduced"}
-            else "partly reproduced")
+    measured = verdicts - {"not measured"}
+    if measured == {"not reproduced"}:
+        return "not reproduced"
+    # a claim with an unmeasured comparison is never "reproduced" as a whole: its evidence is incomplete
+    return "reproduced" if measured == {"reproduced"} and measured == verdicts else "partly reproduced"
 
 
 def _interval(c, stat: str) -> str:

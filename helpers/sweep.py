@@ -13,7 +13,8 @@ temporary name, then renamed. The settings that determine a shard (model fingerp
 SHAP settings, word merge and normalisation, code version, the shard's sentences) are stored in the
 file's metadata. A shard that exists and validates is skipped, so a killed sweep resumes where it
 stopped and two sweeps over one output never compute a shard twice; a shard with other settings is an
-error (:class:`SweepMismatch`), never a silent mix; a damaged shard is recomputed with a warning.
+error (:class:`SweepMismatch`), never a silent mix; a damaged shard (one whose values no longer match the
+sha256 stored with it, :func:`data_checksum`) is recomputed with a warning.
 
 :func:`load` returns the union of an output as one DataFrame. ``python -m helpers.sweep --plan`` prints
 the tasks and an estimated cost per task from a timing probe, without computing anything else.
@@ -35,7 +36,7 @@ import pandas as pd
 from .config import check_count, settings_differences
 
 __all__ = ["SHARD_COLUMNS", "CODE_VERSION", "SweepMismatch", "Task", "shard_path", "dataset_sentences", "plan",
-           "Options", "shard_settings", "read_shard", "compute_shard", "make_client", "run", "load", "weights_by_row",
+           "Options", "shard_settings", "read_shard", "data_checksum", "compute_shard", "make_client", "run", "load", "weights_by_row",
            "estimate", "main"]
 
 SHARD_COLUMNS = ["model", "dataset", "method", "sentence_id", "word_index", "word", "weight", "raw_weight",
@@ -160,7 +161,20 @@ def read_shard(path: str) -> tuple[pd.DataFrame, dict]:
     frame = table.to_pandas()
     if list(frame.columns) != SHARD_COLUMNS or not frame["weight"].notna().all():
         raise ValueError(f"{path} does not have the shard columns or holds missing weights.")
+    if b"sweep_data" not in meta:
+        raise ValueError(f"{path} has no checksum of its data (written before shards carried one).")
+    if data_checksum(frame) != meta[b"sweep_data"].decode():
+        raise ValueError(f"{path}: its data does not match the checksum stored with it (a weight or word was "
+                         "changed after it was written).")
     return frame, json.loads(meta[b"sweep"])
+
+
+def data_checksum(frame: pd.DataFrame) -> str:
+    """sha256 of a shard's values (pandas' row hashes of every column, in order): stored with the shard and
+    checked when it is read, so a flipped bit in a weight is never served. The Parquet format keeps no
+    checksum of its own by default, hence this one."""
+    rows = pd.util.hash_pandas_object(frame[SHARD_COLUMNS], index=False).to_numpy()
+    return hashlib.sha256(rows.tobytes()).hexdigest()
 
 
 def compute_shard(task: Task, output: str, options: Options) -> dict:
@@ -194,7 +208,8 @@ def compute_shard(task: Task, output: str, options: Options) -> dict:
                            normalize=options.normalize, seed=options.seed, cache=False, progress=False, **extra)
     frame = weights.assign(model=task.row, dataset=task.dataset, method=task.method)[SHARD_COLUMNS]
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"sweep": json.dumps(settings).encode()})
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"sweep": json.dumps(settings).encode(),
+                                           b"sweep_data": data_checksum(frame).encode()})
     fs.makedirs(fs._parent(local), exist_ok=True)
     tmp = f"{local}.tmp-{uuid.uuid4().hex}"
     with fs.open(tmp, "wb") as fh:

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["NORMAL_FORM", "lowercases", "pieces", "word_units", "word_spans", "surface_words", "split_words",
-           "units_key", "check_same_units", "sentence_table", "sentence_texts"]
+           "units_key", "check_same_units", "check_casing", "check_same_casing",
+           "sentence_table", "sentence_texts"]
 
 
 @lru_cache(maxsize=1)
@@ -131,6 +132,20 @@ def _surface(raw: str, lower: bool) -> str | None:
     return (word.lower() if lower else word) or None
 
 
+def _base(text: str, end: int) -> str:
+    """The character that the combining marks before ``end`` sit on ("" when there is none)."""
+    i = end - 1
+    while i >= 0 and _is_mark(text[i]):
+        i -= 1
+    return text[i] if i >= 0 else ""
+
+
+def _same_class(a: str, b: str) -> bool:
+    """Letters go on with letters and digits with digits: what a pre-tokeniser keeps in one piece when no accent
+    stands between them (NFC text), so an accent typed decomposed (NFD) never cuts or joins a word otherwise."""
+    return bool(a) and unicodedata.category(a)[0] == unicodedata.category(b)[0] and unicodedata.category(b)[0] in "LN"
+
+
 def word_units(text: str, tokenizer=None, lowercase: bool | None = None) -> list[dict]:
     """The word units of one sentence, each ``{"start", "end", "word", "pieces"}`` (the book's Eq. ``eq-kl`` counts
     and every weight table use these, so the two always join one to one).
@@ -140,27 +155,48 @@ def word_units(text: str, tokenizer=None, lowercase: bool | None = None) -> list
     * a special token written in the text (``[MASK]``, ``</s>``) and a piece that is only white space or
       invisible characters is a unit with ``word`` None: not a word, no weight, not counted;
     * a piece that is only combining marks (an accent typed decomposed, NFD, which a byte-level tokenizer cuts
-      off) joins the unit before it, and a unit's span takes in the combining marks that follow it (an uncased
-      normaliser strips them): ``café`` typed NFC or NFD is one unit;
+      off) joins the unit before it, and so does the piece of letters that goes on right after such an accent;
+      a unit's span takes in the combining marks that follow it (an uncased normaliser strips them): ``café``
+      and ``naïve`` typed NFC or NFD are one unit each; units never overlap;
     * ``word`` is the span's own text in Unicode normal form NFC, with invisible characters removed,
       lower-cased when the tokenizer is uncased (``lowercase=None``; True or False forces it). It is never the
       byte-level or accent-stripped form the model sees.
     """
     lower = lowercases(tokenizer) if lowercase is None else lowercase
     units: list[dict] = []
+
+    def marks_from(i: int) -> int:
+        while i < len(text) and _is_mark(text[i]):
+            i += 1
+        return i
+
+    def set_end(unit, end):
+        if _surface(text[unit["start"]:end], lower) is not None:
+            end = marks_from(end)  # combining marks the normaliser dropped belong to this word (not to a space)
+        unit["end"], unit["word"] = end, _surface(text[unit["start"]:end], lower)
+
     for index, (start, end, special) in enumerate(pieces(text, tokenizer)):
-        raw = text[start:end]
-        if not special and raw and _is_mark(raw[0]) and all(_is_mark(ch) or _invisible(ch) for ch in raw) \
-                and units and units[-1]["word"] is not None and units[-1]["end"] == start:
-            prev = units[-1]  # an accent typed on its own: it belongs to the letter before it
-            prev["end"] = max(prev["end"], end)
-            prev["pieces"].append(index)
-            prev["word"] = _surface(text[prev["start"]:prev["end"]], lower)
-            continue
-        while not special and end < len(text) and _is_mark(text[end]):
-            end += 1  # combining marks the normaliser dropped belong to this word
-        units.append({"start": start, "end": end, "word": None if special else _surface(text[start:end], lower),
-                      "pieces": [index]})
+        prev = units[-1] if units and units[-1]["word"] is not None else None
+        if not special and prev is not None and start <= prev["end"]:
+            k = max(start, prev["end"])  # what the word before already holds: the accents on its last letter
+            while k < end and _is_mark(text[k]):
+                k += 1
+            if any(_is_mark(ch) for ch in text[start:end]) and all(_is_mark(ch) or _invisible(ch)
+                                                                   for ch in text[k:end]):
+                prev["pieces"].append(index)  # an accent typed on its own: it belongs to the letter before it
+                set_end(prev, max(prev["end"], end))
+                continue
+            if k > start:
+                set_end(prev, k)  # the piece's leading accents sit on the word before; the rest is its own
+                start = k
+            if start == prev["end"] and _is_mark(text[start - 1]) and _same_class(_base(text, start), text[start]):
+                prev["pieces"].append(index)  # the word goes on after its accent (typed NFD): one word, as in NFC
+                set_end(prev, end)
+                continue
+        unit = {"start": start, "end": end, "word": None, "pieces": [index]}
+        if not special:
+            set_end(unit, end)
+        units.append(unit)
     return units
 
 
@@ -206,6 +242,50 @@ def check_same_units(a, b, what_a: str = "the weight table", what_b: str = "the 
             "the tokenizer's normaliser, pre-tokeniser and special tokens). Compute the information table with the same tokenizer as the weights: "
             "word_information(sentences, tokenizer=encoder.tokenizer).")
 
+
+
+def check_casing(tokenizer, words, what: str = "the information table") -> None:
+    """Refuse a table of words whose casing cannot be the tokenizer's: an uncased model's words are all lower
+    case, so a table with capitalised words was counted with another tokenizer; a cased model's words keep their
+    capitals, so a table without a single one (a corpus has sentence-initial capitals) was counted uncased, and
+    'Man' would be read as unseen. Looks at the words themselves, which no pandas operation drops (unlike
+    ``attrs``)."""
+    letters = [w for w in pd.Series(words).dropna().astype(str) if w.lower() != w.upper()]
+    if len(letters) < 20:
+        return  # too few words to tell
+    capitalised = sum(w != w.lower() for w in letters)
+    lower = lowercases(tokenizer)
+    if lower and capitalised:
+        example = next(w for w in letters if w != w.lower())
+        raise ValueError(f"{what} has capitalised words (e.g. {example!r}) but the model is uncased: its words are "
+                         "lower case, so they would not match. Compute the table with the model's tokenizer: "
+                         "word_information(sentences, tokenizer=encoder.tokenizer).")
+    if not lower and not capitalised:
+        raise ValueError(f"{what} has no capitalised word among {len(letters)} but the model is cased: it was counted "
+                         "lower-cased, so every capitalised word of a text would read as unseen (KL NaN). Compute it "
+                         "with the model's tokenizer: word_information(sentences, tokenizer=encoder.tokenizer).")
+
+
+def _capitalised(words) -> tuple[int, int, str | None]:
+    """(words with letters, how many of them have a capital, the first such word)."""
+    letters = [w for w in pd.unique(pd.Series(words).dropna().astype(str)) if w.lower() != w.upper()]
+    capitals = [w for w in letters if w != w.lower()]
+    return len(letters), len(capitals), capitals[0] if capitals else None
+
+
+def check_same_casing(a_words, b_words, what_a: str = "the weight table", what_b: str = "the information table",
+                      enough: int = 20) -> None:
+    """Refuse to join two tables of words where one has capitalised words and the other, with at least ``enough``
+    distinct words, has none: one was counted cased and the other uncased, whatever their ``attrs`` say (pandas
+    drops ``attrs`` in some operations, and a CSV never has them; the words themselves always travel)."""
+    (na, ca, ea), (nb, cb, eb) = _capitalised(a_words), _capitalised(b_words)
+    for (n1, c1, e1, w1), (n2, c2, w2) in (((na, ca, ea, what_a), (nb, cb, what_b)),
+                                           ((nb, cb, eb, what_b), (na, ca, what_a))):
+        if c1 and n2 >= enough and not c2:
+            raise ValueError(f"{w1} has capitalised words (e.g. {e1!r}) but {w2} has none among {n2} words: one was "
+                             "counted with a cased tokenizer and the other lower-cased, so capitalised words would not "
+                             "match. Compute both with the model's tokenizer (word_information(sentences, "
+                             "tokenizer=encoder.tokenizer)).")
 
 
 def sentence_table(sentences) -> pd.DataFrame:

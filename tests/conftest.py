@@ -1,8 +1,18 @@
+import functools
+import http.server
 import os
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property-based tests (tests/test_properties.py): "ci" (the default) is small and derandomised, so make test
+# is quick and repeatable; "explore" searches longer with fresh examples (pytest --hypothesis-profile=explore).
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", max_examples=1000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 # Nothing is downloaded from the Hugging Face hub here or in CI: a hub id is served by its offline package
@@ -58,3 +68,22 @@ def smoke_book(tmp_path_factory, data_dir):
             else:
                 os.environ[key] = value
     return {"book": base / "book", "results": base / "results", "errors": errors, "seconds": seconds}
+
+
+@pytest.fixture()
+def server(tmp_path):
+    """A folder served on 127.0.0.1 (a thread; stopped at the end): {"url", "root", "requests"}."""
+    root = tmp_path / "served"
+    root.mkdir()
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield {"url": f"http://127.0.0.1:{httpd.server_address[1]}", "root": root, "requests": requests}
+    httpd.shutdown()
+    httpd.server_close()

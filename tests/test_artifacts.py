@@ -2,10 +2,7 @@
 
 The whole path runs against a local HTTP server on the loopback address that serves a build's packed runs.
 """
-import functools
-import http.server
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -18,25 +15,6 @@ TEXTS = [f"a {w} is {v} the {o} ." for w in ("man", "dog", "child", "woman") for
          for o in ("horse", "ball")]
 TINY = training.MLMConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                           max_length=24)
-
-
-@pytest.fixture()
-def server(tmp_path):
-    """A folder served on 127.0.0.1 (a thread; stopped at the end): {"url", "root", "requests"}."""
-    root = tmp_path / "served"
-    root.mkdir()
-    requests = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            requests.append(self.path)
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield {"url": f"http://127.0.0.1:{httpd.server_address[1]}", "root": root, "requests": requests}
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _train(cache, monkeypatch, url="off"):

@@ -24,14 +24,16 @@ class AttributionCache:
 
     Each row carries a checksum of its value; a row whose checksum, length or numbers do not
     check out (edited, truncated, NaN) is not served: :func:`word_weights` recomputes it with a
-    warning. Errors say which of four things is wrong, and only the last advises deleting the file:
+    warning. Errors say which of these things is wrong, and only the last advises deleting the file:
 
     * the path is a folder (or its parent is a file): name a file;
     * the database is locked by another process (``make lab`` and ``make book`` share ``.cache/``):
       each statement waits up to ``timeout`` seconds, then the error says so;
     * the file or its folder is read-only: the cache opens read-only, serves the rows it has and
       warns that new rows are not saved;
-    * the file is not a SQLite database, or is corrupt: damaged.
+    * the disk is full: its own message (the file is healthy and keeps its rows);
+    * the file is not a SQLite database, or is corrupt: damaged -- and only when SQLite's ``PRAGMA
+      integrity_check`` does not find it sound; a sound file is never called damaged.
 
     Written here rather than with diskcache: the rows' checksums and the row validators are the point.
     """
@@ -96,8 +98,24 @@ class AttributionCache:
         if "unable to open" in text:
             return CacheError(f"The attribution cache {self.path} cannot be opened ({text}): check the path and its "
                               "permissions, or point cache= at another file.")
+        if "full" in text:  # SQLITE_FULL: "database or disk is full"
+            return CacheError(f"The disk holding the attribution cache {self.path} is full ({text}). The file is "
+                              "healthy and keeps every row written before: free space on that disk and run again, "
+                              "point cache= at a file on another disk, or pass cache=False.")
+        if self._healthy():
+            return CacheError(f"An operation on the attribution cache {self.path} failed ({text}), but the file "
+                              "checks out (PRAGMA integrity_check: ok), so it is not damaged: run again; if this "
+                              "repeats, point cache= at another file or pass cache=False.")
         return CacheError(f"The attribution cache {self.path} is damaged ({text}). Delete the file (its weights will "
                           "be recomputed), point cache= at another file, or pass cache=False.")
+
+    def _healthy(self) -> bool:
+        """Whether SQLite's own check finds the file sound (then no message may advise deleting it)."""
+        try:
+            with sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0) as db:
+                return db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        except (sqlite3.DatabaseError, OSError):
+            return False
 
     @staticmethod
     def key(settings: dict, sentence_id, text: str) -> str:

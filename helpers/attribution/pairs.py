@@ -132,9 +132,26 @@ def pair_matrix(table: pd.DataFrame) -> pd.DataFrame:
     return m
 
 
-def pair_shares(table: pd.DataFrame, kl: pd.Series, top_quantile: float = 0.75) -> dict:
+def _kl_by_word(kl) -> pd.Series:
+    """KL indexed by word, from a Series indexed by word or a ``word_information`` table (``word`` and ``kl``)."""
+    if isinstance(kl, pd.DataFrame):
+        if not {"word", "kl"} <= set(kl.columns):
+            raise ValueError("kl: a table needs the columns 'word' and 'kl' (word_information's table).")
+        return kl.set_index("word")["kl"]
+    if not isinstance(kl, pd.Series):
+        raise TypeError(f"kl must be a Series of KL indexed by word, or word_information's table; got "
+                        f"{type(kl).__name__}.")
+    if not len(kl) or not all(isinstance(w, str) for w in kl.index):
+        raise ValueError("kl must be indexed by word (its index holds row numbers, not words): pass "
+                         "word_information(...).set_index('word')['kl'], or the table word_information(...) itself.")
+    return kl
+
+
+def pair_shares(table: pd.DataFrame, kl, top_quantile: float = 0.75) -> dict:
     """How much of a pair's total absolute contribution comes from identical words, and from pairs whose two
-    words are both in the top KL quartile (``kl``: KL by word, e.g. ``word_information(...)["kl"]``)."""
+    words are both in the top KL quartile. ``kl``: KL by word, ``word_information(...).set_index("word")["kl"]``,
+    or the table ``word_information(...)`` itself; a Series indexed by row numbers is refused."""
+    kl = _kl_by_word(kl)
     weight = table["contribution"].abs()
     total = float(weight.sum()) or float("nan")
     threshold = kl.quantile(top_quantile)
