@@ -114,6 +114,14 @@ def _expect_loaded_or_named(load, path_name: str, bad_lines: set):
         return None
 
 
+def _ok_score(text: str) -> bool:
+    """Whether a gold score field is what STS files hold: a number between 0 and 5."""
+    try:
+        return 0 <= float(text) <= 5
+    except ValueError:
+        return False
+
+
 def _crlf(field: str) -> str:
     """A line's last field as a loader reads it: one final carriage return is the line ending (CRLF files)."""
     return field[:-1] if field.endswith("\r") else field
@@ -134,13 +142,7 @@ def test_stsb_rows_load_exactly_or_name_their_line(tmp_path_factory, rows):
     _write(root / "stsb/sts-dev.csv", [f"main-captions\tMSRvid\t2012test\t{i:04d}\t{s}\t{a}\t{b}"
                                        for i, (s, a, b) in enumerate(rows)])
 
-    def ok_score(s):
-        try:
-            return 0 <= float(s) <= 5
-        except ValueError:
-            return False
-
-    bad = {i + 1 for i, (s, a, b) in enumerate(rows) if not ok_score(s) or not a.strip() or not _crlf(b).strip()
+    bad = {i + 1 for i, (s, a, b) in enumerate(rows) if not _ok_score(s) or not a.strip() or not _crlf(b).strip()
            or "\r" in a + _crlf(b)}
     df = _expect_loaded_or_named(lambda: data.load_sentences("stsb", "validation", data_dir=root, strict=False),
                                  "sts-dev.csv", bad)
@@ -164,13 +166,7 @@ def test_sts12_rows_load_exactly_or_name_their_line(tmp_path_factory, rows, bom)
         if bom:
             gold.write_bytes(b"\xef\xbb\xbf" + gold.read_bytes())
 
-    def ok_score(s):
-        try:
-            return 0 <= float(s) <= 5
-        except ValueError:
-            return False
-
-    bad = {i + 1 for i, (s, a, b) in enumerate(rows) if not ok_score(s) or not a.strip() or not _crlf(b).strip()
+    bad = {i + 1 for i, (s, a, b) in enumerate(rows) if not _ok_score(s) or not a.strip() or not _crlf(b).strip()
            or "\r" in a + _crlf(b)}
     df = _expect_loaded_or_named(lambda: data.load_sentences("sts12", data_dir=root, strict=False), "STS.", bad)
     if df is None:
