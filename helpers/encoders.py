@@ -388,13 +388,18 @@ class Encoder:
         return F.normalize(s, dim=-1) if self.normalize else s
 
     @torch.no_grad()
-    def encode(self, sentences, batch_size: int = 64) -> np.ndarray:
-        """Sentence vectors of a list of strings (for evaluation, e.g. STS Spearman)."""
+    def encode(self, sentences, batch_size: int = 64, precision: str = "fp32") -> np.ndarray:
+        """Sentence vectors of a list of strings (for evaluation, e.g. STS Spearman), computed in ``precision``
+        (``fp32`` or ``bf16``, :mod:`helpers.precision`) and returned as fp32."""
+        from .precision import autocast
+
         vectors = []
         for start in range(0, len(sentences), batch_size):
             batch = self.tokenizer(list(sentences[start:start + batch_size]), padding=True, truncation=True,
                                    max_length=self.max_length, return_tensors="pt").to(self.device)
-            vectors.append(self.pool(self.embed_tokens(batch["input_ids"]), batch["attention_mask"]).cpu())
+            with autocast(precision, self.device):
+                pooled = self.pool(self.embed_tokens(batch["input_ids"]), batch["attention_mask"])
+            vectors.append(pooled.float().cpu())
         return torch.cat(vectors).numpy()
 
     def fingerprint(self) -> str:

@@ -233,7 +233,7 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
             n_steps: int = 20, projections: int | None = DEFAULT_PROJECTIONS, baseline: str = "pad",
             quadrature: str = "gausslegendre", max_evals: int | None = None, similarity: str | None = None,
             long: str = "refuse", batch_size: int = 64, internal_batch_size: int = 4, show_progress_bar: bool = False,
-            device=None, data_dir=None, seed: int = 0, cache=True) -> "Explanation":
+            device=None, data_dir=None, seed: int = 0, cache=True, precision: str = "fp32") -> "Explanation":
     """Explain ``text`` (its word weights), or the similarity of ``text`` and ``other`` (word-pair contributions).
 
     ``model``: a ``SentenceTransformer``, a sentence-transformers folder, a hub name, or an ``Encoder``.
@@ -250,6 +250,9 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
     ``show_progress_bar``, ``device``, ``n_steps`` (IG's quadrature points), ``internal_batch_size`` (how
     many output directions IG pushes back at once: the memory knob, as captum's bounds memory).
     ``cache``: True (the book's attribution cache: explaining the same text again is instant), a path, or False.
+    ``precision``: ``fp32``, ``bf16`` (the model's passes in bfloat16, :mod:`helpers.precision`; the stated gap
+    is measured against fp32 outputs, so it includes the rounding) or ``auto`` (bf16 where the hardware
+    computes it natively, else fp32); the explanation's notes say which was used.
     """
     from .attribution import BASELINES, QUADRATURES
     from .config import check_count
@@ -270,13 +273,22 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
         raise ValueError(f"quadrature must be one of {QUADRATURES}, got {quadrature!r}.")
     _check_applies(method, other, reference=reference, similarity=similarity, max_evals=max_evals, exact=exact,
                    long=long)
+    from .precision import check_precision, hardware, resolve
+
+    check_precision(precision, allow_auto=True)
     encoder, loaded = _load(model, device)
+    used = resolve(precision, encoder.device)
+    if used != "fp32":
+        units = hardware(encoder.device.type)["units"]
+        loaded += (f"; computed in {used} ({'on ' + ', '.join(units) if units else 'emulated: slower, not faster'}; "
+                   "precision='fp32' for full precision)")
     info = _reference_table(reference, encoder, data_dir)
     label = getattr(encoder, "name", str(model))
     if other is None:
         options = ({"n_steps": n_steps, "quadrature": quadrature, "baseline": baseline,
-                    "projections": None if exact else projections, "chunk_size": internal_batch_size, "seed": seed}
-                   if method == "ig" else {"max_evals": max_evals, "shap_batch_size": batch_size})
+                    "projections": None if exact else projections, "chunk_size": internal_batch_size, "seed": seed,
+                    "precision": used}
+                   if method == "ig" else {"max_evals": max_evals, "shap_batch_size": batch_size, "precision": used})
         options["cache"] = cache
         table, notes = _text_weights(encoder, text, method, options, long, show_progress_bar)
         notes.insert(0, loaded)
@@ -293,7 +305,8 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
                                               "dim": int(encoder.dim)},
                            notes=notes, settings={"method": method, "exact": exact, "n_steps": n_steps,
                                                   "projections": None if exact else projections, "baseline": baseline,
-                                                  "long": long, "normalize": bool(encoder.normalize)},
+                                                  "long": long, "normalize": bool(encoder.normalize),
+                                                  "precision": used},
                            _encoder=encoder)
     if method != "ig":
         raise ValueError("pairs are explained by IG only (its word-pair decomposition, Eq. eq-pair); use method='ig'.")
@@ -312,7 +325,7 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the truncation, when long='truncate', is stated below instead
         table = pair_weights(encoder, text, other, n_steps=n_steps, similarity=similarity, baseline=baseline,
-                             seed=seed, cache=cache)
+                             seed=seed, cache=cache, precision=used)
     marks = [table.groupby(["index_a", "word_a"], sort=True)["contribution"].sum().reset_index()
              .rename(columns={"index_a": "word_index", "word_a": "word"}),
              table.groupby(["index_b", "word_b"], sort=True)["contribution"].sum().reset_index()
@@ -328,7 +341,7 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
     return Explanation(kind="pair", model=label, texts=[text, other], method="ig", table=table.reset_index(drop=True),
                        marks=marks, numbers=numbers, notes=notes,
                        settings={"method": "ig", "exact": True, "n_steps": n_steps, "baseline": baseline,
-                                 "similarity": similarity}, _encoder=encoder)
+                                 "similarity": similarity, "precision": used}, _encoder=encoder)
 
 
 @dataclasses.dataclass
@@ -670,6 +683,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-colour", action="store_true", help="plain text")
     parser.add_argument("--faithfulness", action="store_true", help="also measure the normalised AOPC (one text)")
     parser.add_argument("--show-progress-bar", action="store_true")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+                        help="fp32 (default), bf16, or auto: bf16 where the CPU or GPU computes it natively")
     args = parser.parse_args(argv)
     if len(args.texts) > 2:
         parser.error(f"give one text or two, not {len(args.texts)} (quote each text)")
@@ -689,7 +704,7 @@ def main(argv=None) -> int:
     try:
         e = explain(args.model, args.texts[0], args.texts[1] if pair else None, method=args.method,
                     exact=args.exact, n_steps=args.n_steps or 20, reference=args.reference, long=args.long,
-                    show_progress_bar=args.show_progress_bar)
+                    show_progress_bar=args.show_progress_bar, precision=args.precision)
     except (ValueError, TypeError, FileNotFoundError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

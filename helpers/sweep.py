@@ -117,6 +117,8 @@ class Options:
     word_agg: str = "frobenius"
     normalize: str = "mean1"
     seed: int = 0
+    #: the arithmetic of the model's passes, ``fp32`` or ``bf16`` (helpers.precision)
+    precision: str = "fp32"
     #: settings of any other registered attribution method (helpers.attribution.Method), by option name
     extra: dict = field(default_factory=dict)
 
@@ -142,6 +144,8 @@ def shard_settings(task: Task, options: Options, fingerprint: str) -> dict:
 
     kept = {**options.for_method(task.method), "word_agg": options.word_agg, "normalize": options.normalize,
             "seed": options.seed}
+    if kept.get("precision") == "fp32":
+        del kept["precision"]  # shards of earlier sweeps (fp32, before the setting existed) keep their settings
     ids = hashlib.sha1(json.dumps([list(task.sentence_ids), list(task.texts)], default=str).encode()).hexdigest()
     return {"row": task.row, "model": task.name, "pooling": task.pooling, "fingerprint": fingerprint,
             "dataset": task.dataset, "method": task.method, "shard": task.shard, "sentences": ids,
@@ -326,6 +330,8 @@ def main(argv=None) -> int:
     parser.add_argument("--n-steps", type=int, default=20)
     parser.add_argument("--projections", type=lambda v: None if v == "None" else int(v), default=16)
     parser.add_argument("--max-evals", type=int, default=500)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="the model's arithmetic: bf16 is faster where the hardware has bf16 units")
     parser.add_argument("--plan", action="store_true", help="print the tasks and their estimated cost, then stop")
     args = parser.parse_args(argv)
     roster = json.loads(args.roster) if args.roster.startswith("[") else args.roster
@@ -340,7 +346,8 @@ def main(argv=None) -> int:
                   "rows out. Train them first (run chapter 05, or this command without --plan: about 40 minutes "
                   "on 2 CPU cores).", flush=True)
     tasks = plan(roster, args.datasets, args.methods, args.shard_size, args.n_sentences, args.data_dir, self_trained)
-    options = Options(n_steps=args.n_steps, projections=args.projections, max_evals=args.max_evals)
+    options = Options(n_steps=args.n_steps, projections=args.projections, max_evals=args.max_evals,
+                      precision=args.precision)
     if args.plan:
         costs = estimate(tasks, options)
         print(costs.to_string(index=False))

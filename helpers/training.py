@@ -32,6 +32,7 @@ from .artifacts import checkpoints
 from .config import as_stored, settings_differences, settings_location, tqdm
 from .data import held_out_texts, load_sentences
 from .encoders import resolve_model_path
+from .precision import autocast, check_precision
 
 __all__ = ["OBJECTIVES", "pretraining_corpus", "nli_triplets", "MLMConfig", "new_mlm", "mlm_head", "pretrain_mlm",
            "hash_texts", "history", "SimCSEModel", "simcse_loss", "simcse", "run_minutes", "SIMCSE_STEPS",
@@ -243,10 +244,12 @@ def _resume(run_dir: Path, model_class):
 def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, lr: float = 5e-4,
                  warmup: int = 200, config: MLMConfig | None = None, seed: int = 0, save_every: int = 250,
                  save_steps=(), run_dir=None, progress: bool = True, max_steps_this_call: int | None = None,
-                 train: bool = True) -> Path | None:
+                 train: bool = True, precision: str = "fp32") -> Path | None:
     """Pre-train a small BERT MLM from scratch; return the folder of the final checkpoint.
 
     ``train=False``: only look: the folder when the run is complete on disk, else None (nothing is trained).
+    ``precision``: ``fp32`` (the book's runs) or ``bf16`` (forward and loss under bfloat16 autocast, fp32
+    weights and optimiser: :mod:`helpers.precision`); part of the run's name when not fp32.
 
     Resumes from the latest checkpoint of the run folder (named by the settings' hash under
     ``.cache/runs/`` unless ``run_dir`` is given). ``save_steps``: extra steps to keep a
@@ -256,10 +259,11 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
 
     _check_texts(sentences)
     _check_training_args(steps, batch_size, len(sentences), "sentences", save_every)
+    check_precision(precision)
     config = config or MLMConfig()
     settings = {"kind": "mlm", "steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup,
                 "config": asdict(config), "seed": seed, "n_sentences": len(sentences),
-                "corpus_hash": hash_texts(sentences)}
+                "corpus_hash": hash_texts(sentences), **({"precision": precision} if precision != "fp32" else {})}
     run_dir = _run_dir("mlm", settings, run_dir)
     if not train:
         return checkpoints(run_dir).get(steps)
@@ -287,9 +291,10 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
                           max_length=config.max_length, return_tensors="pt")
         gen = torch.Generator().manual_seed(seed * 104729 + step)
         inputs, chosen, labels = _mask_tokens(batch["input_ids"], batch["attention_mask"], tokenizer, gen)
-        hidden = model.bert(input_ids=inputs, attention_mask=batch["attention_mask"]).last_hidden_state
-        logits = mlm_head(model)(hidden[chosen])  # only at masked positions
-        loss = F.cross_entropy(logits, labels)
+        with autocast(precision):
+            hidden = model.bert(input_ids=inputs, attention_mask=batch["attention_mask"]).last_hidden_state
+            logits = mlm_head(model)(hidden[chosen])  # only at masked positions
+        loss = F.cross_entropy(logits.float(), labels)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -352,7 +357,8 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
            batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, save_steps=(0, 10, 30, 100, 300),
            sentences: list[str] | None = None, triplets: pd.DataFrame | None = None, max_length: int = 64,
            seed: int = 0, run_dir=None, progress: bool = True, init_random: bool = False,
-           max_steps_this_call: int | None = None, continue_mlm: bool = False, train: bool = True) -> dict[int, Path]:
+           max_steps_this_call: int | None = None, continue_mlm: bool = False, train: bool = True,
+           precision: str = "fp32") -> dict[int, Path]:
     """Fine-tune a checkpoint with SimCSE (or, as a control, continue MLM); return {step: checkpoint folder}.
 
     init: a checkpoint folder or hub name (``bert-base-uncased`` works the same way with internet).
@@ -366,6 +372,8 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
     train: False returns ``{}`` unless the run is already complete in the cache (a chapter that only
         shows runs someone has paid for). The wall-clock minutes of the training are kept with the run
         (:func:`run_minutes`).
+    precision: ``fp32`` (the book's runs) or ``bf16`` (forward passes under bfloat16 autocast, the loss and
+        the weights in fp32); part of the run's name when not fp32.
     """
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
@@ -373,6 +381,7 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}.")
     if pooling not in ("mean", "cls"):
         raise ValueError(f"pooling must be 'mean' or 'cls' for SimCSE training, got {pooling!r}.")
+    check_precision(precision)
     if continue_mlm or objective == "unsup":
         if not sentences:
             raise ValueError("unsupervised SimCSE and continued MLM need `sentences`.")
@@ -396,7 +405,8 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
     settings = {"kind": "mlm_only" if continue_mlm else "simcse", "init": str(init), "objective": objective,
                 "pooling": pooling, "steps": steps, "batch_size": batch_size, "lr": lr, "temperature": temperature,
                 "seed": seed, "init_random": init_random, "data": data_hash, "max_length": max_length,
-                "init_fingerprint": _folder_fingerprint(init_path)}
+                "init_fingerprint": _folder_fingerprint(init_path),
+                **({"precision": precision} if precision != "fp32" else {})}
     run_dir = _run_dir(settings["kind"], settings, run_dir)
     save_steps = sorted(set(int(s) for s in save_steps) | {steps})
     if not train and steps not in checkpoints(run_dir):
@@ -438,19 +448,26 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
     for step in bar:
         torch.manual_seed(seed * 7919 + step)
         idx = _batch_indices(n, batch_size, step, seed)
+        with autocast(precision):
+            if continue_mlm:
+                batch = encode([sentences[i] for i in idx])
+                gen = torch.Generator().manual_seed(seed * 104729 + step)
+                inputs, chosen, labels = _mask_tokens(batch["input_ids"], batch["attention_mask"], tokenizer, gen)
+                hidden = model.base_model(input_ids=inputs, attention_mask=batch["attention_mask"]).last_hidden_state
+                outputs = (mlm_head(model)(hidden[chosen]),)
+            elif objective == "unsup":
+                batch = encode([sentences[i] for i in idx])
+                outputs = (net(batch), net(batch))  # dropout makes the two differ
+            else:
+                rows = triplets.iloc[idx]
+                outputs = (net(encode(rows["anchor"])), net(encode(rows["positive"])), net(encode(rows["negative"])))
+        outputs = [o.float() for o in outputs]  # the loss in fp32 whatever the forward passes ran in
         if continue_mlm:
-            batch = encode([sentences[i] for i in idx])
-            gen = torch.Generator().manual_seed(seed * 104729 + step)
-            inputs, chosen, labels = _mask_tokens(batch["input_ids"], batch["attention_mask"], tokenizer, gen)
-            hidden = model.base_model(input_ids=inputs, attention_mask=batch["attention_mask"]).last_hidden_state
-            loss = F.cross_entropy(mlm_head(model)(hidden[chosen]), labels)
+            loss = F.cross_entropy(outputs[0], labels)
         elif objective == "unsup":
-            batch = encode([sentences[i] for i in idx])
-            loss = simcse_loss(net(batch), net(batch), temperature=temperature)  # dropout makes the two differ
+            loss = simcse_loss(*outputs, temperature=temperature)
         else:
-            rows = triplets.iloc[idx]
-            loss = simcse_loss(net(encode(rows["anchor"])), net(encode(rows["positive"])),
-                               net(encode(rows["negative"])), temperature)
+            loss = simcse_loss(*outputs, temperature)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -605,6 +622,8 @@ class SelfTrainedPair:
     lr: float = 1e-4
     temperature: float = 0.05
     seed: int = 0
+    #: the arithmetic of both trainings: ``fp32`` (the book's recorded runs) or ``bf16`` (helpers.precision)
+    precision: str = "fp32"
 
     @classmethod
     def of(cls, value="book") -> "SelfTrainedPair":
@@ -623,6 +642,7 @@ class SelfTrainedPair:
                 raise ValueError(f"self_trained has unknown settings {unknown}; the settings are {sorted(fields)}")
             if value.get("objective", "sup") not in OBJECTIVES:
                 raise ValueError(f"self_trained objective={value['objective']!r}: use one of {OBJECTIVES}")
+            check_precision(value.get("precision", "fp32"))
             for name in ("mlm_steps", "mlm_hidden", "mlm_layers", "mlm_batch_size", "simcse_steps", "batch_size"):
                 if name in value and (isinstance(value[name], bool) or not isinstance(value[name], int)
                                       or value[name] < 1):
@@ -631,7 +651,10 @@ class SelfTrainedPair:
         raise TypeError(f"self_trained must be a preset name, a dict or a SelfTrainedPair, not {type(value).__name__}")
 
     def settings(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if out["precision"] == "fp32":
+            del out["precision"]  # the book's runs keep their names
+        return out
 
 
 #: Named pairs: "book" is chapter 05's defaults; "smoke" the smallest pair (``make test`` trains it once).
@@ -654,25 +677,23 @@ def self_trained_pair(data_dir=None, settings="book", save_steps=SAVE_STEPS, pro
     (the MLM takes ~30 min on 2 cores); ``train=False``: only look on disk, None when either run is not
     complete there.
     """
-    from dataclasses import replace
-
     pair = SelfTrainedPair.of(settings)
     if overrides:
-        pair = replace(pair, **SelfTrainedPair.of({**pair.settings(), **overrides}).settings())
+        pair = SelfTrainedPair.of({**asdict(pair), **overrides})
     corpus = pretraining_corpus(data_dir)
     mlm = pretrain_mlm(corpus, steps=pair.mlm_steps, batch_size=pair.mlm_batch_size, seed=pair.seed,
                        progress=progress,
                        config=MLMConfig(hidden_size=pair.mlm_hidden, num_hidden_layers=pair.mlm_layers,
                                         num_attention_heads=max(1, pair.mlm_hidden // 64),
                                         intermediate_size=4 * pair.mlm_hidden),
-                       train=train)
+                       train=train, precision=pair.precision)
     if mlm is None:
         return None
     triplets = nli_triplets(data_dir) if pair.objective == "sup" else None
     ckpts = simcse(mlm, objective=pair.objective, pooling=pair.pooling, steps=pair.simcse_steps,
                    batch_size=pair.batch_size, lr=pair.lr, temperature=pair.temperature,
                    save_steps=[s for s in save_steps if s <= pair.simcse_steps], sentences=corpus,
-                   triplets=triplets, seed=pair.seed, progress=progress, train=train)
+                   triplets=triplets, seed=pair.seed, progress=progress, train=train, precision=pair.precision)
     if pair.simcse_steps not in ckpts:
         return None
     return {"mlm": mlm, "simcse": ckpts[pair.simcse_steps], "simcse_pooling": pair.pooling, "settings": pair}

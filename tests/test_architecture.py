@@ -15,7 +15,7 @@ HELPERS = ROOT / "helpers"
 #: below it, except that analysis skips measure (tables in, tables out) and drawing imports nothing that computes.
 LAYERS = {
     "base": {"config", "data", "units", "information", "live", "publishing", "book", "artifacts"},
-    "measure": {"encoders", "attribution", "faithfulness"},
+    "measure": {"encoders", "precision", "attribution", "faithfulness"},
     "analyse": {"regression", "rules", "verdicts"},
     "study": {"roster", "training", "contrast", "theory", "sweep", "explorer", "explain"},
     "draw": {"plots"},

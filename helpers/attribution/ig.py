@@ -25,6 +25,7 @@ import torch
 
 from ..config import check_count, tqdm
 from ..encoders import Encoder
+from ..precision import autocast, check_precision
 from .method import Method
 from .tokens import BASELINES, baseline_embeddings, math_attention, tokenize
 
@@ -65,10 +66,13 @@ def projection_matrix(dim: int, k: int, kind: str = "orthogonal", seed: int = 0)
 
 # --------------------------------------------------------------------------- IG engine
 def _ig_engine(encoder: Encoder, input_ids: torch.Tensor, n_steps: int, quadrature: str, baseline: str,
-               keep: torch.Tensor | None, rows_for, chunk_size: int):
+               keep: torch.Tensor | None, rows_for, chunk_size: int, precision: str = "fp32"):
     """The shared IG engine: one forward pass over every interpolation point, then the cotangents ``rows_for(D)``
     (k x D) pushed back ``chunk_size`` at a time. Returns (f(X), f(X'), X - X', rows, an iterator of
-    (cotangent chunk c x D, IG chunk c x T x H)): IG[c, t, i] is the attribution of v_c . f to x_{t,i}."""
+    (cotangent chunk c x D, IG chunk c x T x H)): IG[c, t, i] is the attribution of v_c . f to x_{t,i}.
+
+    ``precision``: the path's forward and backward passes in fp32 or bf16 (:mod:`helpers.precision`); f(X) and
+    f(X') are always computed in fp32, so a completeness gap measured against them includes the rounding."""
     x = encoder.embed_tokens(input_ids)[0].detach()
     x0 = baseline_embeddings(encoder, input_ids, baseline, keep)[0].detach()
     alphas, weights = _quadrature(quadrature, n_steps)
@@ -78,22 +82,23 @@ def _ig_engine(encoder: Encoder, input_ids: torch.Tensor, n_steps: int, quadratu
         ends = encoder.pool(torch.stack([x, x0]), mask[:2])
     rows = rows_for(ends.shape[1]).to(x)
     path = (x0 + alphas[:, None, None] * (x - x0)).requires_grad_(True)
-    with math_attention():  # its backward is batched (vmap): the composite attention kernel supports that
+    with math_attention(), autocast(precision, x.device):  # batched backward (vmap) needs the composite kernel
         out = encoder.pool(path, mask)  # n_steps x D: one forward pass for every interpolation point
 
     def chunks():
         for start in range(0, rows.shape[0], chunk_size):
             v = rows[start:start + chunk_size]
-            cot = v[:, None, :] * weights[None, :, None]  # quadrature weights folded into the cotangent
+            cot = (v[:, None, :] * weights[None, :, None]).to(out.dtype)  # quadrature weights in the cotangent
             (grads,) = torch.autograd.grad(out, path, grad_outputs=cot, is_grads_batched=True, retain_graph=True)
-            yield v, grads.sum(1) * (x - x0)  # c x T x H
+            yield v, grads.float().sum(1) * (x - x0)  # c x T x H, in fp32 from here on
 
     return ends[0], ends[1], rows, chunks()
 
 
 def ig_token_norms(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50, quadrature: str = "gausslegendre",
                    baseline: str = "pad", projections: int | None = None, sketch: str = "orthogonal",
-                   chunk_size: int = 4, seed: int = 0, keep: torch.Tensor | None = None) -> dict:
+                   chunk_size: int = 4, seed: int = 0, keep: torch.Tensor | None = None,
+                   precision: str = "fp32") -> dict:
     """Per-token ||IG[t,:,:]||_F over all D outputs (paper Eq. 4), and the completeness gap.
 
     Exact (``projections=None``): all D cotangents, ``chunk_size`` at a time (memory grows
@@ -101,13 +106,14 @@ def ig_token_norms(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50,
     :func:`projection_matrix`. The completeness gap is
     max_j |sum_{t,i} IG[t,i,j] - (f_j(X) - f_j(X'))| / (||v_j|| ||f(X) - f(X')||) over the
     cotangents used (the unit vectors e_j when exact; the book's Eq. eq-sketch). ``keep``: positions
-    that keep their embedding in the baseline (see :func:`baseline_embeddings`).
+    that keep their embedding in the baseline (see :func:`baseline_embeddings`). ``precision``: ``fp32`` or
+    ``bf16`` for the path's passes (the gap is measured against fp32 outputs either way).
     """
     def rows_for(dim):
         return torch.eye(dim) if projections is None else projection_matrix(dim, int(projections), sketch, seed)
 
     f_x, f_ref, rows, chunks = _ig_engine(encoder, input_ids, n_steps, quadrature, baseline, keep, rows_for,
-                                          chunk_size)
+                                          chunk_size, precision)
     delta_f = f_x - f_ref
     sq = torch.zeros(input_ids.shape[1], dtype=torch.float64, device=f_x.device)
     gap = 0.0
@@ -123,7 +129,8 @@ def ig_token_norms(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50,
 
 def ig_token_outputs(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50, quadrature: str = "gausslegendre",
                      baseline: str = "pad", projections: int | None = None, sketch: str = "orthogonal",
-                     chunk_size: int = 4, seed: int = 0, keep: torch.Tensor | None = None) -> dict:
+                     chunk_size: int = 4, seed: int = 0, keep: torch.Tensor | None = None,
+                     precision: str = "fp32") -> dict:
     """Per-token IG contributions to every output, summed over input dimensions: ``J[t, j] = sum_i IG[t, i, j]``
     (the IG tensor before the norm; T x D), with f(X) and f(X'). Completeness: sum_t J[t] = f(X) - f(X').
 
@@ -139,7 +146,7 @@ def ig_token_outputs(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 5
             return projection_matrix(dim, int(projections), sketch, seed)
 
         f_x, f_ref, rows, chunks = _ig_engine(encoder, input_ids, n_steps, quadrature, baseline, keep, rows_for,
-                                              chunk_size)
+                                              chunk_size, precision)
         J = torch.cat([ig.sum(-1).T for _, ig in chunks], dim=1)  # T x k
         return {"J": J.double().cpu().numpy(), "rows": rows.double().cpu().numpy(),
                 "f_x": f_x.double().cpu().numpy(), "f_ref": f_ref.double().cpu().numpy()}
@@ -159,9 +166,9 @@ def ig_token_outputs(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 5
         tangent[torch.arange(c), :, tokens] = (x - x0)[tokens][:, None, :]  # token t moves, the others stay
         batch = path[None].expand(c, -1, -1, -1).reshape(-1, T, H)
         mask = torch.ones(batch.shape[0], T, dtype=torch.long, device=x.device)
-        with math_attention():  # forward-mode AD through attention: the fused SDPA kernels lack it
+        with math_attention(), autocast(precision, x.device):  # forward-mode AD: the fused SDPA kernels lack it
             _, jv = torch.func.jvp(lambda e: encoder.pool(e, mask), (batch,), (tangent.reshape(-1, T, H),))
-        rows.append((jv.reshape(c, len(alphas), -1) * weights[None, :, None]).sum(1))
+        rows.append((jv.float().reshape(c, len(alphas), -1) * weights[None, :, None]).sum(1))
     J = torch.cat(rows)
     return {"J": J.double().cpu().numpy(), "rows": np.eye(J.shape[1]), "f_x": ends[0].double().cpu().numpy(),
             "f_ref": ends[1].double().cpu().numpy()}
@@ -203,8 +210,11 @@ class IG(Method):
     projections: int | None = None
     sketch: str = "orthogonal"
     chunk_size: int = 4
+    #: the arithmetic of the path's passes, ``fp32`` or ``bf16`` (:mod:`helpers.precision`)
+    precision: str = "fp32"
 
     def validate(self) -> None:
+        check_precision(self.precision)
         check_count("chunk_size", self.chunk_size, 1)
         check_count("projections", self.projections, 1, allow_none=True)
         _quadrature(self.quadrature, self.n_steps)
@@ -212,15 +222,16 @@ class IG(Method):
             raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}.")
 
     def settings(self, seed: int) -> dict:
-        return {"method": "ig", "n_steps": self.n_steps, "quadrature": self.quadrature, "baseline": self.baseline,
-                "projections": self.projections, "sketch": self.sketch if self.projections else None,
-                "seed": seed if self.projections else None}
+        out = {"method": "ig", "n_steps": self.n_steps, "quadrature": self.quadrature, "baseline": self.baseline,
+               "projections": self.projections, "sketch": self.sketch if self.projections else None,
+               "seed": seed if self.projections else None}
+        return out if self.precision == "fp32" else {**out, "precision": self.precision}  # fp32 keys as before
 
     def token_norms(self, encoder, text, inputs, seed):
         sentence_seed = seed * 1_000_003 + int(hashlib.sha1(text.encode()).hexdigest()[:7], 16)
         keep = torch.tensor([[w is None for w in inputs["word_ids"]]])
         return ig_token_norms(encoder, inputs["input_ids"], self.n_steps, self.quadrature, self.baseline,
-                              self.projections, self.sketch, self.chunk_size, sentence_seed, keep)
+                              self.projections, self.sketch, self.chunk_size, sentence_seed, keep, self.precision)
 
 
 def completeness_by_steps(encoder: Encoder, texts, n_steps_grid, quadratures=("gausslegendre", "riemann_trapezoid"),

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from ..config import check_count, tqdm
+from ..precision import check_precision
 from ..units import units_key
 from .cache import AttributionCache
 from .ig import ig_token_outputs
@@ -36,11 +37,11 @@ __all__ = ["SIMILARITIES", "pair_weights", "pair_matrix", "pair_shares", "pairs_
 SIMILARITIES = ("dot", "cosine")
 
 
-def _word_outputs(encoder, text: str, n_steps: int, projections, seed: int, baseline: str):
+def _word_outputs(encoder, text: str, n_steps: int, projections, seed: int, baseline: str, precision: str = "fp32"):
     inputs = tokenize(encoder, text)
     keep = torch.tensor([[w is None for w in inputs["word_ids"]]])
     out = ig_token_outputs(encoder, inputs["input_ids"], n_steps=n_steps, baseline=baseline, projections=projections,
-                           seed=seed, keep=keep)
+                           seed=seed, keep=keep, precision=precision)
     words = inputs["words"]
     W = np.zeros((len(words), out["J"].shape[1]))
     for t, w in enumerate(inputs["word_ids"]):  # a word's contribution: the sum over its tokens
@@ -60,7 +61,8 @@ def _check_pair(value: dict) -> str | None:
 
 
 def pair_weights(encoder, a: str, b: str, n_steps: int = 50, projections: int | None = None,
-                 similarity: str = "dot", baseline: str = "pad", seed: int = 0, cache=True) -> pd.DataFrame:
+                 similarity: str = "dot", baseline: str = "pad", seed: int = 0, cache=True,
+                 precision: str = "fp32") -> pd.DataFrame:
     """Contribution of every (word of ``a``, word of ``b``) pair to the similarity of ``a`` and ``b``.
 
     Returns a long DataFrame (``word_a``, ``index_a``, ``word_b``, ``index_b``, ``contribution``) whose
@@ -69,8 +71,11 @@ def pair_weights(encoder, a: str, b: str, n_steps: int = 50, projections: int | 
     ``gap_of_contributions`` (the same residual relative to the sum of |contributions|: the reference terms
     can dominate the score, so this is the gap that says how well the word pairs are explained) and the settings.
     Exact with ``projections=None`` (every output dimension); sketched with ``projections`` = k random
-    directions (both sentences use the same directions, so the pair products are unbiased).
+    directions (both sentences use the same directions, so the pair products are unbiased). ``precision``:
+    ``fp32`` or ``bf16`` for the path's passes; the score and reference terms are fp32 either way, so the gap
+    includes the rounding.
     """
+    check_precision(precision)
     if similarity not in SIMILARITIES:
         raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}.")
     check_count("n_steps", n_steps, 1)
@@ -81,7 +86,8 @@ def pair_weights(encoder, a: str, b: str, n_steps: int = 50, projections: int | 
     enc = dataclasses.replace(encoder, normalize=True) if similarity == "cosine" else encoder
     settings = {"kind": "pair", "engine": ENGINE_VERSION, "model": encoder.name, "fingerprint": encoder.fingerprint(),
                 "pooling": encoder.pooling, "normalize_output": enc.normalize, "n_steps": n_steps,
-                "projections": projections, "similarity": similarity, "baseline": baseline, "seed": seed}
+                "projections": projections, "similarity": similarity, "baseline": baseline, "seed": seed,
+                **({"precision": precision} if precision != "fp32" else {})}
     store = AttributionCache.open(cache)
     key = AttributionCache.key(settings, "pair", json.dumps([a, b]))
     units = (tokenize(enc, a)["words"], tokenize(enc, b)["words"]) if store is not None and store.has(key) else None
@@ -94,8 +100,8 @@ def pair_weights(encoder, a: str, b: str, n_steps: int = 50, projections: int | 
     if result is None:
         sketch_seed = seed * 1_000_003 + int(hashlib.sha1((a + "\0" + b).encode()).hexdigest()[:7], 16)
         # special tokens keep their embedding in the baseline, so their J is 0: the words carry everything
-        words_a, Wa, out_a = _word_outputs(enc, a, n_steps, projections, sketch_seed, baseline)
-        words_b, Wb, out_b = _word_outputs(enc, b, n_steps, projections, sketch_seed, baseline)
+        words_a, Wa, out_a = _word_outputs(enc, a, n_steps, projections, sketch_seed, baseline, precision)
+        words_b, Wb, out_b = _word_outputs(enc, b, n_steps, projections, sketch_seed, baseline, precision)
         k = out_a["rows"].shape[0]
         scale = 1.0 if projections is None else 1.0 / k  # E[R^T R] = k I for k sketch rows
         contributions = (Wa @ Wb.T) * scale

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..config import check_count
 from ..encoders import Encoder
+from ..precision import check_precision
 from .method import Method
 from .tokens import tokenize, truncate_text
 
@@ -31,19 +32,23 @@ class SHAP(Method):
     max_evals: int | None = None
     shap_mask: str = "per_token"
     shap_batch_size: int = 64
+    #: the arithmetic of the model calls, ``fp32`` or ``bf16`` (:mod:`helpers.precision`)
+    precision: str = "fp32"
 
     def validate(self) -> None:
+        check_precision(self.precision)
         check_count("max_evals", self.max_evals, 1, allow_none=True)
         check_count("shap_batch_size", self.shap_batch_size, 1)
         if self.shap_mask not in SHAP_MASKS:
             raise ValueError(f"shap_mask must be one of {SHAP_MASKS}, got {self.shap_mask!r}.")
 
     def settings(self, seed: int) -> dict:
-        return {"method": "shap", "max_evals": self.max_evals, "shap_mask": self.shap_mask}
+        out = {"method": "shap", "max_evals": self.max_evals, "shap_mask": self.shap_mask}
+        return out if self.precision == "fp32" else {**out, "precision": self.precision}  # fp32 keys as before
 
     def token_norms(self, encoder, text, inputs, seed):
         return shap_token_norms(encoder, text, inputs, max_evals=self.max_evals, mask=self.shap_mask,
-                                batch_size=self.shap_batch_size)
+                                batch_size=self.shap_batch_size, precision=self.precision)
 
 
 def shap_masker(encoder: Encoder, mask: str = "per_token"):
@@ -64,14 +69,14 @@ def shap_masker(encoder: Encoder, mask: str = "per_token"):
     return shap.maskers.Text(encoder.tokenizer, mask_token=encoder.tokenizer.mask_token, collapse_mask_token=True)
 
 
-def shap_model(encoder: Encoder, batch_size: int = 64):
-    """The model function shap calls: masked texts -> whole sentence vectors (N x D).
+def shap_model(encoder: Encoder, batch_size: int = 64, precision: str = "fp32"):
+    """The model function shap calls: masked texts -> whole sentence vectors (N x D), computed in ``precision``.
 
     shap hands over a numpy array of strings; the tokenizer needs a list of ``str``.
     """
     def f(texts):
         texts = [str(t) for t in np.atleast_1d(texts)]
-        return encoder.encode(texts, batch_size=batch_size)
+        return encoder.encode(texts, batch_size=batch_size, precision=precision)
     return f
 
 
@@ -104,14 +109,16 @@ def shapley_by_enumeration(value, n_players: int):
 
 
 def shap_token_norms(encoder: Encoder, text: str, inputs: dict | None = None, max_evals: int | None = None,
-                     mask: str = "per_token", batch_size: int = 64, algorithm: str = "partition") -> dict:
+                     mask: str = "per_token", batch_size: int = 64, algorithm: str = "partition",
+                     precision: str = "fp32") -> dict:
     """Per-token ||phi[t, :]||_2 over the D outputs from PartitionSHAP (paper appendix D, Eq. 20).
 
     Uses shap's Partition explainer with its Text masker (:func:`shap_masker`). The text is
     passed as a one-element list (a bare string would be explained character by character).
     ``max_evals=None`` is shap's default (500). The additivity gap is
-    max_j |base_j + sum_t phi[t, j] - f_j(x)| / ||f(x) - base||. ``algorithm="exact"``
-    enumerates every coalition (:func:`shapley_by_enumeration`), for short sentences and tests.
+    max_j |base_j + sum_t phi[t, j] - f_j(x)| / ||f(x) - base||, with f(x) always in fp32 (so a bf16 run's
+    gap includes its rounding). ``algorithm="exact"`` enumerates every coalition
+    (:func:`shapley_by_enumeration`), for short sentences and tests.
     """
     import shap
 
@@ -119,7 +126,7 @@ def shap_token_norms(encoder: Encoder, text: str, inputs: dict | None = None, ma
     if inputs is None or shortened != text:
         text, inputs = shortened, tokenize(encoder, shortened)
     masker = shap_masker(encoder, mask)
-    model = shap_model(encoder, batch_size)
+    model = shap_model(encoder, batch_size, precision)
     if algorithm == "partition":
         explainer = shap.PartitionExplainer(model, masker)
         budget = check_count("max_evals", max_evals, 1, allow_none=True) or 500
@@ -143,7 +150,7 @@ def shap_token_norms(encoder: Encoder, text: str, inputs: dict | None = None, ma
     if phi.shape[0] != len(inputs["word_ids"]):
         raise RuntimeError(f"shap split {text!r} into {phi.shape[0]} tokens, the tokenizer into "
                            f"{len(inputs['word_ids'])}; cannot map SHAP values to words.")
-    output = model([text])[0]
+    output = shap_model(encoder, batch_size)([text])[0]  # fp32: the gap is measured against the exact output
     gap = float(np.max(np.abs(base + phi.sum(0) - output)) / max(np.linalg.norm(output - base), 1e-12))
     return {"token_norms": np.linalg.norm(phi, axis=1), "completeness_gap": gap, "phi": phi, "base": base,
             "unresolved_tokens": unresolved_tokens(phi, inputs["word_ids"])}
