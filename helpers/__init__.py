@@ -1,8 +1,16 @@
 """helpers: every computation of the book, importable and tested.
 
-One module per concept: ``config`` (paths, seeds), ``data`` (datasets),
-``information`` (KL, I, IDF, SIF), ``theory`` (appendix C's bound and toy check),
-``encoders`` (loading sentence encoders), ``attribution`` (IG and SHAP word
-weights), ``regression`` (OLS), ``plots`` (figure style), ``book`` (running the notebooks).
+One module per concept, in the layers ARCHITECTURE.md draws:
+
+* base: ``config`` (paths, seeds, chapter tables), ``data`` (datasets), ``units`` (word units, the one reader of
+  sentences), ``information`` (KL, I, IDF, SIF), ``artifacts`` (published runs), ``live`` (glue), ``publishing``
+  (repository, launch buttons), ``book`` (running the notebooks, generated pages);
+* measure: ``encoders`` (loading a model as its library computes it), ``precision`` (fp32 or bf16),
+  ``attribution`` (IG, SHAP and the displacement baseline, word weights, word pairs), ``faithfulness``;
+* analyse: ``regression`` (OLS, the bootstrap, frequency control), ``rules`` (the one rule for a contrast),
+  ``verdicts`` (the closing chapter's claims);
+* study: ``roster``, ``training``, ``standin`` (what the self-trained pair stands for), ``contrast``, ``theory``,
+  ``sweep``, ``explorer``, ``explain``;
+* draw: ``plots``.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"

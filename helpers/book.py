@@ -582,6 +582,7 @@ def teaching_page(book_dir: Path, out: Path) -> None:
             lines.append(f"| {claim} | {{doc}}`{row['chapter'][:2]} <{row['chapter']}>` | **{row['verdict']}** |")
     else:
         lines.append("The closing chapter has not run in this build (`results/reproduced/claims.csv` is missing).")
+    lines += ["", "## What the offline pair stands for", ""] + _stand_in_lines()
     lines += ["", "## A three-session seminar", ""]
     for session in SESSIONS:
         before = ", ".join(f"{{doc}}`{s[:2]} <{s}>`" for s in session["before"])
@@ -597,6 +598,37 @@ def teaching_page(book_dir: Path, out: Path) -> None:
               "`results/` stay as the full build left them. The lab pair is trained once and cached like the "
               "book's; the README gives the measured time."]
     out.write_text("\n".join(lines) + "\n")
+
+
+def _stand_in_lines() -> list[str]:
+    """The teachers' page's account of the self-trained pair, from chapter 05's ``stand_in.csv`` and
+    ``budget_curve.csv`` (what a class should know before reading any verdict made on it)."""
+    import pandas as pd
+
+    path = results_dir("finetune") / "stand_in.csv"
+    if not path.is_file() or pd.read_csv(path).empty:
+        return ["Chapter 05 has not measured the stand-in in this build (`results/finetune/stand_in.csv`)."]
+    r = pd.read_csv(path).iloc[0]
+    lines = ["Every verdict of chapters 05-12 is made on the book's own small pair; tell the class what it is "
+             "(chapter 05, section 6):", "",
+             "| measurement | this build |", "|---|---|",
+             f"| pre-training corpus | {int(r['corpus_sentences']):,} sentences, {int(r['corpus_words']):,} words |",
+             f"| masked-token accuracy on held-out sentences | {r['masked_accuracy']:.1%} (unigram baseline "
+             f"{r['unigram_accuracy']:.1%}) |",
+             f"| perplexity | {r['perplexity']:.0f} (unigram baseline {r['unigram_perplexity']:.0f}) |",
+             f"| SimCSE's STS-B Spearman, from the MLM / from random weights | {r['simcse_from_mlm_stsb']:.3f} / "
+             f"{r['simcse_from_random_stsb']:.3f} (difference {r['stsb_diff']:+.3f} [{r['stsb_diff_low']:+.3f}, "
+             f"{r['stsb_diff_high']:+.3f}]) |",
+             "| does pre-training help SimCSE (interval above 0)? | " + (
+                 "not measured" if pd.isna(r["pretraining_helps"]) else
+                 "yes" if str(r["pretraining_helps"]) == "True" else "no") + " |"]
+    curve = results_dir("finetune") / "budget_curve.csv"
+    if curve.is_file():
+        c = pd.read_csv(curve)
+        lines += ["", "Across pre-training budgets (recorded with `python benchmarks/mlm_budget.py`): " + "; ".join(
+            f"{int(b['mlm_steps']):,} steps at width {int(b['mlm_hidden'])}: {b['stsb_diff']:+.3f} "
+            f"[{b['stsb_diff_low']:+.3f}, {b['stsb_diff_high']:+.3f}]" for _, b in c.iterrows()) + "."]
+    return lines
 
 
 def write_pages(book_dir: Path) -> None:

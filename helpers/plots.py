@@ -11,6 +11,7 @@ import pandas as pd
 import seaborn as sns
 
 __all__ = ["PALETTE", "set_theme", "bound_gap", "training_curves", "norm_vs_kl", "partial_r2_bars",
+           "beyond_frequency", "budget_curve",
            "quantity_scatter", "LABELS", "quantity_grid", "information_vs_frequency", "kl_vs_size",
            "word_weight_bars", "lines", "weight_scatter", "trajectory", "figure2", "figure3", "dataset_gaps",
            "design_trajectories", "pair_heatmaps", "share_bars", "aopc_bars", "optimum_slopes", "pmi_rows_plot",
@@ -107,6 +108,52 @@ def partial_r2_bars(fits: dict):
     ax.set(xlabel="", ylim=(0, 1))
     ax.tick_params(axis="x", rotation=20)
     sns.move_legend(ax, "upper right", title="")
+    fig.tight_layout()
+    return fig
+
+
+def _spans(point, low, high):
+    """Error-bar lengths below and above ``point`` for an interval [low, high] (0 where the point lies outside)."""
+    point, low, high = (np.asarray(v, float) for v in (point, low, high))
+    return [np.clip(point - low, 0, None), np.clip(high - point, 0, None)]
+
+
+def beyond_frequency(table: pd.DataFrame, method: str = "ig"):
+    """Per model (chapter 06's frequency table): what KL explains of the word weight beyond log-frequency, and
+    what log-frequency explains beyond KL (partial R², with 95% bootstrap intervals) -- chapter 01's picture
+    for the toy corpus's norms, drawn for the sentence encoders."""
+    t = table[table["method"] == method].reset_index(drop=True)
+    series = (("partial_r2", "KL, given log-frequency"), ("partial_r2_control", "log-frequency, given KL"))
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(t) + 1.4))
+    y = np.arange(len(t))
+    for k, (key, label) in enumerate(series):
+        pos = y + (k - 0.5) * 0.38
+        ax.barh(pos, t[key], height=0.36, label=label, color=sns.color_palette(PALETTE)[k])
+        # a percentile interval need not contain its point estimate: the bar reaches from the interval's ends
+        ax.errorbar(t[key], pos, xerr=_spans(t[key], t[f"{key}_low"], t[f"{key}_high"]), fmt="none",
+                    ecolor="black", elinewidth=1, capsize=2)
+    ax.set_yticks(y, t["model"])
+    ax.invert_yaxis()
+    ax.set(xlabel="partial R² of the word weight", ylabel="", xlim=(0, max(0.05, float(
+        t[["partial_r2_high", "partial_r2_control_high"]].max().max()) * 1.1)))
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def budget_curve(curve: pd.DataFrame):
+    """SimCSE's STS-B Spearman from the MLM minus from random weights (95% paired interval) against the MLM's
+    pre-training steps, one line per width (chapter 05's stand-in): above 0, pre-training helps."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    for k, (width, part) in enumerate(curve.sort_values("mlm_steps").groupby("mlm_hidden", sort=True)):
+        colour = sns.color_palette(PALETTE)[k]
+        ax.errorbar(part["mlm_steps"], part["stsb_diff"],
+                    yerr=_spans(part["stsb_diff"], part["stsb_diff_low"], part["stsb_diff_high"]),
+                    marker="o", capsize=3, color=colour, label=f"width {int(width)}")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xscale("log")
+    ax.set(xlabel="MLM pre-training steps", ylabel="STS-B Spearman:\nfrom the MLM − from random")
+    ax.legend(frameon=False)
     fig.tight_layout()
     return fig
 
@@ -299,7 +346,7 @@ def design_trajectories(designs: pd.DataFrame):
     for (design, objective), d in runs.groupby(["design", "objective"], sort=False):
         d = d.sort_values("steps")
         for ax, stat in zip(axes, ("beta", "r2")):
-            ax.errorbar(d["steps"], d[stat], yerr=[d[stat] - d[f"{stat}_low"], d[f"{stat}_high"] - d[stat]],
+            ax.errorbar(d["steps"], d[stat], yerr=_spans(d[stat], d[f"{stat}_low"], d[f"{stat}_high"]),
                         marker="o", capsize=3, label=f"{design}: {objective}")
     axes[0].axhline(0, color="grey", lw=0.8, ls="--")
     axes[0].set(xlabel="training step", ylabel="β on KL")

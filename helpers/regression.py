@@ -9,6 +9,8 @@ import pandas as pd
 import statsmodels.api as sm
 
 __all__ = ["ols", "partial_r2", "join_information", "regress", "regress_with_covariates", "TABLE_COLUMNS",
+           "CONTROLS", "split_quantity", "with_control", "regress_beyond", "BEYOND_STATS", "FREQUENCY_COLUMNS",
+           "frequency_controls",
            "SKETCH_MIN_SPEARMAN", "paper_layout", "word_changes", "figure3_table", "contrast_under_choices",
            "BASELINE_COLUMNS", "figure2_data"]
 
@@ -111,6 +113,30 @@ def _check_occurrences(weights) -> None:
                          "remove those rows or recompute them.")
 
 
+#: Controls a regression or a contrast can hold fixed (``quantity="kl|log_freq"``): the column each adds to an information table.
+CONTROLS = {"log_freq": lambda info: np.log(info["p"].to_numpy(float))}
+
+
+def split_quantity(quantity: str) -> tuple[str, str | None]:
+    """``"kl|log_freq"`` -> (``"kl"``, ``"log_freq"``): the quantity and the control held fixed (None: none)."""
+    name, _, control = str(quantity).partition("|")
+    if control and control not in CONTROLS:
+        raise ValueError(f"{quantity!r}: the control {control!r} is not one of {sorted(CONTROLS)}.")
+    return name, control or None
+
+
+def with_control(info: pd.DataFrame, control: str | None) -> pd.DataFrame:
+    """The information table with the control's column (``log_freq`` = log p(w) = -I(w)); as it is for None."""
+    if control is None or control in info.columns:
+        return info
+    if "p" not in info.columns:
+        raise ValueError(f"the information table has no column 'p', which the control {control!r} needs "
+                         "(word_information's table has it).")
+    out = info.assign(**{control: CONTROLS[control](info)})
+    out.attrs.update(info.attrs)
+    return out
+
+
 def _ols_from_sums(s):
     """R^2 and slope of simple OLS from sums (n, Sx, Sy, Sxx, Syy, Sxy), vectorised over rows."""
     n, sx, sy, sxx, syy, sxy = s.T
@@ -150,6 +176,84 @@ def regress(weights, info, quantity: str = "kl", n_boot: int = 1000, seed: int =
     return {"r2": fit["r2"], "beta": fit["beta"], "intercept": fit["intercept"],
             "r2_low": float(r2_low), "r2_high": float(r2_high), "beta_low": float(beta_low),
             "beta_high": float(beta_high), "n_points": int(len(data)), "n_sentences": int(n_sent)}
+
+
+def _beyond_from_sums(s):
+    """From sums (n, Sx, Sy, Sxx, Syy, Sxy, Sz, Szz, Sxz, Syz), vectorised over rows: R² of y on x, on z and on
+    both, the partial R² of x given z and of z given x, and x's slope in the regression on both."""
+    n, sx, sy, sxx, syy, sxy, sz, szz, sxz, syz = s.T
+    cxx, cyy, czz = sxx - sx ** 2 / n, syy - sy ** 2 / n, szz - sz ** 2 / n
+    cxy, cxz, cyz = sxy - sx * sy / n, sxz - sx * sz / n, syz - sy * sz / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        det = cxx * czz - cxz ** 2
+        bx, bz = (cxy * czz - cxz * cyz) / det, (cyz * cxx - cxz * cxy) / det
+        r2_x, r2_z, r2_both = cxy ** 2 / (cxx * cyy), cyz ** 2 / (czz * cyy), (bx * cxy + bz * cyz) / cyy
+        return {"r2_alone": r2_x, "r2_control": r2_z, "r2_both": r2_both,
+                "partial_r2": (r2_both - r2_z) / (1 - r2_z), "partial_r2_control": (r2_both - r2_x) / (1 - r2_x),
+                "beta_beyond": bx}
+
+
+#: The statistics of :func:`regress_beyond`, each with its ``_low`` and ``_high`` bootstrap bounds.
+BEYOND_STATS = ("r2_alone", "r2_control", "r2_both", "partial_r2", "partial_r2_control", "beta_beyond")
+
+
+def regress_beyond(weights, info, quantity: str = "kl", control: str = "log_freq", n_boot: int = 1000, seed: int = 0,
+                   level: float = 0.95) -> dict:
+    """Is it information, or just rarity? The OLS of word weight on ``quantity`` alone (the paper's regression,
+    Eq. eq-regression), on the ``control`` alone (log-frequency, log p(w)), and on both, one point per word
+    occurrence (chapter 06's frequency control; chapter 01 asks the same of the toy corpus's norms).
+
+    Returns ``r2_alone`` (R² of the quantity alone), ``r2_control``, ``r2_both``, ``partial_r2`` (what the
+    quantity explains of the weight's variance that the control leaves: (R²_both - R²_control) /
+    (1 - R²_control)), ``partial_r2_control`` (the converse) and ``beta_beyond`` (the quantity's slope with the
+    control held fixed), each with its sentence-bootstrap interval at ``level`` (``_low``, ``_high``; the same
+    resampling as :func:`regress`), and ``n_points``, ``n_sentences``.
+    """
+    from .config import check_count
+
+    check_count("n_boot", n_boot, 1)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}.")
+    table = with_control(info, control)
+    data = join_information(weights, table, quantity).merge(table[["word", control]], on="word", how="left")
+    if data["sentence_id"].nunique() < 2:
+        raise ValueError("the bootstrap resamples sentences, so it needs at least 2 sentences; got 1.")
+    for name in (quantity, control):
+        ols(data[name], data["weight"])  # the checks: finite, not constant, at least 3 points
+    x, y, z = (data[c].to_numpy(float) for c in (quantity, "weight", control))
+    sums = pd.DataFrame({"sentence_id": data["sentence_id"], "n": 1.0, "sx": x, "sy": y, "sxx": x * x, "syy": y * y,
+                         "sxy": x * y, "sz": z, "szz": z * z, "sxz": x * z, "syz": y * z}).groupby("sentence_id").sum()
+    sums = sums.to_numpy()
+    point = _beyond_from_sums(sums.sum(0, keepdims=True))
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(len(sums), np.full(len(sums), 1.0 / len(sums)), size=n_boot)
+    boot = _beyond_from_sums(counts @ sums)
+    alpha = (1 - level) / 2
+    out = {}
+    for stat in BEYOND_STATS:
+        out[stat] = float(point[stat][0])
+        out[f"{stat}_low"], out[f"{stat}_high"] = map(float, np.nanquantile(boot[stat], [alpha, 1 - alpha]))
+    return {**out, "n_points": int(len(data)), "n_sentences": int(len(sums))}
+
+
+FREQUENCY_COLUMNS = (["dataset", "model", "pooling", "base", "method", "quantity", "control"]
+                     + [f"{s}{end}" for s in BEYOND_STATS for end in ("", "_low", "_high")]
+                     + ["n_points", "n_sentences"])
+
+
+def frequency_controls(rows: list[dict], weights: dict, infos: dict, dataset: str, quantity: str = "kl",
+                       control: str = "log_freq", n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """:func:`regress_beyond` for every (roster row, method) of ``weights`` ({(row, method): word weights}, the
+    roster run's second value) with the row's information table (``infos``): one row per (model, method) with
+    :data:`FREQUENCY_COLUMNS`."""
+    by_row = {r["row"]: r for r in rows}
+    records = []
+    for (model, method), w in weights.items():
+        row = by_row.get(model, {})
+        fit = regress_beyond(w, infos[model], quantity, control, n_boot=n_boot, seed=seed)
+        records.append({"dataset": dataset, "model": model, "pooling": row.get("pooling"), "base": row.get("base"),
+                        "method": method, "quantity": quantity, "control": control, **fit})
+    return pd.DataFrame(records, columns=FREQUENCY_COLUMNS)
 
 
 def regress_with_covariates(weights, info, quantity: str = "kl", covariates=("log_n_subwords",)) -> dict:

@@ -44,9 +44,12 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .regression import CONTROLS, split_quantity, with_control
+
 __all__ = ["ALPHA", "VERDICTS", "CONTRAST_COLUMNS", "RULE", "paired_contrast", "slope_positive", "decide",
            "decide_family", "pooled", "EVIDENCE", "missing_evidence", "judge_contrasts", "judge_finetuning",
-           "judge_designs", "baseline_dependence", "corrected_verdicts",
+           "judge_designs", "baseline_dependence", "corrected_verdicts", "CONTROLS", "split_quantity", "with_control",
+           "ROSTER_QUANTITIES",
            "matched_rows", "roster_contrasts", "sentences_key", "paired_mean_difference"]
 
 #: Nominal false-positive rate of one comparison ("partly reproduced or better" when nothing differs).
@@ -59,19 +62,32 @@ CONTRAST_COLUMNS = ["comparison", "model", "base", "method", "quantity", "baseli
                     "beta_model_low", "r2_model", "r2_base", "verdict"]
 
 
-def _sums(data: pd.DataFrame, quantity: str) -> pd.DataFrame:
-    """Per-sentence sums (n, Sx, Sy, Sxx, Syy, Sxy) of one model's joined table, indexed by sentence."""
+def _sums(data: pd.DataFrame, quantity: str, control: str | None = None) -> pd.DataFrame:
+    """Per-sentence sums (n, Sx, Sy, Sxx, Syy, Sxy; with a ``control`` z also Sz, Szz, Sxz, Syz) of one model's
+    joined table, indexed by sentence."""
     x, y = data[quantity].to_numpy(float), data["weight"].to_numpy(float)
-    return pd.DataFrame({"sentence_id": data["sentence_id"].to_numpy(), "n": 1.0, "sx": x, "sy": y, "sxx": x * x,
-                         "syy": y * y, "sxy": x * y}).groupby("sentence_id").sum()
+    columns = {"sentence_id": data["sentence_id"].to_numpy(), "n": 1.0, "sx": x, "sy": y, "sxx": x * x,
+               "syy": y * y, "sxy": x * y}
+    if control is not None:
+        z = data[control].to_numpy(float)
+        columns.update(sz=z, szz=z * z, sxz=x * z, syz=y * z)
+    return pd.DataFrame(columns).groupby("sentence_id").sum()
 
 
 def _r_beta(sums: np.ndarray):
-    """Signed correlation r and OLS slope β from summed rows (vectorised over the first axis)."""
-    n, sx, sy, sxx, syy, sxy = np.moveaxis(sums, -1, 0)
+    """Signed correlation r and OLS slope β from summed rows (vectorised over the first axis). With the four
+    control sums as well (:func:`_sums` with a control z): the *partial* correlation of weight and the quantity
+    given z, and the quantity's slope in the regression on both (Eq. eq-regression with z held fixed)."""
+    parts = np.moveaxis(sums, -1, 0)
+    n, sx, sy, sxx, syy, sxy = parts[:6]
     cxy, cxx, cyy = sxy - sx * sy / n, sxx - sx ** 2 / n, syy - sy ** 2 / n
     with np.errstate(invalid="ignore", divide="ignore"):
-        return cxy / np.sqrt(cxx * cyy), cxy / cxx
+        if len(parts) == 6:
+            return cxy / np.sqrt(cxx * cyy), cxy / cxx
+        sz, szz, sxz, syz = parts[6:]
+        czz, cxz, cyz = szz - sz ** 2 / n, sxz - sx * sz / n, syz - sy * sz / n
+        top = cxy * czz - cxz * cyz
+        return top / np.sqrt((cxx * czz - cxz ** 2) * (cyy * czz - cyz ** 2)), top / (cxx * czz - cxz ** 2)
 
 
 def sentences_key(weights: pd.DataFrame) -> str:
@@ -84,7 +100,7 @@ def sentences_key(weights: pd.DataFrame) -> str:
 
 def paired_contrast(model_weights: pd.DataFrame, base_weights: pd.DataFrame, info: pd.DataFrame,
                     quantity: str = "kl", base_info: pd.DataFrame | None = None, n_boot: int = 1000, seed: int = 0,
-                    alpha: float = ALPHA, min_shared: float = 0.9) -> dict:
+                    alpha: float = ALPHA, min_shared: float = 0.9, control: str | None = None) -> dict:
     """Paired bootstrap contrast of ``model`` against ``base`` on the sentences both were measured on.
 
     ``model_weights``/``base_weights``: word-weight tables (``sentence_id, word, weight``) of the two
@@ -95,6 +111,10 @@ def paired_contrast(model_weights: pd.DataFrame, base_weights: pd.DataFrame, inf
     ``beta_diff`` and ``_low``/``_high``), the one-sided p-values ``p_r`` and ``p_beta`` of "model is
     higher", ``beta_model_low`` (the model's own β interval), ``n_sentences`` and the ``verdict`` of
     :func:`decide`. Raises when fewer than ``min_shared`` of either model's sentences are shared.
+
+    ``control`` (or ``quantity="kl|log_freq"``): the contrast *beyond* a control held fixed: r is then the
+    partial correlation of weight and the quantity given the control (its square is the partial R²) and β the
+    quantity's slope in the regression on both (chapter 06's frequency control). The rule is the same.
     """
     from .config import check_count
     from .regression import join_information
@@ -102,8 +122,17 @@ def paired_contrast(model_weights: pd.DataFrame, base_weights: pd.DataFrame, inf
     check_count("n_boot", n_boot, 1)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1 (e.g. 0.05), got {alpha!r}.")
-    a = _sums(join_information(model_weights, info, quantity), quantity)
-    b = _sums(join_information(base_weights, info if base_info is None else base_info, quantity), quantity)
+    quantity, named = split_quantity(quantity)
+    control = control or named
+
+    def joined(weights, table):
+        data = join_information(weights, with_control(table, control), quantity)
+        if control is not None:
+            data = data.merge(with_control(table, control)[["word", control]], on="word", how="left")
+        return _sums(data, quantity, control)
+
+    a = joined(model_weights, info)
+    b = joined(base_weights, info if base_info is None else base_info)
     shared = a.index.intersection(b.index)
     for name, s in (("model_weights", a), ("base_weights", b)):
         if len(shared) < min_shared * len(s):
@@ -293,7 +322,11 @@ def matched_rows(rows: list[dict]) -> list[tuple[str, str]]:
     return [(r["row"], r["base"]) for r in rows if isinstance(r.get("base"), str) and r["base"] in names]
 
 
-def roster_contrasts(rows: list[dict], weights: dict, infos: dict, methods=("ig",), quantities=("kl", "self_info"),
+#: The quantities every roster contrast is judged on: the paper's two, and KL beyond frequency (the book's).
+ROSTER_QUANTITIES = ("kl", "self_info", "kl|log_freq")
+
+
+def roster_contrasts(rows: list[dict], weights: dict, infos: dict, methods=("ig",), quantities=ROSTER_QUANTITIES,
                      baseline: str = "pad", dataset: str | None = None, n_boot: int = 1000,
                      seed: int = 0) -> pd.DataFrame:
     """Every matched pair of the roster judged by the book's one rule (:func:`paired_contrast`).
@@ -307,7 +340,7 @@ def roster_contrasts(rows: list[dict], weights: dict, infos: dict, methods=("ig"
         for method in methods:
             if (model, method) not in weights or (base, method) not in weights:
                 continue
-            for quantity in quantities:
+            for quantity in quantities:  # "kl|log_freq": KL with log-frequency held fixed (split_quantity)
                 c = paired_contrast(weights[(model, method)], weights[(base, method)], infos[model], quantity,
                                     base_info=infos[base], n_boot=n_boot, seed=seed)
                 records.append({"comparison": f"{model} vs {base}", "model": model, "base": base, "method": method,

@@ -284,6 +284,7 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
     model.train()
     stop = steps if max_steps_this_call is None else min(steps, start + max_steps_this_call)
     bar = tqdm(range(start, stop), desc="MLM pre-training", disable=not progress, initial=start, total=steps)
+    started = time.perf_counter()
     for step in bar:
         torch.manual_seed(seed * 7919 + step)  # dropout of this step
         idx = _batch_indices(len(sentences), batch_size, step, seed)
@@ -309,6 +310,8 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
                     shutil.rmtree(old_path, ignore_errors=True)
     if stop not in checkpoints(run_dir) and stop > start:
         _save(run_dir, stop, model, tokenizer, optimizer, scheduler, history)
+    if stop > start:
+        _add_minutes(run_dir, (time.perf_counter() - started) / 60)  # kept with the run (run_minutes)
     return checkpoints(run_dir)[stop] if stop in checkpoints(run_dir) else run_dir
 
 

@@ -30,7 +30,8 @@ from .rules import (RULE, VERDICTS, baseline_dependence, judge_contrasts, judge_
 
 __all__ = ["VERDICTS", "CLAIMS", "TIERS", "FIGURE3_READING", "claims_table", "bottom_line", "datasets_in_words",
            "short_claim", "markdown_table", "matched_pairs", "claim_bound", "claim_norms", "claim_toy_contrastive",
-           "claim_table1", "claim_finetuning", "claim_designs", "claim_ig_shap", "claim_kl_i", "claim_datasets", "claim_figure3"]
+           "claim_table1", "claim_finetuning", "claim_designs", "claim_ig_shap", "claim_kl_i", "claim_datasets",
+           "claim_figure3", "claim_beyond_frequency", "stand_in_sentence"]
 
 #: Figure 3's reading in the paper: these words go up under contrastive training, these go down,
 #: these stay about the same (judged by each word's 95% interval of change, see :func:`claim_figure3`).
@@ -181,6 +182,22 @@ def claim_table1():
     return row
 
 
+def claim_beyond_frequency():
+    row = _table_claim("Contrastive encoders weigh informative words beyond frequency: the contrast on KL with "
+                       "log-frequency held fixed (the book's question)", "06_regression", "regression", "ig",
+                       "kl|log_freq")
+    row["why"] += (" KL and I = -log p(w) both grow as a word gets rarer; here r is the partial correlation of weight "
+                   "and KL given log p(w) and β the KL slope with log p(w) held fixed, so a model that only weighs "
+                   "rare words more cannot pass.")
+    frequency = _read_csv("regression", "frequency.csv")
+    if frequency is not None and row["verdict"] not in ("not measured",):
+        t = frequency[frequency["method"] == "ig"]
+        row["evidence"] += "; partial R² of KL given log-frequency: " + ", ".join(
+            f"{r['model']} {r['partial_r2']:.2f} [{r['partial_r2_low']:.2f}, {r['partial_r2_high']:.2f}] (of "
+            f"log-frequency given KL {r['partial_r2_control']:.2f})" for _, r in t.iterrows())
+    return row
+
+
 def claim_finetuning():
     claim = "Contrastive fine-tuning raises R² and β along training (the same model, step by step)"
     contrasts = _contrasts("finetune")
@@ -278,7 +295,7 @@ def claim_figure3():
 
 
 CLAIMS = (claim_bound, claim_norms, claim_toy_contrastive, claim_table1, claim_finetuning, claim_designs,
-          claim_ig_shap, claim_kl_i, claim_datasets, claim_figure3)
+          claim_ig_shap, claim_kl_i, claim_datasets, claim_figure3, claim_beyond_frequency)
 
 
 #: The closing chapter's three groups of claims, in the order it shows them: checks of the code and of the theory
@@ -288,6 +305,7 @@ TIERS = {
     "code and theory checks": ("claim_bound", "claim_norms", "claim_toy_contrastive"),
     "the paper's empirical claims": ("claim_table1", "claim_finetuning", "claim_designs", "claim_figure3"),
     "consistency checks": ("claim_ig_shap", "claim_kl_i", "claim_datasets"),
+    "beyond the paper": ("claim_beyond_frequency",),
 }
 
 
@@ -322,7 +340,7 @@ def bottom_line(claims: pd.DataFrame) -> str:
     theory checks say, how the paper's empirical claims fared offline, the consistency checks, and whether a
     verdict hangs on a setting."""
     by_tier = {t: claims[claims["tier"] == t] for t in TIERS}
-    theory, empirical, consistency = by_tier.values()
+    theory, empirical, consistency, beyond = by_tier.values()
     good = {"reproduced", "partly reproduced"}
     sentences = []
     if len(theory):
@@ -340,6 +358,19 @@ def bottom_line(claims: pd.DataFrame) -> str:
     if len(consistency):
         sentences.append(f"**Consistency checks**, the same contrast under SHAP, on I and on other datasets "
                          f"({_n(len(consistency), 'check')}): {_count(consistency)}.")
+    table1 = claims[claims["claim"].str.contains("(Table 1)", regex=False)]
+    if len(beyond) and len(table1):
+        sentences.append(f"**Beyond frequency** (the book's question, not the paper's): the paper's own contrast on KL "
+                         f"alone is *{table1['verdict'].iloc[0]}*; with log-frequency held fixed it is "
+                         f"*{beyond['verdict'].iloc[0]}*, so " + (
+                             "the encoders weigh informative words, not only rare ones."
+                             if beyond["verdict"].iloc[0] in good else
+                             "what the KL-only contrast shows cannot be told apart from weighing rare words."
+                             if table1["verdict"].iloc[0] in good else
+                             "neither reading is supported on this pair."))
+    stand_in = stand_in_sentence()
+    if stand_in:
+        sentences.append("**What the offline pair stands for:** " + stand_in)
     depends = claims[claims["why"].str.contains("depends on the IG baseline", regex=False)]
     if len(depends):
         sentences.append("**A setting decides a verdict:** " + "; ".join(short_claim(c) for c in depends["claim"])
@@ -349,6 +380,29 @@ def bottom_line(claims: pd.DataFrame) -> str:
     if len(untestable):
         sentences.append(f"{len(untestable)} claim(s) need the paper's checkpoints and are not testable offline.")
     return " ".join(sentences)
+
+
+def stand_in_sentence(table: pd.DataFrame | None = None) -> str:
+    """What the offline pair can and cannot stand for, in words, from chapter 05's ``stand_in.csv`` (or the
+    ``table`` given); "" when chapter 05 has not written it."""
+    table = _read_csv("finetune", "stand_in.csv") if table is None else table
+    if table is None or table.empty:
+        return ""
+    r = table.iloc[0]
+    helps = r["pretraining_helps"]
+    said = (f"SimCSE from this MLM reaches STS-B Spearman {r['simcse_from_mlm_stsb']:.3f} against "
+            f"{r['simcse_from_random_stsb']:.3f} from random weights (difference {r['stsb_diff']:+.3f} "
+            f"[{r['stsb_diff_low']:+.3f}, {r['stsb_diff_high']:+.3f}])")
+    helps = None if pd.isna(helps) else str(helps) == "True"
+    reading = ("whether its pre-training helps SimCSE could not be measured" if helps is None else
+               "its pre-training gives SimCSE a useful start, as BERT's does, so the pair models BERT → SimCSE in "
+               "that respect, on a far smaller scale" if helps else
+               "its pre-training does not give SimCSE a useful start, so the pair is not a model of BERT → SimCSE: "
+               "the verdicts above are verdicts on a small pair whose pre-training does not help")
+    return (f"An MLM pre-trained on {int(r['corpus_sentences']):,} local "
+            f"sentences ({int(r['corpus_words']):,} words; BERT read billions), masked-token accuracy "
+            f"{r['masked_accuracy']:.1%} against {r['unigram_accuracy']:.1%} for the unigram baseline (perplexity "
+            f"{r['perplexity']:.0f} against {r['unigram_perplexity']:.0f}); {said}: {reading}.")
 
 
 _DATASET_NAMES = {"wiki": "Wikipedia", "nli": "NLI", "sts12": "STS12", "stsb": "STS-B"}
@@ -373,7 +427,7 @@ def datasets_in_words(table: pd.DataFrame, contrasts: pd.DataFrame, method: str 
     its r falls; or the 95% paired interval of Δr includes zero. Then how many datasets hold after the correction
     (:func:`helpers.rules.judge_contrasts`), which model has the highest R² among positive slopes on each dataset,
     and how high the random-initialisation control gets (the floor the subword merge gives)."""
-    what = "KL" if quantity == "kl" else "I"
+    what = {"kl": "KL", "self_info": "I"}.get(quantity, "KL beyond frequency")
     sentences = []
     t = contrasts[(contrasts["method"] == method) & (contrasts["quantity"] == quantity)]
     for comparison, rows in t.groupby("comparison", sort=False):

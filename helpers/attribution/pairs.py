@@ -32,7 +32,7 @@ from .ig import ig_token_outputs
 from .tokens import tokenize
 from .words import ENGINE_VERSION
 
-__all__ = ["SIMILARITIES", "pair_weights", "pair_matrix", "pair_shares", "pairs_study"]
+__all__ = ["SIMILARITIES", "pair_weights", "pair_matrix", "pair_shares", "pair_word_share", "pairs_study"]
 
 SIMILARITIES = ("dot", "cosine")
 
@@ -165,6 +165,18 @@ def pair_shares(table: pd.DataFrame, kl, top_quantile: float = 0.75) -> dict:
     both_top = table["word_a"].isin(top) & table["word_b"].isin(top)
     return {"share_identical": float(weight[table["word_a"] == table["word_b"]].sum()) / total,
             "share_top_kl": float(weight[both_top].sum()) / total}
+
+
+def pair_word_share(table: pd.DataFrame, words) -> float:
+    """The share of a pair's total absolute contribution that goes through any of ``words`` (on either side):
+    how much of the score a word such as *not* carries (chapter 13). NaN when the pairs contribute nothing."""
+    if isinstance(words, str):
+        raise TypeError("words must be a list of words (a bare string would be read letter by letter).")
+    chosen = set(words)
+    weight = table["contribution"].abs()
+    total = float(weight.sum())
+    hit = table["word_a"].isin(chosen) | table["word_b"].isin(chosen)
+    return float(weight[hit].sum()) / total if total > 0 else float("nan")
 
 
 def pairs_study(encoder, pairs: pd.DataFrame, kl: pd.Series, n_steps: int = 20, projections: int | None = 16,
