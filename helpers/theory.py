@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .config import tqdm
+from .config import cache_dir, settings_key, tqdm
 from .regression import ols, partial_r2
 
 __all__ = ["log_likelihood", "sgns_bound", "check_bound", "TopicCorpus", "make_topic_corpus", "pair_distribution",
@@ -343,10 +344,25 @@ def _loss(emb: torch.nn.Embedding, ctx: torch.nn.Embedding | None, anchor: torch
     return F.cross_entropy(logits, anchor[torch.arange(anchor.shape[0]), held])
 
 
+#: Version of :func:`train_bow`'s numbers: part of its cache key (raise it when a change moves them).
+BOW_VERSION = 1
+
+
+def _corpus_key(corpus: TopicCorpus) -> str:
+    """A hash of everything that defines the corpus's distribution (its arrays' bytes, its length)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for array in (corpus.topic_word, corpus.topic_prior, corpus.spread):
+        h.update(np.ascontiguousarray(array).tobytes())
+    h.update(repr((corpus.length, len(corpus.words), corpus.smoothing)).encode())
+    return h.hexdigest()
+
+
 def train_bow(corpus: TopicCorpus, objective: str = "contrastive", similarity: str = "dot",
               positive: str = "same", tied: bool = True, dim: int = 16, steps: int = 2000, batch_size: int = 256,
               lr: float = 0.05, temperature: float = 0.1, init_scale: float = 0.1,
-              log_every: int = 100, seed: int = 0, progress: bool = True):
+              log_every: int = 100, seed: int = 0, progress: bool = True, cache: bool = True):
     """Train word vectors of a mean-pooled bag-of-words sentence encoder (appendix C's model), or a control.
 
     objective: ``contrastive`` -- p(y=1|s,s') = sigmoid(sim(s_bar, s_bar')) with one positive
@@ -364,7 +380,36 @@ def train_bow(corpus: TopicCorpus, objective: str = "contrastive", similarity: s
     Fresh sentences are drawn from ``corpus`` at every step (an infinite corpus). Returns
     ``(vectors, context, trajectory)``: the V x dim word vectors, the context vectors (None when
     tied) and, every ``log_every`` steps, the loss and R^2 / slope of ||w||^2 and of the G-norm on KL.
+
+    ``cache``: a run is kept in ``.cache/theory/`` under the hash of the corpus and every setting (training is
+    deterministic), so a rebuild serves it instead of training again; a damaged entry is trained again.
     """
+    settings = {"corpus": _corpus_key(corpus), "objective": objective, "similarity": similarity,
+                "positive": positive, "tied": tied, "dim": dim, "steps": steps, "batch_size": batch_size, "lr": lr,
+                "temperature": temperature, "init_scale": init_scale, "log_every": log_every, "seed": seed,
+                "version": BOW_VERSION, "torch": torch.__version__.split("+")[0]}
+    path = cache_dir("theory") / f"bow-{settings_key(settings, 16)}.npz" if cache else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                if json.loads(str(stored["settings"])) == settings:
+                    context = stored["context"] if stored["context"].size else None
+                    return stored["vectors"], context, pd.DataFrame(json.loads(str(stored["trajectory"])))
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged or foreign entry: trained again and replaced below
+    vectors, context, trajectory = _train_bow(corpus, objective, similarity, positive, tied, dim, steps, batch_size,
+                                              lr, temperature, init_scale, log_every, seed, progress)
+    if path is not None:
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, vectors=vectors, context=context if context is not None else np.zeros(0),
+                 trajectory=json.dumps(trajectory.to_dict(orient="list")), settings=json.dumps(settings))
+        tmp.replace(path)  # a reader sees the whole entry or none
+    return vectors, context, trajectory
+
+
+def _train_bow(corpus, objective, similarity, positive, tied, dim, steps, batch_size, lr, temperature, init_scale,
+               log_every, seed, progress):
+    """The training loop of :func:`train_bow` (no cache)."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}.")
     if similarity not in ("dot", "cos") or (objective != "contrastive" and similarity != "dot"):

@@ -296,3 +296,25 @@ def test_the_claims_fail_when_kl_is_shuffled(study):
                   "the factor 2 is reached in the small-PMI limit, not with self-pairs",
                   "cosine: KL beyond frequency, frequency not beyond KL", "the cbow control encodes KL beyond frequency"):
         assert not claims[claim], claim
+
+
+def test_bag_of_words_runs_are_cached_by_their_settings(tmp_path, monkeypatch):
+    """A rebuild serves a trained run from .cache/theory (training is deterministic: the same numbers); another
+    setting or corpus trains anew, and a damaged entry is trained again, never served."""
+    monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))
+    corpus = theory.make_topic_corpus(seed=0)
+    first = theory.train_bow(corpus, steps=40, log_every=20, progress=False)
+    entries = list((tmp_path / "theory").glob("bow-*.npz"))
+    assert len(entries) == 1
+    calls = []
+    real = theory._train_bow
+    monkeypatch.setattr(theory, "_train_bow", lambda *a: calls.append(a) or real(*a))
+    again = theory.train_bow(corpus, steps=40, log_every=20, progress=False)
+    assert not calls and np.array_equal(first[0], again[0])
+    pd.testing.assert_frame_equal(first[2], again[2])
+    theory.train_bow(corpus, steps=40, log_every=20, lr=0.01, progress=False)
+    theory.train_bow(theory.make_topic_corpus(seed=1), steps=40, log_every=20, progress=False)
+    assert len(calls) == 2
+    entries[0].write_bytes(b"not an npz")
+    repaired = theory.train_bow(corpus, steps=40, log_every=20, progress=False)
+    assert len(calls) == 3 and np.array_equal(repaired[0], first[0])
