@@ -10,16 +10,9 @@ import pandas as pd
 
 from .regression import BASELINE_COLUMNS, TABLE_COLUMNS, regress
 from .rules import roster_contrasts
+from .units import units_key
 
 __all__ = ["roster_results", "sketch_check", "choice_sensitivity", "baseline_results"]
-
-
-def _splitter_key(tokenizer) -> str:
-    """Two tokenizers with the same normaliser and pre-tokeniser give the same word units."""
-    import json as _json
-
-    spec = _json.loads(tokenizer.backend_tokenizer.to_str())
-    return _json.dumps([spec.get("normalizer"), spec.get("pre_tokenizer")], sort_keys=True)
 
 
 def sketch_check(encoder, sentences, sketched: pd.DataFrame, n_sentences: int, ig_options: dict,
@@ -78,7 +71,7 @@ def roster_results(rows: list[dict], sentences, info_sentences, dataset: str, me
                           "[CLS] vector before the pooler (pooling column 'cls_before_pooler').", stacklevel=2)
             pooling = "cls_before_pooler"
             encoder = load_encoder(row["name"], pooling=pooling)
-        key = _splitter_key(encoder.tokenizer)
+        key = units_key(encoder.tokenizer)  # rows whose tokenizers cut words alike share one table
         if key not in by_key:
             by_key[key] = word_information(info_sentences, tokenizer=encoder.tokenizer)
         infos[row["row"]] = info = by_key[key]

@@ -87,12 +87,10 @@ def mlm_quality(checkpoint, texts, train_texts, n_sentences: int = 1000, mask_pr
 
 
 def _cosines(checkpoint, pooling: str, pairs: pd.DataFrame) -> np.ndarray:
-    from .encoders import load_encoder
+    from .encoders import load_encoder, pair_cosines
 
     encoder = load_encoder(str(checkpoint), pooling=pooling)
-    vectors = encoder.encode(pairs["text"].tolist(), batch_size=128)
-    a, b = vectors[0::2], vectors[1::2]
-    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    return pair_cosines(encoder.encode(pairs["text"].tolist(), batch_size=128))
 
 
 def sts_difference(checkpoint_a, checkpoint_b, stsb: pd.DataFrame, pooling: str = "mean", n_boot: int = 1000,

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .artifacts import checkpoints
+from .book import SELF_TRAINED_LAB, SELF_TRAINED_SMOKE
 from .config import as_stored, settings_differences, settings_location, tqdm
 from .data import held_out_texts, load_sentences
 from .encoders import resolve_model_path
@@ -660,15 +661,15 @@ class SelfTrainedPair:
         return out
 
 
-#: Named pairs: "book" is chapter 05's defaults; "smoke" the smallest pair (``make test`` trains it once).
-SELF_TRAINED_PRESETS = {
-    "book": {},
-    "smoke": {"mlm_steps": 30, "mlm_hidden": 32, "mlm_layers": 1, "mlm_batch_size": 32, "simcse_steps": 6,
-              "batch_size": 16},
-    # the teachers' lab path (helpers.book.LAB_PARAMETERS): a pair trained in minutes on a laptop
-    "lab": {"mlm_steps": 600, "mlm_hidden": 128, "mlm_layers": 2, "mlm_batch_size": 32, "simcse_steps": 60,
-            "batch_size": 32},
-}
+def _pair_fields(chapter05: dict) -> dict:
+    """Chapter 05's training parameters as :class:`SelfTrainedPair` fields (its ``simcse_batch_size`` is the
+    pair's ``batch_size``): the presets are typed once, in :mod:`helpers.book`."""
+    return {("batch_size" if k == "simcse_batch_size" else k): v for k, v in chapter05.items()}
+
+
+#: Named pairs: "book" is chapter 05's defaults; "smoke" the smallest pair (``make test`` trains it once); "lab" the
+#: teachers' lab path (helpers.book.LAB_PARAMETERS), a pair trained in minutes on a laptop.
+SELF_TRAINED_PRESETS = {"book": {}, "smoke": _pair_fields(SELF_TRAINED_SMOKE), "lab": _pair_fields(SELF_TRAINED_LAB)}
 
 
 def self_trained_pair(data_dir=None, settings="book", save_steps=SAVE_STEPS, progress: bool = True,

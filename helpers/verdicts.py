@@ -26,7 +26,7 @@ import pandas as pd
 
 from .config import load_result, results_dir
 from .rules import (RULE, VERDICTS, baseline_dependence, judge_contrasts, judge_designs, judge_finetuning,
-                    slope_positive)
+                    matched_rows, slope_positive)
 
 __all__ = ["VERDICTS", "CLAIMS", "TIERS", "FIGURE3_READING", "claims_table", "bottom_line", "datasets_in_words",
            "short_claim", "markdown_table", "matched_pairs", "claim_bound", "claim_norms", "claim_toy_contrastive",
@@ -69,10 +69,10 @@ def _contrasts(folder: str, **select) -> pd.DataFrame | None:
 
 
 def matched_pairs(table: pd.DataFrame) -> list[tuple[str, str]]:
-    """(contrastive model, its base MLM) for every row whose base is also in the table."""
+    """(contrastive model, its base MLM) for every row whose base is also in the table (a results table's
+    ``model`` and ``base`` columns, matched as :func:`helpers.rules.matched_rows` matches roster rows)."""
     rows = table.drop_duplicates("model")
-    models = set(rows["model"])
-    return [(r["model"], r["base"]) for _, r in rows.iterrows() if isinstance(r["base"], str) and r["base"] in models]
+    return matched_rows([{"row": r["model"], "base": r["base"]} for _, r in rows.iterrows()])
 
 
 def _theory_summary() -> dict | None:

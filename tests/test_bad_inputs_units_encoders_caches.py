@@ -1,4 +1,5 @@
-"""No silent wrong answers, round two (issue 25): inputs that gave a plausible wrong number or a misleading crash.
+"""Refused or corrected inputs (issue 25): word units, sentence-transformers encoders, rankings, caches, command lines
+and URLs -- inputs that gave a plausible wrong number or a misleading crash.
 
 Each test is written from the user's side: the call, and the exception (with the fragment of its message
 that names the culprit) or the corrected output. ``CASES`` extends the table of ``test_bad_inputs.py``; the
