@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SENTENCE_DATA_DIR ?= $(wildcard $(CURDIR)/../shared/data)
 export SENTENCE_DATA_DIR
 
-.PHONY: setup lock book notebooks test browser lab clean
+.PHONY: setup lock book notebooks test browser lab clean text
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ lock: setup
 	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
 	  --strip-extras --no-emit-index-url --no-emit-find-links --output-file requirements.lock requirements.txt
 	$(PY) -m helpers.publishing   # the chapters' Colab cells install the lock's versions
+
+# Every chapter's MyST Markdown twin (notebooks/*.md, for review as text) from its notebook: run after editing one
+text: setup
+	$(PY) -m helpers.book sync-text
 
 notebooks: setup
 	$(PY) -m helpers.book run --out book

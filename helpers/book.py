@@ -22,7 +22,7 @@ from .config import CHAPTER_RESULTS, ROOT, results_dir
 __all__ = ["NOTEBOOK_DIR", "SELF_TRAINED_SMOKE", "SMOKE_PARAMETERS", "SELF_TRAINED_LAB", "LAB_PARAMETERS",
            "LAB_COMMAND", "WORDS_PER_MINUTE", "chapter_prerequisites", "reading_minutes", "dependency_levels",
            "SESSIONS", "teaching_page", "SMOKE_FULL_SIZE", "NotebookFailed", "notebooks",
-           "run_notebook", "WIDGET_MIME", "strip_widgets", "select", "PARAMETER_TYPES", "check_types",
+           "run_notebook", "TEXT_FORMAT", "text_twin", "sync_text", "text_differences", "WIDGET_MIME", "strip_widgets", "select", "PARAMETER_TYPES", "check_types",
            "check_parameters", "takes_none",
            "check_overrides", "run_all", "PRETRAINING_CALLS", "chapters_needing_pretraining", "parameters_table",
            "parameters_page", "CHAPTER_RESULTS", "REFERENCE_TIMES", "record_times", "reference_times", "PACKAGES",
@@ -146,6 +146,49 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, prog
 
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+#: The format of each chapter's text twin (``notebooks/NN_name.md``): MyST Markdown through jupytext, as QuantEcon
+#: keeps its lectures, so a change to a chapter reads as prose in review.
+TEXT_FORMAT = "md:myst"
+
+
+def text_twin(path: Path) -> Path:
+    """The MyST Markdown twin of a chapter notebook."""
+    return Path(path).with_suffix(".md")
+
+
+def sync_text(paths=None) -> list[Path]:
+    """Write every chapter's text twin from its notebook (jupytext; outputs are not part of the text). The
+    notebook stays the file readers open; run this after editing one (``make text``)."""
+    import jupytext
+
+    written = []
+    for path in paths or notebooks():
+        nb = jupytext.read(path)
+        nb.metadata.setdefault("jupytext", {})["formats"] = f"ipynb,{TEXT_FORMAT}"
+        jupytext.write(nb, text_twin(path), fmt=TEXT_FORMAT)
+        written.append(text_twin(path))
+    return written
+
+
+def text_differences(path: Path) -> list[str]:
+    """Where a chapter and its text twin disagree (cell by cell: kind, tags and source); empty when they agree."""
+    import jupytext
+
+    twin = text_twin(path)
+    if not twin.is_file():
+        return [f"{twin.name} is missing"]
+
+    def cells(nb):
+        return [(c.cell_type, tuple(c.metadata.get("tags", [])), c.source.strip()) for c in nb.cells]
+
+    a, b = cells(jupytext.read(path)), cells(jupytext.read(twin, fmt=TEXT_FORMAT))
+    out = [f"cell {i}: the notebook's {x[0]} cell {x[2][:60]!r} is not the twin's {y[0]} cell {y[2][:60]!r}"
+           for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    if len(a) != len(b):
+        out.append(f"the notebook has {len(a)} cells and {twin.name} {len(b)}")
+    return out
 
 
 def strip_widgets(path: Path) -> int:
@@ -733,7 +776,12 @@ def main(argv=None) -> int:
     record.add_argument("times", nargs="?", default=str(ROOT / "results" / "book" / "run_times.json"))
     record.add_argument("--note", default="", help="what else ran on the machine, for example")
     record.add_argument("--commit", default=None, help="the commit the build ran (default: this checkout's)")
+    sub.add_parser("sync-text", help="write every chapter's MyST Markdown twin (notebooks/*.md) from its notebook")
     args = parser.parse_args(argv)
+    if args.cmd == "sync-text":
+        for path in sync_text():
+            print(f"wrote {path.relative_to(ROOT)}")
+        return 0
     if args.cmd == "record-times":
         try:
             print(json.dumps(record_times(Path(args.times), note=args.note, commit=args.commit), indent=2))

@@ -169,3 +169,21 @@ def test_chapters_use_only_the_public_surface():
     assert len(uses) > 100  # the chapters' calls were read
     private = sorted({f"{m}.{n} ({nb})" for nb, m, n in uses if n not in importlib.import_module(m).__all__})
     assert not private, f"chapters call names outside their module's __all__: {private}"
+
+
+def test_every_chapter_has_its_text_twin_and_they_agree(tmp_path):
+    """Each notebook is paired with a MyST Markdown file (jupytext) that a reviewer diffs as prose; the two must
+    say the same, cell by cell (`make text` rewrites the twins after a notebook is edited)."""
+    import shutil
+
+    for path in book.notebooks():
+        assert not book.text_differences(path), (path.name, book.text_differences(path)[:3],
+                                                "run `make text` (python -m helpers.book sync-text)")
+    # the check can fail: a twin edited on its own disagrees with its notebook, and a missing twin is named
+    chapter = book.notebooks()[-1]
+    shutil.copy(chapter, tmp_path / chapter.name)
+    edited = book.text_twin(chapter).read_text().replace("# Explain your own model", "# Explain a model", 1)
+    book.text_twin(tmp_path / chapter.name).write_text(edited)
+    assert any("Explain your own model" in d for d in book.text_differences(tmp_path / chapter.name))
+    book.text_twin(tmp_path / chapter.name).unlink()
+    assert book.text_differences(tmp_path / chapter.name) == [f"{book.text_twin(chapter).name} is missing"]
