@@ -110,7 +110,7 @@ def sync_repository(url: str | None = None, notebook_dir: Path = ROOT / "noteboo
         nbformat.write(nb, path)
     from .book import sync_text
 
-    sync_text()  # the chapters' text twins follow their notebooks
+    sync_text(sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")))  # the chapters' text twins follow their notebooks
     return url
 
 
