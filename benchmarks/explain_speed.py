@@ -6,6 +6,7 @@ its exact path is timed on one window and scaled by the number of windows, since
 CPU), and a pair of sentences (always exact). One JSON line per measurement, with the ratio exact / sketch:
 
     python benchmarks/explain_speed.py --repeats 2
+    python benchmarks/explain_speed.py --exact-settings --repeats 1   # which settings make the exact case fast
 
 Prints measurements only; nothing is asserted (speed targets are not timed tests).
 """
@@ -46,11 +47,41 @@ def timed(repeats, fn):
     return best
 
 
+def exact_settings(model: str, repeats: int) -> None:
+    """The exact 20-word case under each setting that can make it faster (precision, cotangent chunk, quadrature
+    points), timed side by side in one run, with the completeness gap each leaves and the Spearman correlation of
+    its word weights with the reference (fp32, 20 points, chunk 4: the call's former defaults)."""
+    from scipy.stats import spearmanr
+
+    from helpers.precision import hardware
+
+    reference = explain(model, SENTENCE, exact=True, cache=False, precision="fp32", n_steps=20, internal_batch_size=4)
+    grid = [("fp32", 4, 20), ("fp32", 32, 20), ("bf16", 32, 20), ("bf16", 32, 12), ("bf16", 32, 10), ("bf16", 64, 10),
+            ("fp32", 32, 10)]
+    for precision, chunk, n_steps in grid:
+        seconds = timed(repeats, lambda: explain(model, SENTENCE, exact=True, cache=False, precision=precision,
+                                                 n_steps=n_steps, internal_batch_size=chunk))
+        e = explain(model, SENTENCE, exact=True, cache=False, precision=precision, n_steps=n_steps,
+                    internal_batch_size=chunk)
+        print(json.dumps({"case": "20-word sentence, exact", "precision": precision, "internal_batch_size": chunk,
+                          "n_steps": n_steps, "exact_s": round(seconds, 2),
+                          "completeness_gap": round(e.numbers["completeness_gap"], 6),
+                          "spearman_vs_reference": round(float(spearmanr(e.table["weight"],
+                                                                         reference.table["weight"])[0]), 5),
+                          "bf16_units": hardware("cpu")["units"], "threads": torch.get_num_threads()}), flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--exact-settings", action="store_true",
+                        help="only the exact 20-word case under each precision, chunk and quadrature setting")
     args = parser.parse_args(argv)
+    if args.exact_settings:
+        explain(args.model, "Warm-up.")
+        exact_settings(args.model, args.repeats)
+        return
     explain(args.model, "Warm-up.")  # model load and first-call costs are not part of the measurement
     long = passage()
     host = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}

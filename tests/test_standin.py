@@ -69,3 +69,18 @@ def test_sts_difference_refuses_broken_pairs_and_says_nothing_from_nan(pair, dat
     monkeypatch.setattr(standin, "_cosines", lambda *a: np.ones(50))  # a constant encoder: Spearman undefined
     nan = standin.sts_difference(pair["mlm"], pair["simcse"], stsb, n_boot=10)
     assert np.isnan(nan["diff"]) and standin._helps(nan) is None
+
+
+def test_the_budget_figure_exists_with_or_without_a_recorded_curve():
+    # chapter 05's text refers to the figure by label: an unmeasured curve draws a panel that says so (a missing
+    # figure was an undefined reference and a warning in the book build)
+    from helpers import plots
+
+    empty = plots.budget_curve(pd.DataFrame(columns=standin.BUDGET_COLUMNS))
+    assert "mlm_budget.py" in " ".join(t.get_text() for t in empty.axes[0].texts)
+    assert "not measured" in standin.budget_in_words(pd.DataFrame(columns=standin.BUDGET_COLUMNS))
+    curve = pd.DataFrame({"mlm_steps": [300, 1000], "mlm_hidden": [256, 256], "stsb_diff": [-0.02, 0.01],
+                          "stsb_diff_low": [-0.05, -0.01], "stsb_diff_high": [0.01, 0.03],
+                          "pretraining_helps": [False, False]})
+    drawn = plots.budget_curve(curve)
+    assert not drawn.axes[0].texts and len(drawn.axes[0].lines) >= 2
