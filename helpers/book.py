@@ -20,7 +20,7 @@ from pathlib import Path
 from .config import CHAPTER_RESULTS, ROOT, results_dir
 
 __all__ = ["NOTEBOOK_DIR", "SELF_TRAINED_SMOKE", "SMOKE_PARAMETERS", "SELF_TRAINED_LAB", "LAB_PARAMETERS",
-           "LAB_COMMAND", "WORDS_PER_MINUTE", "chapter_prerequisites", "reading_minutes", "dependency_levels",
+           "LAB_COMMAND", "LAB_RECORD", "lab_time_line", "preset_parameters", "check_chapter_parameters", "WORDS_PER_MINUTE", "chapter_prerequisites", "reading_minutes", "dependency_levels",
            "SESSIONS", "teaching_page", "SMOKE_FULL_SIZE", "NotebookFailed", "notebooks",
            "run_notebook", "TEXT_FORMAT", "text_twin", "sync_text", "text_differences", "WIDGET_MIME", "strip_widgets", "select", "PARAMETER_TYPES", "check_types",
            "check_parameters", "takes_none",
@@ -71,15 +71,20 @@ SELF_TRAINED_LAB = {"mlm_steps": 600, "mlm_hidden": 128, "mlm_layers": 2, "mlm_b
                     "simcse_batch_size": 32}
 
 #: The lab path (``--lab``): chapters 05-08 on a laptop in minutes, with a small pair trained for it and small
-#: samples. Its numbers show the workflow and the direction of the effects, not the book's verdicts.
+#: samples. Its numbers show the workflow and the direction of the effects, not the book's verdicts. IG uses 50
+#: quadrature points: the small, briefly trained lab pair needs more than the book's pair (its worst completeness
+#: gap was 32% at 8 points and 5.2% at 20, a warning a student cannot act on; ``completeness_by_steps`` on the lab
+#: MLM: 1.2% at 20, 0.32% at 32, 0.06% at 50 on eight STS-B sentences). Chapter 06 runs IG only: SHAP without
+#: block averages needs about 20 model calls per token, which would double the lab's time (chapter 04 teaches
+#: SHAP); one sentence per model checks the sketch against exact IG.
 LAB_PARAMETERS = {
     "05_finetuning": {**SELF_TRAINED_LAB, "objectives": ["sup"], "save_steps": [0, 60], "n_sentences": 30,
-                      "ig_n_steps": 8, "ig_projections": 8, "designs": [], "train_designs": []},
-    "06_regression": {"self_trained": "lab", "n_sentences": 30, "ig_n_steps": 8, "ig_projections": 8,
-                      "max_evals": 100, "sketch_check_sentences": 2, "choice_boot": 100, "n_boot": 200},
-    "07_word_weights": {"self_trained": "lab", "n_sentences": 30, "ig_n_steps": 8, "ig_projections": 8,
+                      "ig_n_steps": 50, "ig_projections": 8, "designs": [], "train_designs": []},
+    "06_regression": {"self_trained": "lab", "n_sentences": 30, "methods": ["ig"], "ig_n_steps": 50,
+                      "ig_projections": 8, "sketch_check_sentences": 1, "choice_boot": 100, "n_boot": 200},
+    "07_word_weights": {"self_trained": "lab", "n_sentences": 30, "ig_n_steps": 50, "ig_projections": 8,
                         "min_occurrences": 3},
-    "08_other_datasets": {"self_trained": "lab", "n_sentences": 30, "info_sentences": 2000, "ig_n_steps": 8,
+    "08_other_datasets": {"self_trained": "lab", "n_sentences": 30, "info_sentences": 2000, "ig_n_steps": 50,
                           "ig_projections": 8, "n_boot": 200},
 }
 
@@ -324,6 +329,18 @@ def check_overrides(paths: list[Path], overrides: dict) -> None:
                          "Parameters page (python -m helpers.book parameters-page).")
 
 
+def preset_parameters(stem: str, smoke: bool = False, lab: bool = False) -> dict:
+    """A chapter's parameters under a preset: :data:`SMOKE_PARAMETERS`, :data:`LAB_PARAMETERS` or none."""
+    return dict(SMOKE_PARAMETERS.get(stem, {})) if smoke else dict(LAB_PARAMETERS.get(stem, {})) if lab else {}
+
+
+def check_chapter_parameters(path: Path, params: dict) -> None:
+    """One chapter's parameters (a preset's) through the checks every override passes: declared by the chapter
+    (:func:`check_overrides`) and of its type (:func:`check_types`)."""
+    check_overrides([path], params)
+    check_types([path], params)
+
+
 def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, only: list[str] | None = None,
             lab: bool = False) -> dict:
     """Run every notebook in order; return and save ``{notebook: seconds}``. ``smoke``: each chapter's smallest
@@ -333,14 +350,15 @@ def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, o
     paths = select(only)
     check_overrides(paths, overrides or {})
     check_types(paths, overrides or {})
+    for path in paths:  # the presets pass the checks a reader's overrides pass, before anything runs
+        check_chapter_parameters(path, preset_parameters(path.stem, smoke, lab))
     times_file = results_dir("book") / "run_times.json"
     try:
         times = json.loads(times_file.read_text()) if times_file.is_file() else {}
     except json.JSONDecodeError:
         times = {}
     for i, path in enumerate(paths, 1):
-        params = dict(SMOKE_PARAMETERS.get(path.stem, {})) if smoke else dict(LAB_PARAMETERS.get(path.stem, {})) \
-            if lab else {}
+        params = preset_parameters(path.stem, smoke, lab)
         params.update(overrides or {})
         print(f"[{i}/{len(paths)}] {path.name} {json.dumps(params) if params else ''}", flush=True)
         start = time.perf_counter()
@@ -639,8 +657,25 @@ def teaching_page(book_dir: Path, out: Path) -> None:
               "```bash", "make setup", LAB_COMMAND, "```", "",
               "The executed chapters land in `lab/` and their tables in `lab/results/`, so the book's own "
               "`results/` stay as the full build left them. The lab pair is trained once and cached like the "
-              "book's; the README gives the measured time."]
+              "book's.", "", lab_time_line()]
     out.write_text("\n".join(lines) + "\n")
+
+
+#: Where ``benchmarks/lab_path.py`` records the lab path's time from an empty cache.
+LAB_RECORD = ROOT / "benchmarks" / "lab_path_cpu.json"
+
+
+def lab_time_line(path: Path | None = None) -> str:
+    """The lab path's measured time from a cold cache (:data:`LAB_RECORD`), in words, or how to measure it."""
+    path = Path(path or LAB_RECORD)
+    if not path.is_file():
+        return "Its time has not been measured on this machine: `python benchmarks/lab_path.py` measures it."
+    r = json.loads(path.read_text())
+    minutes, seconds = divmod(round(r["total_seconds"]), 60)
+    slowest = max(r["seconds"], key=r["seconds"].get)
+    return (f"Measured from an empty cache and empty results ({r['machine']}, {r['date']}, commit {r['commit']}; "
+            f"`python benchmarks/lab_path.py`): {minutes} min {seconds:02d} s in all, the longest chapter "
+            f"{slowest} ({r['seconds'][slowest]:.0f} s); {r['output_mb']} MB written.")
 
 
 def _stand_in_lines() -> list[str]:

@@ -223,6 +223,18 @@ def recorded_budget_curve(path=None) -> pd.DataFrame:
     return table.sort_values(["mlm_hidden", "mlm_steps"]).reset_index(drop=True)
 
 
+def _hurts(curve: pd.DataFrame) -> str:
+    """The budgets whose whole interval lies below zero: there the MLM's start is worse than random weights."""
+    below = curve[curve["stsb_diff_high"] < 0]
+    if below.empty:
+        return ""
+    if len(below) < len(curve):
+        return (f"; at {len(below)} of the {len(curve)} budgets the whole interval lies below zero: there SimCSE "
+                f"starts worse from the MLM than from random weights")
+    return ("; at every budget the whole interval lies below zero: SimCSE starts worse from this MLM than from "
+            "random weights, and the largest budget measured did not close the gap")
+
+
 def budget_in_words(curve: pd.DataFrame) -> str:
     """What the budget curve says, in words written from it (never typed)."""
     if curve is None or curve.empty:
@@ -236,7 +248,7 @@ def budget_in_words(curve: pd.DataFrame) -> str:
         return (f"at none of the {len(curve)} budgets measured ({span}) does SimCSE from the MLM beat SimCSE from "
                 f"random weights with an interval above zero; the closest is {int(best['mlm_steps']):,} steps at width "
                 f"{int(best['mlm_hidden'])} (difference {best['stsb_diff']:+.3f} [{best['stsb_diff_low']:+.3f}, "
-                f"{best['stsb_diff_high']:+.3f}])")
+                f"{best['stsb_diff_high']:+.3f}])" + _hurts(curve))
     first = helps.sort_values(["mlm_minutes", "mlm_steps"]).iloc[0]
     return (f"pre-training helps from {int(first['mlm_steps']):,} steps at width {int(first['mlm_hidden'])} "
             f"(difference {first['stsb_diff']:+.3f} [{first['stsb_diff_low']:+.3f}, {first['stsb_diff_high']:+.3f}]; "

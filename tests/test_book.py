@@ -107,6 +107,35 @@ def test_lab_preset_names_one_pair_and_declared_parameters():
         book.run_all(Path("unused"), smoke=True, lab=True)
 
 
+@pytest.mark.parametrize("preset", ["smoke", "lab"])
+def test_presets_pass_the_checks_a_readers_parameters_pass(preset, tmp_path, monkeypatch):
+    """The lab and smoke presets are checked as a reader's overrides are (declared, of the chapter's type, None
+    only where taken), by run_all before any chapter runs: a wrong preset value stops the run at once."""
+    presets = book.SMOKE_PARAMETERS if preset == "smoke" else book.LAB_PARAMETERS
+    for stem in presets:
+        book.check_chapter_parameters(book.NOTEBOOK_DIR / f"{stem}.ipynb", book.preset_parameters(stem, **{preset: True}))
+    ran = []
+    monkeypatch.setattr(book, "run_notebook", lambda *a, **k: ran.append(a))
+    broken = {**presets["06_regression"], "n_sentences": "30"}  # a string where the chapter takes an int
+    monkeypatch.setitem(presets, "06_regression", broken)
+    monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match="n_sentences"):
+        book.run_all(tmp_path, only=["05", "06"], **{preset: True})
+    assert not ran  # chapter 05 did not run before the check refused chapter 06's value
+    monkeypatch.setitem(presets, "06_regression", {**presets["06_regression"], "n_sentences": 30, "ig_nsteps": 8})
+    with pytest.raises(ValueError, match="ig_nsteps"):
+        book.run_all(tmp_path, only=["06"], **{preset: True})
+
+
+def test_the_lab_time_is_read_from_its_record(tmp_path):
+    assert "benchmarks/lab_path.py" in book.lab_time_line(tmp_path / "missing.json")
+    record = tmp_path / "lab.json"
+    record.write_text(json.dumps({"machine": "2 CPU cores", "date": "2026-12-06", "commit": "abc", "total_seconds": 275.4,
+                                  "seconds": {"05_finetuning": 100.0, "06_regression": 150.2}, "output_mb": 1.2}))
+    line = book.lab_time_line(record)
+    assert "4 min 35 s" in line and "06_regression (150 s)" in line
+
+
 def test_teaching_page_reads_prerequisites_and_times(tmp_path, monkeypatch):
     """The teachers' page is generated: prerequisites from each overview, reading time from the word count,
     running time from the executed copy, the summary from the closing chapter's claims."""

@@ -84,3 +84,19 @@ def test_the_budget_figure_exists_with_or_without_a_recorded_curve():
                           "pretraining_helps": [False, False]})
     drawn = plots.budget_curve(curve)
     assert not drawn.axes[0].texts and len(drawn.axes[0].lines) >= 2
+
+
+def test_the_budget_curve_in_words_follows_its_intervals():
+    def curve(diffs):
+        return pd.DataFrame({"mlm_steps": [300, 1000, 3000][:len(diffs)], "mlm_hidden": 256, "mlm_layers": 4,
+                             "mlm_minutes": [3.0, 10.0, 30.0][:len(diffs)],
+                             "stsb_diff": [d for d, _, _ in diffs], "stsb_diff_low": [lo for _, lo, _ in diffs],
+                             "stsb_diff_high": [hi for _, _, hi in diffs],
+                             "pretraining_helps": [lo > 0 for _, lo, _ in diffs]})
+
+    below = standin.budget_in_words(curve([(-0.09, -0.11, -0.06), (-0.11, -0.14, -0.08), (-0.07, -0.10, -0.05)]))
+    assert "at none of the 3 budgets" in below and "3,000 steps" in below and "every budget" in below
+    mixed = standin.budget_in_words(curve([(-0.09, -0.11, -0.06), (-0.01, -0.03, 0.01)]))
+    assert "1 of the 2 budgets" in mixed and "every budget" not in mixed
+    helps = standin.budget_in_words(curve([(-0.09, -0.11, -0.06), (0.02, 0.01, 0.03), (0.05, 0.03, 0.07)]))
+    assert helps.startswith("pre-training helps from 1,000 steps") and "2 of the 3 budgets" in helps

@@ -1,0 +1,62 @@
+"""The lab path as a student meets it: chapters 05-08 with the lab preset, from an empty cache and empty results.
+
+Runs ``python -m helpers.book run --lab --only 05 06 07 08`` with ``SENTENCE_CACHE_DIR`` and
+``SENTENCE_RESULTS_DIR`` pointing at new empty folders (nothing trained, attributed or downloaded before), and
+records the wall-clock time of the whole command and of each chapter in ``benchmarks/lab_path_cpu.json``
+(the README and the teachers' page quote it). Run it in a fresh clone after ``make setup``, with nothing else
+on the cores::
+
+    python benchmarks/lab_path.py
+
+Prints and records a measurement; nothing is asserted (speed targets are not timed tests).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "lab_path_cpu.json"))
+    args = parser.parse_args(argv)
+    import torch
+
+    with tempfile.TemporaryDirectory(prefix="lab-path-") as tmp:
+        tmp = Path(tmp)
+        env = {**os.environ, "SENTENCE_CACHE_DIR": str(tmp / "cache"), "SENTENCE_RESULTS_DIR": str(tmp / "results"),
+               "SENTENCE_ARTIFACTS_URL": os.environ.get("SENTENCE_ARTIFACTS_URL", "off")}
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "helpers.book", "run", "--lab", "--only", "05", "06", "07", "08",
+                        "--out", str(tmp / "lab")], cwd=ROOT, env=env, check=True)
+        total = time.perf_counter() - started
+        chapters = json.loads((tmp / "results" / "book" / "run_times.json").read_text())
+        size = sum(p.stat().st_size for p in (tmp / "lab").rglob("*") if p.is_file()) + \
+            sum(p.stat().st_size for p in (tmp / "results").rglob("*") if p.is_file())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip()
+    record = {"machine": f"{os.cpu_count()} CPU cores, no GPU used", "threads": torch.get_num_threads(),
+              "commit": commit, "date": time.strftime("%Y-%m-%d"),
+              "note": "empty SENTENCE_CACHE_DIR and SENTENCE_RESULTS_DIR, nothing else on the cores",
+              "total_seconds": round(total, 1), "seconds": chapters, "output_mb": round(size / 1e6, 1)}
+    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+    return 0
+
+
+def recorded(path=None) -> dict | None:
+    """The recorded lab-path measurement, or None."""
+    path = Path(path or ROOT / "benchmarks" / "lab_path_cpu.json")
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
