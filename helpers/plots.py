@@ -156,7 +156,12 @@ def budget_curve(curve: pd.DataFrame):
                     yerr=_spans(part["stsb_diff"], part["stsb_diff_low"], part["stsb_diff_high"]),
                     marker="o", capsize=3, color=colour, label=f"width {int(width)}")
     ax.axhline(0, color="black", lw=0.8)
+    ax.text(0.01, 0.97, "above 0: pre-training helps", transform=ax.transAxes, va="top", fontsize=8, color="0.35")
     ax.set_xscale("log")
+    steps = sorted(curve["mlm_steps"].unique())
+    ax.set_xticks(steps, [f"{int(s):,}" for s in steps])  # the budgets measured, not log decades
+    ax.minorticks_off()
+    ax.set_ylim(top=max(0.02, float(curve["stsb_diff_high"].max()) + 0.02))
     ax.set(xlabel="MLM pre-training steps", ylabel="STS-B Spearman:\nfrom the MLM − from random")
     ax.legend(frameon=False)
     fig.tight_layout()

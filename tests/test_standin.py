@@ -83,7 +83,9 @@ def test_the_budget_figure_exists_with_or_without_a_recorded_curve():
                           "stsb_diff_low": [-0.05, -0.01], "stsb_diff_high": [0.01, 0.03],
                           "pretraining_helps": [False, False]})
     drawn = plots.budget_curve(curve)
-    assert not drawn.axes[0].texts and len(drawn.axes[0].lines) >= 2
+    assert "not measured" not in " ".join(t.get_text() for t in drawn.axes[0].texts)
+    assert len(drawn.axes[0].lines) >= 2
+    assert [t.get_text() for t in drawn.axes[0].get_xticklabels()] == ["300", "1,000"]  # the budgets, readable
 
 
 def test_the_budget_curve_in_words_follows_its_intervals():
