@@ -49,9 +49,10 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "Chromium is not installed and cannot be installed here: the browser test will be skipped"
 
-# JupyterLab on the chapters, with the project's environment as the kernel
+# JupyterLab on the chapters, with the project's environment as the kernel (as root, in a container: --allow-root)
+LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ROOT_FLAG)
 
 test: setup browser
 	$(PY) -m pytest tests

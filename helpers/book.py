@@ -62,7 +62,8 @@ SMOKE_PARAMETERS = {
     "04_shap": {"n_sentences": 2, "max_evals": 40, "model": "tiny-random-bert", "ig_n_steps": 8,
                 "ig_projections": 8},
     "13_explain_your_model": {"model": "tiny-random-bert", "n_steps": 4, "k_max": 3, "n_random": 3,
-                              "long_words": 120},
+                              "long_words": 120, "self_trained": "smoke",
+                              "compare_models": ["tiny-random-bert", "all-MiniLM-L6-v2"], "batch": 3},
 }
 
 
@@ -163,13 +164,50 @@ def text_twin(path: Path) -> Path:
     return Path(path).with_suffix(".md")
 
 
+#: What JupyterLab reads to show a code cell collapsed (its input and output behind a "..." bar).
+HIDDEN = {"source_hidden": True, "outputs_hidden": True}
+
+
+def solution_cells(nb) -> list[int]:
+    """Indices of the code cells inside an exercise's ``solution-start`` ... ``solution-end`` gate."""
+    inside, found = False, []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown" and "{solution-start}" in cell.source:
+            inside = True
+        elif cell.cell_type == "markdown" and "{solution-end}" in cell.source:
+            inside = False
+        elif cell.cell_type == "code" and inside:
+            found.append(i)
+    return found
+
+
+def hide_solutions(path: Path) -> bool:
+    """Mark every solution's code cells collapsed for JupyterLab (``metadata.jupyter``), as the built book
+    folds them into the dropdown: jupyterlab-myst renders a gated solution's Markdown but cannot fold the code
+    cells between its gates, so a live reader would see each answer's code below its closed dropdown. True when
+    the notebook changed (it is rewritten)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    for i in solution_cells(nb):
+        if nb.cells[i].metadata.get("jupyter") != HIDDEN:
+            nb.cells[i].metadata["jupyter"] = dict(HIDDEN)
+            changed = True
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
 def sync_text(paths=None) -> list[Path]:
-    """Write every chapter's text twin from its notebook (jupytext; outputs are not part of the text). The
-    notebook stays the file readers open; run this after editing one (``make text``)."""
+    """Write every chapter's text twin from its notebook (jupytext; outputs are not part of the text), after
+    folding its solutions for JupyterLab (:func:`hide_solutions`). The notebook stays the file readers open;
+    run this after editing one (``make text``)."""
     import jupytext
 
     written = []
     for path in paths or notebooks():
+        hide_solutions(path)
         nb = jupytext.read(path)
         nb.metadata.setdefault("jupytext", {})["formats"] = f"ipynb,{TEXT_FORMAT}"
         jupytext.write(nb, text_twin(path), fmt=TEXT_FORMAT)
@@ -341,6 +379,27 @@ def check_chapter_parameters(path: Path, params: dict) -> None:
     check_types([path], params)
 
 
+#: The note at the top of every chapter the lab path executed: its bold verdicts are the lab run's, not the book's.
+LAB_NOTE = ("```{admonition} A lab run: these numbers show the workflow, not the book's verdicts\n:class: warning\n"
+            "This copy ran with the lab preset (`python -m helpers.book run --lab`): a small MLM -> SimCSE pair trained "
+            "in minutes, small samples, fewer bootstrap resamples. Its numbers show how the study is done and the "
+            "direction of the effects in this small run. A verdict in bold below is this run's, judged by the book's "
+            "rule on far less evidence than the book's; the book's verdicts are those of the built book "
+            "({doc}`chapter 12 <12_what_reproduced>`).\n```")
+
+
+def mark_lab_run(path: Path) -> None:
+    """Put :data:`LAB_NOTE` after the title of an executed chapter (once)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    if any(c.cell_type == "markdown" and c.source == LAB_NOTE for c in nb.cells):
+        return
+    title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("# ")), -1)
+    nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(LAB_NOTE))
+    nbformat.write(nb, path)
+
+
 def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, only: list[str] | None = None,
             lab: bool = False) -> dict:
     """Run every notebook in order; return and save ``{notebook: seconds}``. ``smoke``: each chapter's smallest
@@ -363,7 +422,9 @@ def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, o
         print(f"[{i}/{len(paths)}] {path.name} {json.dumps(params) if params else ''}", flush=True)
         start = time.perf_counter()
         # at the chapter's own defaults (the book build) a contradicted sentence stops the run
-        run_notebook(path, out_dir, params, claims="defaults")
+        out = run_notebook(path, out_dir, params, claims="defaults")
+        if lab:
+            mark_lab_run(out)
         times[path.stem] = round(time.perf_counter() - start, 1)
         print(f"[{i}/{len(paths)}] {path.name} done in {times[path.stem]} s", flush=True)
         times_file.write_text(json.dumps(times, indent=2))  # the chapters run so far (earlier runs of others kept)

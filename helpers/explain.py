@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["explain", "Explanation", "similarity_of", "LONG", "main"]
+__all__ = ["explain", "Explanation", "Comparison", "ExplanationSet", "similarity_of", "shap_text_html", "LONG",
+           "TEXT_STEPS", "PAIR_STEPS", "main"]
 
 #: What to do with a text longer than the model reads.
 LONG = ("refuse", "windows", "truncate")
@@ -229,17 +230,30 @@ def attrs_units(encoder) -> pd.DataFrame:
     return t
 
 
-def explain(model, text: str, other: str | None = None, method: str = "ig", reference=None, exact: bool = False,
-            n_steps: int = 20, projections: int | None = DEFAULT_PROJECTIONS, baseline: str = "pad",
+#: IG quadrature points of a single text's explanation when ``n_steps`` is not given.
+TEXT_STEPS = 20
+#: The quadrature points a pair's explanation tries in turn when ``n_steps`` is not given: it stops at the first
+#: whose completeness gap is within :data:`helpers.views.GAP_THRESHOLD` of the score (chapter 13 measures them).
+PAIR_STEPS = (20, 50, 150)
+
+
+def explain(model, text, other: str | None = None, method: str = "ig", reference=None, exact: bool = False,
+            n_steps: int | None = None, projections: int | None = DEFAULT_PROJECTIONS, baseline: str = "pad",
             quadrature: str = "gausslegendre", max_evals: int | None = None, similarity: str | None = None,
             long: str = "refuse", batch_size: int = 64, internal_batch_size: int = 4, show_progress_bar: bool = False,
-            device=None, data_dir=None, seed: int = 0, cache=True, precision: str = "fp32") -> "Explanation":
+            device=None, data_dir=None, seed: int = 0, cache=True, precision: str = "fp32"):
     """Explain ``text`` (its word weights), or the similarity of ``text`` and ``other`` (word-pair contributions).
 
-    ``model``: a ``SentenceTransformer``, a sentence-transformers folder, a hub name, or an ``Encoder``.
+    ``model``: a ``SentenceTransformer``, a sentence-transformers folder, a hub name, or an ``Encoder``; a list of
+    two of them (or ``{label: model}``, naming them) compares the models on the same text or pair (a
+    :class:`Comparison`: both models' weights on the same words and their change, b - a). ``text``: a string, or a list of strings (one text each, no ``other``): an
+    :class:`ExplanationSet` with one tidy table, each text explained exactly as a call with that text alone.
     ``method``: ``"ig"`` (Integrated Gradients over every output, the default) or ``"shap"`` (PartitionSHAP).
     ``exact``: IG over every output dimension; by default a text's IG is sketched with ``projections`` random
     output directions (Eq. eq-sketch; chapter 03 measures the sketch's error) and a pair is always exact.
+    ``n_steps``: IG's quadrature points; by default 20 for a text, and for a pair the first of
+    :data:`PAIR_STEPS` whose completeness gap is within 1% of the score (a pair whose gap stays larger is said
+    to not add up, in words and in a warning, never printed as an equation).
     ``reference``: a corpus for KL and I (a dataset name, a list of sentences, or a ``word_information`` table
     in the model's word units); ``None``: no KL and I. ``similarity``: the pair score, by default the model's
     own (``cosine`` or ``dot``). ``long``: ``"refuse"`` a text longer than the model reads, explain it in
@@ -247,7 +261,7 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
     normalised to mean 1; pairs are refused), or ``"truncate"`` it as ``model.encode()`` does.
 
     Names as sentence-transformers and captum use them: ``batch_size`` (SHAP's model calls per batch),
-    ``show_progress_bar``, ``device``, ``n_steps`` (IG's quadrature points), ``internal_batch_size`` (how
+    ``show_progress_bar`` (for a list of texts: one bar over the texts), ``device``, ``internal_batch_size`` (how
     many output directions IG pushes back at once: the memory knob, as captum's bounds memory).
     ``cache``: True (the book's attribution cache: explaining the same text again is instant), a path, or False.
     ``precision``: ``fp32``, ``bf16`` (the model's passes in bfloat16, :mod:`helpers.precision`; the stated gap
@@ -257,13 +271,25 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
     from .attribution import BASELINES, QUADRATURES
     from .config import check_count
 
+    options = {"method": method, "reference": reference, "exact": exact, "n_steps": n_steps,
+               "projections": projections, "baseline": baseline, "quadrature": quadrature, "max_evals": max_evals,
+               "similarity": similarity, "long": long, "batch_size": batch_size,
+               "internal_batch_size": internal_batch_size, "show_progress_bar": show_progress_bar, "device": device,
+               "data_dir": data_dir, "seed": seed, "cache": cache, "precision": precision}
+    if isinstance(model, (list, tuple, dict)):
+        return _compare(model, text, other, options)
+    if isinstance(other, (list, tuple)):
+        raise TypeError("other must be one text: pairs are explained one at a time (explain(model, a, b)); a list "
+                        "of texts goes in `text`, for their word weights.")
+    if isinstance(text, (list, tuple)):
+        return _many(model, list(text), other, options)
     method = _check_method(method)
     if long not in LONG:
         raise ValueError(f"long must be one of {LONG}, got {long!r}.")
     for name, value in (("text", text), ("other", other)):
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ValueError(f"{name} must be a non-empty string, got {value!r}.")
-    check_count("n_steps", n_steps, 1)
+    check_count("n_steps", n_steps, 1, allow_none=True)
     check_count("batch_size", batch_size, 1)
     check_count("internal_batch_size", internal_batch_size, 1)
     check_count("projections", projections, 1, allow_none=True)
@@ -273,59 +299,84 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
         raise ValueError(f"quadrature must be one of {QUADRATURES}, got {quadrature!r}.")
     _check_applies(method, other, reference=reference, similarity=similarity, max_evals=max_evals, exact=exact,
                    long=long)
-    from .precision import check_precision, hardware, resolve
+    from .precision import check_precision
 
     check_precision(precision, allow_auto=True)
-    encoder, loaded = _load(model, device)
+    loaded = _loaded(model, device, precision)
+    info = _reference_table(reference, loaded["encoder"], data_dir)
+    return _explain_loaded(loaded, text, other, {**options, "method": method}, info)
+
+
+def _loaded(model, device, precision) -> dict:
+    """The encoder, its name for readers, the precision used and the note on what was loaded (once per model)."""
+    from .encoders import display_name
+    from .precision import hardware, resolve
+
+    encoder, note = _load(model, device)
     used = resolve(precision, encoder.device)
     if used != "fp32":
         units = hardware(encoder.device.type)["units"]
-        loaded += (f"; computed in {used} ({'on ' + ', '.join(units) if units else 'emulated: slower, not faster'}; "
-                   "precision='fp32' for full precision)")
-    info = _reference_table(reference, encoder, data_dir)
-    label = getattr(encoder, "name", str(model))
+        note += (f"; computed in {used} ({'on ' + ', '.join(units) if units else 'emulated: slower, not faster'}; "
+                 "precision='fp32' for full precision)")
+    return {"encoder": encoder, "note": note, "precision": used, "label": display_name(encoder), "model": model}
+
+
+def _explain_loaded(loaded: dict, text: str, other, o: dict, info, progress: bool | None = None) -> "Explanation":
+    """One text or one pair through a loaded model (the checks are done)."""
+    encoder, used, label, method = loaded["encoder"], loaded["precision"], loaded["label"], o["method"]
+    progress = o["show_progress_bar"] if progress is None else progress
     if other is None:
-        options = ({"n_steps": n_steps, "quadrature": quadrature, "baseline": baseline,
-                    "projections": None if exact else projections, "chunk_size": internal_batch_size, "seed": seed,
+        n_steps = o["n_steps"] or TEXT_STEPS
+        projections = None if o["exact"] else o["projections"]
+        options = ({"n_steps": n_steps, "quadrature": o["quadrature"], "baseline": o["baseline"],
+                    "projections": projections, "chunk_size": o["internal_batch_size"], "seed": o["seed"],
                     "precision": used}
-                   if method == "ig" else {"max_evals": max_evals, "shap_batch_size": batch_size, "precision": used})
-        options["cache"] = cache
-        table, notes = _text_weights(encoder, text, method, options, long, show_progress_bar)
-        notes.insert(0, loaded)
+                   if method == "ig" else {"max_evals": o["max_evals"], "shap_batch_size": o["batch_size"],
+                                           "precision": used})
+        options["cache"] = o["cache"]
+        table, notes = _text_weights(encoder, text, method, options, o["long"], progress)
+        notes.insert(0, loaded["note"])
         table = table.drop(columns=["sentence_id"])
         if info is not None:
             table = table.merge(info[["word", "kl", "self_info"]], on="word", how="left")
             table["seen"] = table["kl"].notna()
-        if method == "ig" and not exact and projections:
+        if method == "ig" and projections:
             notes.append(f"IG sketched with {projections} random output directions of {encoder.dim} (Eq. eq-sketch): "
                          "each weight is an unbiased estimate; chapter 03 measures its error on real sentences "
                          "(pass exact=True, or --exact, for every direction)")
         return Explanation(kind="text", model=label, texts=[text], method=method, table=table.reset_index(drop=True),
                            marks=[], numbers={"completeness_gap": float(table["completeness_gap"].max()),
                                               "dim": int(encoder.dim)},
-                           notes=notes, settings={"method": method, "exact": exact, "n_steps": n_steps,
-                                                  "projections": None if exact else projections, "baseline": baseline,
-                                                  "long": long, "normalize": bool(encoder.normalize),
+                           notes=notes, settings={"method": method, "exact": o["exact"], "n_steps": n_steps,
+                                                  "projections": projections, "baseline": o["baseline"],
+                                                  "long": o["long"], "normalize": bool(encoder.normalize),
                                                   "precision": used},
                            _encoder=encoder)
     if method != "ig":
         raise ValueError("pairs are explained by IG only (its word-pair decomposition, Eq. eq-pair); use method='ig'.")
-    own = similarity_of(model, encoder)
-    similarity = (similarity or own).lower()
+    own = similarity_of(loaded["model"], encoder)
+    similarity = (o["similarity"] or own).lower()
     if similarity not in ("cosine", "dot"):
         raise ValueError(f"the model reports its similarity as {similarity!r}; a pair decomposes only for 'cosine' "
                          "or 'dot' (pass similarity='cosine' or 'dot' to explain one of those).")
     for name, value in (("text", text), ("other", other)):
-        if _n_tokens(encoder, value) > encoder.max_length and long != "truncate":
+        if _n_tokens(encoder, value) > encoder.max_length and o["long"] != "truncate":
             raise ValueError(f"{name} has {_n_tokens(encoder, value)} tokens and the model reads at most "
                              f"{encoder.max_length}: shorten it, or pass long='truncate' to explain what the model "
                              "computes (windows do not apply to a pair's single score).")
     from .attribution.pairs import pair_weights
+    from .views import GAP_THRESHOLD
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the truncation, when long='truncate', is stated below instead
-        table = pair_weights(encoder, text, other, n_steps=n_steps, similarity=similarity, baseline=baseline,
-                             seed=seed, cache=cache, precision=used)
+    ladder = [o["n_steps"]] if o["n_steps"] else list(PAIR_STEPS)
+    tried = []
+    for n_steps in ladder:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the truncation, when long='truncate', is stated below instead
+            table = pair_weights(encoder, text, other, n_steps=n_steps, similarity=similarity, baseline=o["baseline"],
+                                 seed=o["seed"], cache=o["cache"], precision=used)
+        tried.append((n_steps, float(table.attrs["completeness_gap"])))
+        if tried[-1][1] <= GAP_THRESHOLD:
+            break
     marks = [table.groupby(["index_a", "word_a"], sort=True)["contribution"].sum().reset_index()
              .rename(columns={"index_a": "word_index", "word_a": "word"}),
              table.groupby(["index_b", "word_b"], sort=True)["contribution"].sum().reset_index()
@@ -333,21 +384,104 @@ def explain(model, text: str, other: str | None = None, method: str = "ig", refe
     numbers = {"score": float(table.attrs["score"]), "reference": float(table.attrs["reference"]),
                "sum_of_contributions": float(table["contribution"].sum()),
                "completeness_gap": float(table.attrs["completeness_gap"]),
-               "gap_of_contributions": float(table.attrs["gap_of_contributions"])}
+               "gap_of_contributions": float(table.attrs["gap_of_contributions"]), "n_steps": int(n_steps),
+               "closes": bool(tried[-1][1] <= GAP_THRESHOLD)}
     said = ("as model.similarity() computes it" if similarity == own else
             f"as you asked; model.similarity() computes the {own} similarity")
-    notes = [loaded, f"score = {similarity} similarity, {said} = sum of the word-pair contributions + the reference "
-             "terms (what any two texts share through the baseline) + the completeness gap"]
+    notes = [loaded["note"], f"score = {similarity} similarity, {said} = sum of the word-pair contributions + the "
+             "reference terms (what any two texts share through the baseline) + the completeness gap"]
+    if len(tried) > 1:
+        notes.append("quadrature raised until the gap closed: " + ", ".join(
+            f"{gap:.2%} of the score at {steps} points" for steps, gap in tried))
+    if not numbers["closes"]:
+        advice = ("pass a larger n_steps" if o["n_steps"] else
+                  f"it stayed above {GAP_THRESHOLD:.0%} up to {PAIR_STEPS[-1]} points, where more points cost much "
+                  "and gain little")
+        warnings.warn(f"{label}: the word pairs and reference terms miss the score by {numbers['completeness_gap']:.1%} "
+                      f"of it at {n_steps} quadrature points ({advice}); the explanation says so instead of an "
+                      "equation.", UserWarning, stacklevel=3)
     return Explanation(kind="pair", model=label, texts=[text, other], method="ig", table=table.reset_index(drop=True),
                        marks=marks, numbers=numbers, notes=notes,
-                       settings={"method": "ig", "exact": True, "n_steps": n_steps, "baseline": baseline,
+                       settings={"method": "ig", "exact": True, "n_steps": int(n_steps), "baseline": o["baseline"],
                                  "similarity": similarity, "precision": used}, _encoder=encoder)
 
 
-@dataclasses.dataclass
+def _many(model, texts: list, other, options: dict) -> "ExplanationSet":
+    """Each text of a list explained as it would be alone, through one loaded model, with one progress bar."""
+    from .config import tqdm
+
+    if other is not None:
+        raise ValueError("a list of texts is explained text by text (word weights); `other` does not apply. For "
+                         "pairs, call explain(model, a, b) for each pair.")
+    if not texts:
+        raise ValueError("text is an empty list: give at least one text.")
+    for i, value in enumerate(texts):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"text[{i}] must be a non-empty string, got {value!r}.")
+    first = explain(model, texts[0], **{**options, "show_progress_bar": False})  # every check, and the model, once
+    loaded = {"encoder": first._encoder, "note": first.notes[0], "precision": first.settings["precision"],
+              "label": first.model, "model": model}
+    info = _reference_table(options["reference"], first._encoder, options["data_dir"])
+    o = {**options, "method": first.method}
+    bar = tqdm(total=len(texts), desc="explain", unit="text", disable=not options["show_progress_bar"])
+    bar.update(1)
+    out = [first]
+    for value in texts[1:]:
+        out.append(_explain_loaded(loaded, value, None, o, info, progress=False))
+        bar.update(1)
+    bar.close()
+    return ExplanationSet(out)
+
+
+def _compare(models, text, other, options: dict) -> "Comparison":
+    """Two models on the same text (or pair), their words aligned; ``models``: a list, or {label: model} to name
+    them in the pictures and tables."""
+    labels = list(models) if isinstance(models, dict) else None
+    models = list(models.values()) if isinstance(models, dict) else list(models)
+    if labels and not all(isinstance(x, str) and x.strip() for x in labels):
+        raise ValueError(f"model: a dict names each model by a non-empty string; got the keys {labels!r}.")
+    if len(models) != 2:
+        raise ValueError(f"model: a list compares two models side by side; got {len(models)}. Explain each model "
+                         "alone, or compare them two at a time.")
+    if isinstance(text, (list, tuple)):
+        raise TypeError("compare two models on one text (or one pair) at a time; `text` is a list.")
+    a, b = (explain(m, text, other, **options) for m in models)
+    if labels:
+        a.model, b.model = labels
+    key = ["word_index", "word"]
+    if a.kind == "text":
+        words_a, words_b = a.table[key], b.table[key]
+    else:
+        words_a = pd.concat([m[key] for m in a.marks], keys=[0, 1])
+        words_b = pd.concat([m[key] for m in b.marks], keys=[0, 1])
+    if len(words_a) != len(words_b) or not (words_a.to_numpy() == words_b.to_numpy()).all():
+        diff = [(x, y) for x, y in zip(words_a["word"], words_b["word"]) if x != y][:3]
+        raise ValueError(f"the two models split the text into different words ({a.model}: {len(words_a)} words, "
+                         f"{b.model}: {len(words_b)}; first differences {diff}), so their weights cannot be set "
+                         "word against word. Compare models whose tokenizers give the same word units (chapter 02).")
+    if a.kind == "text":
+        table = a.table[key].assign(weight_a=a.table["weight"].to_numpy(), weight_b=b.table["weight"].to_numpy())
+        table["change"] = table["weight_b"] - table["weight_a"]
+    else:
+        cols = ["index_a", "word_a", "index_b", "word_b"]
+        table = a.table[cols].assign(contribution_a=a.table["contribution"].to_numpy(),
+                                     contribution_b=b.table["contribution"].to_numpy())
+        table["change"] = table["contribution_b"] - table["contribution_a"]
+    return Comparison(kind=a.kind, models=[a.model, b.model], explanations=[a, b], table=table)
+
+
+def _top_words(table: pd.DataFrame, column: str, n: int, signed: bool = False) -> str:
+    order = table[column].abs() if signed else table[column]
+    ranked = table.loc[order.sort_values(ascending=False).index].head(n)
+    return ", ".join(f"{w} {v:+.2f}" if signed else f"{w} {v:.2f}" for w, v in zip(ranked["word"], ranked[column]))
+
+
+@dataclasses.dataclass(repr=False)
 class Explanation:
     """What :func:`explain` returns: ``table`` (a DataFrame), ``marks`` (pairs: each text's words with the sum of
-    their contributions), ``numbers`` (the gap; for pairs the score and reference terms), ``notes``."""
+    their contributions), ``numbers`` (the gap; for pairs the score and reference terms), ``notes``. Views:
+    ``show()`` (HTML in a notebook, coloured text in a terminal), ``to_text()``, ``to_html()``, ``plot()`` (a
+    matplotlib figure); ``matrix()`` is a pair's word-by-word table."""
 
     kind: str
     model: str
@@ -360,128 +494,118 @@ class Explanation:
     settings: dict
     _encoder: object = dataclasses.field(default=None, repr=False, compare=False)
 
+    def __repr__(self) -> str:
+        """A summary, as pandas and shap print one: the model, the kind, the score and gap, the top words."""
+        if self.kind == "text":
+            how = "sketched" if self.settings.get("projections") else "exact"
+            return (f"<Explanation of one text by {self.model}: {self.method.upper()} ({how}) word weights of "
+                    f"{len(self.table)} words, completeness gap {self.numbers['completeness_gap']:.2%}; top words: "
+                    f"{_top_words(self.table, 'weight', 5)}>")
+        n = self.numbers
+        ranked = self.table.reindex(self.table["contribution"].abs().sort_values(ascending=False).index).head(3)
+        pairs = ", ".join(f"{a}~{b} {c:+.3f}" for a, b, c in zip(ranked["word_a"], ranked["word_b"],
+                                                                 ranked["contribution"]))
+        closes = "" if n.get("closes", True) else " (the parts do not add up: see the notes)"
+        return (f"<Explanation of a pair by {self.model}: {self.settings['similarity']} similarity {n['score']:.4f}, "
+                f"word pairs {n['sum_of_contributions']:.4f}, reference {n['reference']:+.4f}, gap "
+                f"{n['completeness_gap']:.2%}{closes}; top pairs: {pairs}>")
+
+    # ------------------------------------------------------------------ tables
+    def matrix(self) -> pd.DataFrame:
+        """A pair's contributions word by word: rows the first text's words, columns the second's (in order;
+        a word that occurs twice keeps both rows). Row sums are ``marks[0]``, column sums ``marks[1]``."""
+        if self.kind != "pair":
+            raise ValueError("matrix() is a pair's word-by-word table; this explanation is of one text.")
+        m = self.table.pivot_table(index=["index_a", "word_a"], columns=["index_b", "word_b"],
+                                   values="contribution", sort=True, aggfunc="sum")
+        m.index = pd.Index([w for _, w in m.index], name=self.texts[0])
+        m.columns = pd.Index([w for _, w in m.columns], name=self.texts[1])
+        return m
+
     # ------------------------------------------------------------------ rendering
-    def _coloured(self, words, values, colour: bool, signed: bool) -> str:
-        """Words on a background by value (ANSI 256 colours): red up, blue down for signed values."""
-        top = max(float(np.max(np.abs(values))) if len(values) else 0.0, 1e-12)
-        out = []
-        for w, v in zip(words, values):
-            if not colour:
-                out.append(f"{w}[{v:+.2f}]" if signed else f"{w}[{v:.2f}]")
-                continue
-            level = int(min(5, round(5 * abs(v) / top)))
-            red = [231, 224, 217, 210, 203, 196][level]
-            blue = [231, 195, 153, 111, 69, 27][level]
-            code = blue if signed and v < 0 else red
-            fg = "97" if level >= 4 else "30"
-            out.append(f"\x1b[48;5;{code}m\x1b[{fg}m{w}\x1b[0m")
-        return " ".join(out)
+    def _title(self) -> str:
+        return f"{self.model}: {self.method.upper()} " + (
+            "word weights" if self.kind == "text" else f"{self.settings['similarity']} similarity")
 
     def to_text(self, width: int = 80, colour: bool = True, top: int = 10) -> str:
         """The explanation as terminal text, wrapped at ``width`` (``colour=False``: plain, values in brackets)."""
-        lines = [f"{self.model} · {self.method.upper()} · " + (
-            "word weights" if self.kind == "text" else f"{self.settings['similarity']} similarity")]
+        from .views import ansi_words, fit_lines, reference_sentence, score_line, wrap
+
+        lines = [self._title()]
         if self.kind == "text":
-            body = self._coloured(self.table["word"], self.table["weight"].to_numpy(), colour, signed=False)
-            lines += _wrap(body, width, colour)
-            ranked = self.table.sort_values("weight", ascending=False).head(top)
-            lines.append("top words: " + ", ".join(f"{w} {v:.2f}" for w, v in zip(ranked["word"], ranked["weight"])))
+            lines += wrap(ansi_words(self.table["word"], self.table["weight"], colour, signed=False), width)
+            lines.append(f"top words: {_top_words(self.table, 'weight', top)}")
             lines.append(f"completeness gap {self.numbers['completeness_gap']:.2%}")
         else:
             for name, marks in zip(("a", "b"), self.marks):
                 lines.append(f"{name}:")
-                lines += _wrap(self._coloured(marks["word"], marks["contribution"].to_numpy(), colour, signed=True),
-                               width, colour)
-            n = self.numbers
-            lines.append(f"score {n['score']:.4f} = pairs {n['sum_of_contributions']:.4f} + reference "
-                         f"{n['reference']:.4f} (gap {n['completeness_gap']:.2%} of the score, "
-                         f"{n['gap_of_contributions']:.2%} of the pairs' absolute sum)")
+                lines += wrap(ansi_words(marks["word"], marks["contribution"], colour, signed=True), width)
+            lines.append(score_line(self.numbers, self.settings["similarity"]))
+            lines.append(reference_sentence(self.numbers))
             ranked = self.table.reindex(self.table["contribution"].abs().sort_values(ascending=False).index).head(top)
             lines.append("top pairs: " + ", ".join(f"{a}~{b} {c:+.3f}" for a, b, c in
                                                    zip(ranked["word_a"], ranked["word_b"], ranked["contribution"])))
         lines += ["note: " + note for note in self.notes]
-        out = []
-        for line in lines:  # every line fits the width (coloured lines were wrapped already)
-            out += [line] if "\x1b[" in line or len(line) <= width else textwrap.wrap(line, width,
-                                                                                     break_long_words=True)
-        return "\n".join(out)
+        return fit_lines(lines, width)
+
+    def _body(self, heading: bool = True) -> str:
+        from .publishing import page_url
+        from .views import pair_matrix_svg, reference_sentence, score_line, spans
+
+        head = f"<p style='font-size:1.1em'><b>{html.escape(self._title())}</b></p>" if heading else ""
+        if self.kind == "text":
+            body = f'<p class="t">{spans(self.table["word"], self.table["weight"], False)}</p>'
+            body += f"<p>completeness gap {self.numbers['completeness_gap']:.2%}</p>"
+            body += ("<details><summary>the table</summary>" + self.table.round(4).to_html(index=False, classes="table")
+                     + "</details>")
+        else:
+            body = "".join(f'<p class="t"><span class="lbl">{"first" if name == "a" else "second"} text</span> '
+                           f'{spans(m["word"], m["contribution"], True)}</p>' for name, m in zip("ab", self.marks))
+            body += pair_matrix_svg(self.matrix(), self.marks[0]["contribution"], self.marks[1]["contribution"])
+            body += f"<p class='score'>{html.escape(score_line(self.numbers, self.settings['similarity']))}</p>"
+            body += (f"<p>{html.escape(reference_sentence(self.numbers))} <a href="
+                     f"'{page_url('10_pair_similarity', 'equation-eq-pair')}'>Chapter 10</a> derives the "
+                     "decomposition.</p>")
+            body += ("<details><summary>every word pair (the table)</summary>"
+                     + self.table.round(4).to_html(index=False, classes="table") + "</details>")
+        body += "".join(f"<p class='n'>{html.escape(n)}</p>" for n in self.notes)
+        return head + body
 
     def to_html(self, path=None, full: bool = True) -> str:
-        """A self-contained HTML page (inline styles, no script, nothing loaded from a network); written to
-        ``path`` when given. Every word is a span whose title holds its value. ``full=False``: a fragment to
-        embed in a notebook or a page (its styles scoped to it)."""
-        from .explorer import palette
+        """A self-contained HTML page (inline styles and SVG, no script, nothing loaded from a network); written to
+        ``path`` when given. Every word is a span whose title holds its value; a pair's matrix cells carry their
+        contribution in ``data-value``. ``full=False``: a fragment to embed in a notebook or a page."""
+        from .views import page
 
-        colours = palette()
-
-        def spans(words, values, signed):
-            top = max(float(np.max(np.abs(values))) if len(values) else 0.0, 1e-12)
-            out = []
-            for w, v in zip(words, values):
-                level = min(255, int(abs(v) / top * 0.85 * 256))
-                if signed and v < 0:
-                    r, g, b = (int(255 - (255 - c) * level / 255) for c in (33, 102, 172))
-                    bg = f"rgb({r},{g},{b})"
-                else:
-                    bg = colours[level]
-                fg = "white" if level > 150 else "black"
-                out.append(f'<span class="w" style="background:{bg};color:{fg}" title="{v:+.4f}">'
-                           f'{html.escape(str(w))}</span>')
-            return " ".join(out)
-
-        head = (f"<p style='font-size:1.1em'><b>{html.escape(self.model)}: {self.method.upper()} "
-                f"{'word weights' if self.kind == 'text' else html.escape(self.settings['similarity']) + ' similarity'}"
-                "</b></p>")
-        if self.kind == "text":
-            body = f'<p class="t">{spans(self.table["word"], self.table["weight"].to_numpy(), False)}</p>'
-            body += self.table.round(4).to_html(index=False, classes="table")
-            body += f"<p>completeness gap {self.numbers['completeness_gap']:.2%}</p>"
-        else:
-            body = "".join(f'<p class="t"><b>{name}</b> {spans(m["word"], m["contribution"].to_numpy(), True)}</p>'
-                           for name, m in zip("ab", self.marks))
-            n = self.numbers
-            body += (f"<p>score {n['score']:.4f} = word pairs {n['sum_of_contributions']:.4f} + reference "
-                     f"{n['reference']:.4f}; gap {n['completeness_gap']:.2%} of the score, "
-                     f"{n['gap_of_contributions']:.2%} of the pairs' absolute sum</p>")
-            body += self.table.round(4).to_html(index=False, classes="table")
-        notes = "".join(f"<p class='n'>{html.escape(n)}</p>" for n in self.notes)
-        scope = ".sww-explanation "
-        style = (f"{scope}.t{{font-size:1.2em;line-height:2}}{scope}.w{{padding:2px 4px;border-radius:3px}}"
-                 f"{scope}.n{{color:#555;font-size:.9em}}{scope}table{{border-collapse:collapse;font-size:.85em}}"
-                 f"{scope}td,{scope}th{{padding:2px 6px;border-bottom:1px solid #ddd}}")
-        fragment = f'<div class="sww-explanation"><style>{style}</style>{head}{body}{notes}</div>'
-        if not full:
-            return fragment
-        page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Explanation</title>"
-                "<style>body{font-family:sans-serif;max-width:60em;margin:1em auto}</style></head>"
-                f"<body>{fragment}</body></html>")
-        if path is not None:
-            Path(path).write_text(page, encoding="utf-8")
-        return page
+        return page(self._body(), full, path, title=f"{self.model}: explanation")
 
     def _repr_html_(self) -> str:
         return self.to_html(full=False)
 
     def show(self, width: int | None = None) -> None:
         """HTML in a notebook; coloured text in a terminal (plain text when the output is not a terminal)."""
-        try:
-            from IPython import get_ipython
+        _show(self, width)
 
-            in_kernel = get_ipython() is not None and "IPKernelApp" in get_ipython().config
-        except ImportError:
-            in_kernel = False
-        if in_kernel:
-            from IPython.display import HTML, display
+    def plot(self, top: float | None = None):
+        """A matplotlib figure (for papers and the book): a text's word weights as bars in sentence order; a pair's
+        matrix with each word's total in the margins. Returns the figure."""
+        from . import views
 
-            display(HTML(self.to_html(full=False)))
-        else:
-            import shutil
-
-            print(self.to_text(width or shutil.get_terminal_size().columns, colour=sys.stdout.isatty()))
+        if self.kind == "text":
+            return views.word_strip({self.model: self.table}, title=self.texts[0])
+        return views.pair_matrix({self.model: self.matrix()}, title=_pair_title(self))
 
     # ------------------------------------------------------------------ storage and other libraries
     #: The format of :meth:`save`'s files (2: every column with its dtype, and a sha256 of the content).
     FORMAT = 2
+
+    def to_dict(self) -> dict:
+        """The explanation as the JSON object :meth:`save` writes (with its sha256)."""
+        content = {"format": self.FORMAT, "kind": self.kind, "model": self.model, "texts": list(self.texts),
+                   "method": self.method, "table": _frame_to_json(self.table),
+                   "marks": [_frame_to_json(m) for m in self.marks], "numbers": _plain(self.numbers),
+                   "notes": list(self.notes), "settings": _plain(self.settings)}
+        return {**content, "sha256": _digest(content)}
 
     def save(self, path) -> Path:
         """Write the explanation as JSON (the table, marks, numbers, notes and settings), every column with its
@@ -489,14 +613,9 @@ class Explanation:
         content that :meth:`load` checks. Written to a temporary file, then renamed: never half a file."""
         import os
 
-        content = {"format": self.FORMAT, "kind": self.kind, "model": self.model, "texts": list(self.texts),
-                   "method": self.method, "table": _frame_to_json(self.table),
-                   "marks": [_frame_to_json(m) for m in self.marks], "numbers": _plain(self.numbers),
-                   "notes": list(self.notes), "settings": _plain(self.settings)}
-        data = {**content, "sha256": _digest(content)}
         path = Path(path)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
         os.replace(tmp, path)
         return path
 
@@ -512,37 +631,56 @@ class Explanation:
         except (ValueError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path} is not a complete explanation file ({exc}): it was cut short or damaged. "
                              "Save the explanation again (Explanation.save, or explain --json).") from None
+        return cls.from_dict(data, str(path))
+
+    @classmethod
+    def from_dict(cls, data, where: str = "the explanation") -> "Explanation":
+        """An explanation from :meth:`to_dict`'s object, its format and sha256 checked (``where`` names the file
+        and line in errors)."""
         if not isinstance(data, dict) or data.get("format") != cls.FORMAT:
             found = data.get("format", "none") if isinstance(data, dict) else type(data).__name__
-            raise ValueError(f"{path} is not an explanation file of format {cls.FORMAT} (found format {found}): "
+            raise ValueError(f"{where} is not an explanation file of format {cls.FORMAT} (found format {found}): "
                              "files of earlier versions stored words as JSON values that read back as numbers "
                              "('007' as 7). Explain the text again and save it.")
         required = {"kind", "model", "texts", "method", "table", "marks", "numbers", "notes", "settings", "sha256"}
         missing = sorted(required - set(data))
         if missing:
-            raise ValueError(f"{path} lacks {', '.join(missing)}: it is not a whole explanation file. Save it again.")
+            raise ValueError(f"{where} lacks {', '.join(missing)}: it is not a whole explanation file. Save it again.")
+        data = dict(data)
         stored = data.pop("sha256")
         if stored != _digest(data):
-            raise ValueError(f"{path}: its content does not match the sha256 stored with it (edited or damaged "
+            raise ValueError(f"{where}: its content does not match the sha256 stored with it (edited or damaged "
                              "after it was saved), so its numbers are not served. Explain the text again and save it.")
         try:
             table, marks = _frame_from_json(data["table"]), [_frame_from_json(m) for m in data["marks"]]
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: a table in it cannot be read ({exc}). Save the explanation again.") from None
+            raise ValueError(f"{where}: a table in it cannot be read ({exc}). Save the explanation again.") from None
         return cls(kind=data["kind"], model=data["model"], texts=data["texts"], method=data["method"], table=table,
                    marks=marks, numbers=data["numbers"], notes=data["notes"], settings=data["settings"])
 
     def to_shap(self):
-        """A ``shap.Explanation`` (values: the word weights, or for a pair the first text's word marks; data: the
-        words), so that ``shap.plots.text(e.to_shap())`` draws it."""
+        """A ``shap.Explanation`` whose values add up as shap's do (``base_values + values.sum()`` = f(x)), so that
+        ``shap.plots.text(e.to_shap())`` draws it. One text: each word's share of the text's total weight (IG
+        weights are norms, not additive parts of one number, so f(x) = 1 is "the whole attribution"). A pair: both
+        texts' words (the second after a ``[SEP]`` marker of value 0), each word carrying half of its total over
+        the other text's words (every pair counted once), and ``base_values`` = score - pairs (the reference terms
+        and the gap), so f(x) is the model's score.
+
+        shap 0.51.0 (the newest release) writes its colours as ``rgba(np.float64(...))`` under numpy 2, which
+        browsers ignore; the fix (shap#4332) is merged but not released: :func:`shap_text_html` repairs the page."""
         import shap
 
         if self.kind == "text":
-            values, words = self.table["weight"].to_numpy(float), self.table["word"].astype(str).to_numpy()
+            weights = self.table["weight"].to_numpy(float)
+            values, words, base = weights / weights.sum(), self.table["word"].astype(str).tolist(), 0.0
         else:
-            values, words = self.marks[0]["contribution"].to_numpy(float), self.marks[0]["word"].astype(str).to_numpy()
-        return shap.Explanation(values=values, base_values=0.0, data=np.array([w + " " for w in words], dtype=object),
-                                feature_names=list(words))
+            a, b = self.marks
+            values = np.concatenate([0.5 * a["contribution"].to_numpy(float), [0.0],
+                                     0.5 * b["contribution"].to_numpy(float)])
+            words = a["word"].astype(str).tolist() + ["[SEP]"] + b["word"].astype(str).tolist()
+            base = self.numbers["score"] - float(values.sum())
+        return shap.Explanation(values=values, base_values=base, data=np.array([w + " " for w in words], dtype=object),
+                                feature_names=words)
 
     # ------------------------------------------------------------------ how far to trust it
     def faithfulness(self, k_max: int = 10, n_random: int = 20, removal: str = "mask", seed: int = 0) -> dict:
@@ -590,6 +728,226 @@ class Explanation:
                 "normalised": nan, "random_normalised": nan, "k_max": int(k_max), "removal": removal, "reason": reason}
 
 
+def _pair_title(e: "Explanation") -> str:
+    return f"{e.settings['similarity']} similarity {e.numbers['score']:.3f}: {e.texts[0]!r} ~ {e.texts[1]!r}"
+
+
+def _show(view, width):
+    try:
+        from IPython import get_ipython
+
+        in_kernel = get_ipython() is not None and "IPKernelApp" in get_ipython().config
+    except ImportError:
+        in_kernel = False
+    if in_kernel:
+        from IPython.display import HTML, display
+
+        display(HTML(view.to_html(full=False)))
+    else:
+        import shutil
+
+        print(view.to_text(width or shutil.get_terminal_size().columns, colour=sys.stdout.isatty()))
+
+
+def shap_text_html(explanation) -> str:
+    """``shap.plots.text(explanation.to_shap(), display=False)`` with its colours repaired: shap 0.51.0 writes
+    ``rgba(np.float64(255.0), ...)`` under numpy 2, which browsers ignore (shap#4146; fixed in shap#4332, not yet
+    released). Written here only until a shap release carries the fix; with one, the page is returned unchanged."""
+    import re
+
+    import shap
+
+    page = shap.plots.text(explanation.to_shap(), display=False)
+    return re.sub(r"np\.float(?:64|32)\(([^()]*)\)", r"\1", page)
+
+
+@dataclasses.dataclass(repr=False)
+class Comparison:
+    """Two models explained on the same text or pair (``explain([model_a, model_b], ...)``).
+
+    ``table``: for a text, ``word_index``, ``word``, ``weight_a``, ``weight_b`` and ``change`` (b - a; weights are
+    normalised to mean 1 in each model, so a change is a shift of relative weight); for a pair, every word pair's
+    ``contribution_a``, ``contribution_b`` and ``change``. ``explanations``: the two :class:`Explanation`."""
+
+    kind: str
+    models: list
+    explanations: list
+    table: pd.DataFrame
+
+    @property
+    def texts(self) -> list:
+        return self.explanations[0].texts
+
+    def __repr__(self) -> str:
+        a, b = self.models
+        if self.kind == "text":
+            return (f"<Comparison of {a} and {b} on one text ({len(self.table)} words); largest changes of weight "
+                    f"(b - a): {_top_words(self.table, 'change', 5, signed=True)}>")
+        sa, sb = (e.numbers["score"] for e in self.explanations)
+        return f"<Comparison of {a} and {b} on a pair: similarity {sa:.4f} and {sb:.4f}>"
+
+    def matrices(self) -> dict:
+        """A pair's matrices: each model's and their change (b - a), rows the first text's words."""
+        if self.kind != "pair":
+            raise ValueError("matrices() are a pair's; this comparison is of one text.")
+        ma, mb = (e.matrix() for e in self.explanations)
+        return {self.models[0]: ma, self.models[1]: mb, "change": mb - ma}
+
+    def to_text(self, width: int = 80, colour: bool = True, top: int = 8) -> str:
+        from .views import ansi_words, fit_lines, wrap
+
+        a, b = self.models
+        lines = [f"{a} → {b} · {self.explanations[0].method.upper()}"]
+        if self.kind == "text":
+            for label, column, signed in ((a, "weight_a", False), (b, "weight_b", False), ("change", "change", True)):
+                lines.append(f"{label}:")
+                lines += wrap(ansi_words(self.table["word"], self.table[column], colour, signed), width)
+            up, down = self.table[self.table["change"] > 0], self.table[self.table["change"] < 0]
+            lines.append(f"raised most (b - a): {_top_words(up, 'change', top, True) or 'none'}")
+            lines.append(f"lowered most (b - a): {_top_words(down, 'change', top, True) or 'none'}")
+        else:
+            for e in self.explanations:
+                lines.append(f"{e.model}: {e.settings['similarity']} similarity {e.numbers['score']:.4f} (gap "
+                             f"{e.numbers['completeness_gap']:.2%})")
+            ranked = self.table.reindex(self.table["change"].abs().sort_values(ascending=False).index).head(top)
+            lines.append("pairs changed most: " + ", ".join(f"{x}~{y} {c:+.3f}" for x, y, c in
+                                                            zip(ranked["word_a"], ranked["word_b"], ranked["change"])))
+        return fit_lines(lines, width)
+
+    def to_html(self, path=None, full: bool = True) -> str:
+        """Both models' pictures and the change between them, self-contained (as :meth:`Explanation.to_html`); the
+        two models share one colour scale, so a word as dark in both weighs as much in both."""
+        from .views import page, pair_matrix_svg, spans
+
+        a, b = self.models
+        body = f"<p style='font-size:1.1em'><b>{html.escape(a)} → {html.escape(b)}</b></p>"
+        if self.kind == "text":
+            shared = float(self.table[["weight_a", "weight_b"]].abs().to_numpy().max()) or None  # one scale for both
+            for label, column, signed in ((a, "weight_a", False), (b, "weight_b", False),
+                                          ("change (b − a)", "change", True)):
+                body += (f'<p class="t"><span class="lbl">{html.escape(label)}</span> '
+                         f'{spans(self.table["word"], self.table[column], signed, None if signed else shared)}</p>')
+            body += ("<details><summary>the table</summary>" + self.table.round(4).to_html(index=False, classes="table")
+                     + "</details>")
+        else:
+            body += "<div class='mats'>"
+            titles = [f"{label}: {e.numbers['score']:.3f}" for label, e in zip(self.models, self.explanations)]
+            mats = list(self.matrices().values())
+            shared = float(max(np.abs(mats[0].to_numpy()).max(), np.abs(mats[1].to_numpy()).max())) or None
+            for title, m, top in zip(titles + ["change (b − a)"], mats, [shared, shared, None]):
+                body += pair_matrix_svg(m, m.sum(axis=1).to_numpy(), m.sum(axis=0).to_numpy(), title=title, top=top)
+            body += "</div>"
+            body += ("<details><summary>every word pair (the table)</summary>"
+                     + self.table.round(4).to_html(index=False, classes="table") + "</details>")
+        for e in self.explanations:
+            body += "".join(f"<p class='n'>{html.escape(e.model)}: {html.escape(n)}</p>" for n in e.notes)
+        return page(body, full, path, title=f"{a} → {b}")
+
+    def _repr_html_(self) -> str:
+        return self.to_html(full=False)
+
+    def show(self, width: int | None = None) -> None:
+        _show(self, width)
+
+    def plot(self):
+        """A matplotlib figure: a text's weights in both models and the change as bars; a pair's matrices side by
+        side with the change."""
+        from . import views
+
+        if self.kind == "text":
+            return views.compare_strips(self.table, self.models, title=self.texts[0])
+        titles = [f"{label}: {e.numbers['score']:.3f}" for label, e in zip(self.models, self.explanations)]
+        return views.pair_matrix(dict(zip(titles + ["change (b − a)"], self.matrices().values())),
+                                 title=f"{self.texts[0]!r} ~ {self.texts[1]!r}")
+
+
+class ExplanationSet:
+    """Many texts explained one by one (``explain(model, [t1, t2, ...])``): ``table`` is one tidy table
+    (``text_id``, the word columns of each :class:`Explanation`), ``explanations[i]`` (or ``s[i]``) each text's
+    explanation with its pictures. :meth:`to_jsonl`/:meth:`read_jsonl` keep them as JSON lines, one per text."""
+
+    def __init__(self, explanations: list):
+        self.explanations = list(explanations)
+
+    def __len__(self) -> int:
+        return len(self.explanations)
+
+    def __getitem__(self, i) -> Explanation:
+        return self.explanations[i]
+
+    def __iter__(self):
+        return iter(self.explanations)
+
+    @property
+    def model(self) -> str:
+        return self.explanations[0].model
+
+    @property
+    def texts(self) -> list:
+        return [e.texts[0] for e in self.explanations]
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return pd.concat([e.table.assign(text_id=i) for i, e in enumerate(self.explanations)], ignore_index=True)[
+            ["text_id", *self.explanations[0].table.columns]]
+
+    def __repr__(self) -> str:
+        gaps = [e.numbers["completeness_gap"] for e in self.explanations]
+        return (f"<ExplanationSet of {len(self)} texts by {self.model}: {self.explanations[0].method.upper()} word "
+                f"weights, {len(self.table)} words, largest completeness gap {max(gaps):.2%}>")
+
+    def to_text(self, width: int = 80, colour: bool = True, top: int = 5) -> str:
+        return "\n\n".join(f"[{i}] " + e.to_text(width, colour, top) for i, e in enumerate(self.explanations))
+
+    def to_html(self, path=None, full: bool = True) -> str:
+        from .views import page, spans
+
+        body = (f"<p style='font-size:1.1em'><b>{html.escape(self.model)}: {self.explanations[0].method.upper()} word "
+                f"weights of {len(self)} texts</b></p>")
+        body += "".join(f'<p class="t"><span class="lbl">{i}</span> {spans(e.table["word"], e.table["weight"], False)}'
+                        f"</p>" for i, e in enumerate(self.explanations))
+        body += ("<details><summary>the table</summary>" + self.table.round(4).to_html(index=False, classes="table")
+                 + "</details>")
+        return page(body, full, path, title=f"{self.model}: explanations")
+
+    def _repr_html_(self) -> str:
+        return self.to_html(full=False)
+
+    def show(self, width: int | None = None) -> None:
+        _show(self, width)
+
+    def to_jsonl(self, path) -> Path:
+        """One JSON line per text (the object :meth:`Explanation.save` writes, with its sha256); written to a
+        temporary file, then renamed."""
+        import os
+
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as out:
+            for e in self.explanations:
+                out.write(json.dumps(e.to_dict()) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def read_jsonl(cls, path) -> "ExplanationSet":
+        """Read :meth:`to_jsonl`'s file (or the CLI's ``--jsonl``); an error names the file and line."""
+        path = Path(path)
+        out = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"{path}, line {number}: not a JSON object ({exc}); the file was cut short or "
+                                 "edited. Explain the texts again.") from None
+            out.append(Explanation.from_dict(data, f"{path}, line {number}"))
+        if not out:
+            raise ValueError(f"{path} holds no explanation.")
+        return cls(out)
+
+
 def _plain(value):
     """Numbers, strings, lists and dicts as JSON holds them (numpy scalars become Python's)."""
     if isinstance(value, dict):
@@ -629,23 +987,6 @@ def _frame_from_json(spec: dict) -> pd.DataFrame:
     return pd.DataFrame(out, columns=columns)
 
 
-def _wrap(body: str, width: int, colour: bool) -> list[str]:
-    """Wrap words at ``width`` visible characters (ANSI codes take no width)."""
-    import re
-
-    lines, line, visible = [], [], 0
-    for token in body.split(" "):
-        size = len(re.sub(r"\x1b\[[0-9;]*m", "", token))
-        if line and visible + 1 + size > width:
-            lines.append(" ".join(line))
-            line, visible = [], 0
-        visible += size + (1 if line else 0)
-        line.append(token)
-    if line:
-        lines.append(" ".join(line))
-    return lines
-
-
 # --------------------------------------------------------------------------- the command line
 def _unwritable(target) -> str | None:
     """Why a file cannot be written at ``target`` (None: it can), checked before any work is done."""
@@ -664,21 +1005,50 @@ def _unwritable(target) -> str | None:
     return None
 
 
+def _read_texts(source: str) -> list:
+    """The texts of ``--texts-file``: one per line of a file, or of standard input for ``-``; blank lines skipped.
+    An error names the file."""
+    if source == "-":
+        lines = sys.stdin.read().splitlines()
+        where = "standard input"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"--texts-file {source}: no such file (give a file with one text per line, or - "
+                                    "for standard input).")
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"--texts-file {source}: not UTF-8 text ({exc}).") from None
+        where = str(path)
+    texts = [line.strip() for line in lines if line.strip()]
+    if not texts:
+        raise ValueError(f"--texts-file: {where} holds no text (one text per line).")
+    return texts
+
+
 def main(argv=None) -> int:
-    """``python -m helpers explain --model NAME_OR_PATH "text" ["other text"] [--html out.html] ...``"""
+    """``python -m helpers explain --model NAME_OR_PATH "text" ["other text"] [--html out.html] ...``; many texts:
+    ``--texts-file FILE`` (or ``-`` for standard input, one text per line) with ``--jsonl out.jsonl``; two models
+    side by side: ``--compare OTHER_MODEL``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m helpers explain",
                                      description="Which words drive a sentence embedding, or a similarity score.")
-    parser.add_argument("texts", nargs="+", metavar="TEXT", help="one text (word weights) or two (a pair)")
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help="one text (word weights) or two (a pair)")
     parser.add_argument("--model", required=True, help="a hub name, a sentence-transformers folder")
+    parser.add_argument("--compare", metavar="MODEL", help="a second model: both side by side, and the change")
+    parser.add_argument("--texts-file", metavar="FILE", help="many texts, one per line (- reads standard input)")
     parser.add_argument("--method", default="ig", help="ig (default) or shap")
     parser.add_argument("--exact", action="store_true", help="IG over every output dimension (no sketch)")
-    parser.add_argument("--n-steps", type=int, default=None, help="IG quadrature points (default 20)")
+    parser.add_argument("--n-steps", type=int, default=None,
+                        help=f"IG quadrature points (default {TEXT_STEPS} for a text; for a pair the first of "
+                             f"{', '.join(map(str, PAIR_STEPS))} whose gap is within 1%% of the score)")
     parser.add_argument("--reference", help="a dataset name (stsb, wiki, nli, sts12) for KL and I")
     parser.add_argument("--long", choices=LONG, default="refuse", help="a text longer than the model reads")
     parser.add_argument("--html", help="write a self-contained HTML page here")
     parser.add_argument("--json", help="write the explanation here (Explanation.load reads it)")
+    parser.add_argument("--jsonl", help="with --texts-file: one JSON line per text here (ExplanationSet.read_jsonl)")
     parser.add_argument("--width", type=int, default=100, help="terminal width of the coloured text")
     parser.add_argument("--no-colour", action="store_true", help="plain text")
     parser.add_argument("--faithfulness", action="store_true", help="also measure the normalised AOPC (one text)")
@@ -686,32 +1056,45 @@ def main(argv=None) -> int:
     parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
                         help="fp32 (default), bf16, or auto: bf16 where the CPU or GPU computes it natively")
     args = parser.parse_args(argv)
+    many = args.texts_file is not None
+    if many and args.texts:
+        parser.error("give the texts either as arguments or in --texts-file, not both")
+    if not many and not args.texts:
+        parser.error("give one text or two (quote each), or --texts-file FILE")
     if len(args.texts) > 2:
-        parser.error(f"give one text or two, not {len(args.texts)} (quote each text)")
+        parser.error(f"give one text or two, not {len(args.texts)} (quote each text; many texts: --texts-file)")
     pair, ig = len(args.texts) == 2, args.method.lower() not in ("shap", "partition", "partitionshap")
     not_applying = [option for option, given, applies in (
-        ("--faithfulness", args.faithfulness, not pair), ("--reference", args.reference, not pair),
-        ("--exact", args.exact, ig and not pair), ("--n-steps", args.n_steps is not None, ig),
-        ("--long windows", args.long == "windows", not pair)) if given and not applies]
+        ("--faithfulness", args.faithfulness, not pair and not many and not args.compare),
+        ("--reference", args.reference, not pair), ("--exact", args.exact, ig and not pair),
+        ("--n-steps", args.n_steps is not None, ig), ("--long windows", args.long == "windows", not pair),
+        ("--jsonl", args.jsonl, many), ("--json", args.json, not many and not args.compare),
+        ("--compare", args.compare, not many)) if given and not applies]
     if not_applying:
         parser.error(f"{', '.join(not_applying)} {'does' if len(not_applying) == 1 else 'do'} not apply to "
-                     f"{'a pair of texts' if pair else 'one text'} explained with {args.method} (a pair is always "
-                     "exact IG and has no KL, I or faithfulness; SHAP has no sketch or quadrature); leave it out.")
-    for option, target in (("--html", args.html), ("--json", args.json)):
+                     f"{'many texts' if many else 'a pair of texts' if pair else 'one text'}"
+                     f"{' compared across two models' if args.compare else ''} explained with {args.method} (a pair "
+                     "is always exact IG and has no KL, I or faithfulness; SHAP has no sketch or quadrature; --jsonl "
+                     "goes with --texts-file, --json with one explanation); leave it out.")
+    for option, target in (("--html", args.html), ("--json", args.json), ("--jsonl", args.jsonl)):
         problem = _unwritable(target)
         if problem:  # checked before anything is computed: never minutes of work, then a traceback
             parser.error(f"{option} {target}: {problem}")
     try:
-        e = explain(args.model, args.texts[0], args.texts[1] if pair else None, method=args.method,
-                    exact=args.exact, n_steps=args.n_steps or 20, reference=args.reference, long=args.long,
-                    show_progress_bar=args.show_progress_bar, precision=args.precision)
+        texts = _read_texts(args.texts_file) if many else args.texts
+        model = [args.model, args.compare] if args.compare else args.model
+        e = explain(model, texts if many else texts[0], texts[1] if pair else None, method=args.method,
+                    exact=args.exact, n_steps=args.n_steps, reference=args.reference, long=args.long,
+                    show_progress_bar=args.show_progress_bar or many, precision=args.precision)
     except (ValueError, TypeError, FileNotFoundError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(e.to_text(args.width, colour=not args.no_colour and sys.stdout.isatty()))
-    print()
-    print(e.table.to_string(index=False, float_format=lambda x: f"{x:.6f}"))
-    if args.faithfulness and e.kind == "text":
+    colour = not args.no_colour and sys.stdout.isatty()
+    print(e.to_text(args.width, colour=colour))
+    if not many:
+        print()
+        print(e.table.to_string(index=False, float_format=lambda x: f"{x:.6f}"))
+    if args.faithfulness and isinstance(e, Explanation) and e.kind == "text":
         f = e.faithfulness()
         print(f"\nnormalised AOPC {f['normalised']:.2f} (random orderings {f['random_normalised']:.2f}; raw "
               f"{f['aopc']:.4f}, best {f['best']:.4f}, worst {f['worst']:.4f}, k ≤ {f['k_max']})")
@@ -721,4 +1104,7 @@ def main(argv=None) -> int:
     if args.json:
         e.save(args.json)
         print(f"wrote {args.json}", file=sys.stderr)
+    if args.jsonl:
+        e.to_jsonl(args.jsonl)
+        print(f"wrote {args.jsonl} ({len(e)} lines)", file=sys.stderr)
     return 0

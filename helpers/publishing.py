@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .config import ROOT
 
-__all__ = ["CONFIG", "SETUP_TAG", "COLAB_PREINSTALLED", "COLAB_PACKAGES", "LOCK", "locked_versions", "repository_url",
+__all__ = ["CONFIG", "SETUP_TAG", "COLAB_PREINSTALLED", "COLAB_PACKAGES", "LOCK", "locked_versions", "repository_url", "page_url", "SITE_URL",
            "colab_cell_source", "sync_repository", "parse_repository", "notebook_links", "setup"]
 
 CONFIG = ROOT / "_config.yml"
@@ -57,6 +57,23 @@ def repository_url(config: Path = CONFIG) -> str:
         raise ValueError(f"{config} has no repository.url; set it (e.g. python -m helpers.publishing "
                          "https://github.com/<you>/<repository>).")
     return url
+
+
+#: Where the built book is published when ``_config.yml`` is not at hand (an installed copy of the helpers).
+SITE_URL = "https://contrastive-word-weights.github.io/book/"
+
+
+def page_url(chapter: str, anchor: str = "", config: Path = CONFIG) -> str:
+    """The published page of a chapter (``sphinx.config.ogp_site_url`` of ``_config.yml``, else :data:`SITE_URL`),
+    with an optional anchor (``equation-eq-pair``): the link an explanation's page gives for its derivation."""
+    site = SITE_URL
+    try:
+        import yaml
+
+        site = ((yaml.safe_load(config.read_text()).get("sphinx") or {}).get("config") or {}).get("ogp_site_url") or site
+    except (OSError, ValueError, AttributeError):  # an installed copy without _config.yml: the published site
+        pass
+    return f"{site.rstrip('/')}/book/{chapter}.html" + (f"#{anchor}" if anchor else "")
 
 
 def colab_cell_source(url: str) -> str:

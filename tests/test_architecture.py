@@ -17,7 +17,7 @@ LAYERS = {
     "base": {"config", "data", "units", "information", "live", "publishing", "book", "artifacts"},
     "measure": {"encoders", "precision", "attribution", "faithfulness"},
     "analyse": {"regression", "rules", "verdicts"},
-    "study": {"roster", "training", "standin", "contrast", "theory", "sweep", "explorer", "explain"},
+    "study": {"roster", "training", "standin", "contrast", "theory", "sweep", "explorer", "explain", "views"},
     "draw": {"plots"},
 }
 ALLOWED = {"base": {"base"}, "measure": {"base", "measure"}, "analyse": {"base", "analyse"},

@@ -229,3 +229,18 @@ def test_compare_results_finds_a_changed_cell_and_ignores_timings(tmp_path, caps
     assert report.loc["ch/new.csv", "status"] == "only after"
     assert book.main(["compare-results", str(before), str(after)]) == 1
     assert book.main(["compare-results", str(before), str(tmp_path / "nowhere")]) == 2
+
+
+def test_a_lab_run_says_its_numbers_are_the_lab_runs_not_the_books(tmp_path):
+    import shutil
+
+    import nbformat
+
+    copy = tmp_path / "06_regression.ipynb"
+    shutil.copy(book.NOTEBOOK_DIR / "06_regression.ipynb", copy)
+    book.mark_lab_run(copy)
+    book.mark_lab_run(copy)  # once, however often it runs
+    cells = nbformat.read(copy, as_version=4).cells
+    assert cells[0].source.startswith("# ") and cells[1].source == book.LAB_NOTE
+    assert sum(c.source == book.LAB_NOTE for c in cells) == 1
+    assert "not the book's verdicts" in book.LAB_NOTE

@@ -240,3 +240,12 @@ def test_the_sweep_dashboard_serves_its_status_page():
         cluster = client.cluster
         client.close()
         cluster.close()
+
+
+def test_make_lab_starts_as_root_in_a_container():
+    """Containers run as root, where JupyterLab refuses to start without --allow-root: make lab passes it there only."""
+    import os
+
+    out = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, timeout=120).stdout
+    line = next(l for l in out.splitlines() if "jupyter lab" in l)
+    assert ("--allow-root" in line) == (os.geteuid() == 0), line

@@ -114,12 +114,22 @@ def test_save_load_and_shap(one, tmp_path):
     back = ex.Explanation.load(one.save(tmp_path / "e.json"))
     pd.testing.assert_frame_equal(back.table, one.table, check_dtype=False)
     assert back.notes == one.notes and back.numbers == one.numbers
-    shap_e = one.to_shap()
-    np.testing.assert_allclose(shap_e.values, one.table["weight"])
-    import shap
-
-    drawn = shap.plots.text(shap_e, display=False)
+    shap_e = one.to_shap()  # each word's share of the text's weight: shap's f(x) is 1, "the whole attribution"
+    np.testing.assert_allclose(shap_e.values, one.table["weight"] / one.table["weight"].sum())
+    assert shap_e.base_values + shap_e.values.sum() == pytest.approx(1.0)
+    drawn = ex.shap_text_html(one)
     assert all(w in drawn for w in ("guitar", "stage"))
+    assert "np.float" not in drawn and re.search(r"rgba\(\d+(\.\d+)?, ", drawn)  # colours browsers can read
+
+
+def test_a_pairs_shap_view_adds_up_to_the_models_score():
+    pair = ex.explain("tiny-random-bert", "A man plays a guitar.", "A person plays music.", n_steps=8)
+    shap_e = pair.to_shap()
+    words = list(pair.marks[0]["word"]) + ["[SEP]"] + list(pair.marks[1]["word"])
+    assert [w.strip() for w in shap_e.data] == words  # both texts, not only the first
+    assert shap_e.base_values + shap_e.values.sum() == pytest.approx(pair.numbers["score"], abs=1e-9)
+    # the base is what no word pair carries (the reference terms and the gap): every pair counted once in the values
+    assert shap_e.base_values == pytest.approx(pair.numbers["score"] - pair.numbers["sum_of_contributions"], abs=1e-9)
 
 
 def test_faithfulness_is_normalised_between_greedy_bounds(one):

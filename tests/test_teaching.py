@@ -234,3 +234,13 @@ def test_exercises_say_difficulty_and_time_and_solutions_explain_before_code(pat
         if cell.cell_type == "markdown" and cell.source.lstrip().startswith("```{solution-start}"):
             words = re.sub(r"```\{solution-start\}[^\n]*\n(:[\w-]+:[^\n]*\n)*```", "", cell.source).strip()
             assert len(words.split()) >= 8, f"{path.name} cell {i}: the solution starts with code, not words"
+
+
+@pytest.mark.parametrize("path", book.notebooks(), ids=lambda p: p.stem)
+def test_solutions_are_folded_for_jupyterlab_readers(path):
+    """In JupyterLab a solution's code shows below its closed dropdown unless the cell is collapsed: every code cell
+    between a solution's gates carries JupyterLab's collapsed flags (``make text`` sets them)."""
+    nb = nbformat.read(path, as_version=4)
+    cells = book.solution_cells(nb)
+    open_ = [nb.cells[i].source.splitlines()[0] for i in cells if nb.cells[i].metadata.get("jupyter") != book.HIDDEN]
+    assert not open_, f"{path.name}: solution code shown in JupyterLab (run make text): {open_}"
