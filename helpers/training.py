@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .precision import DEFAULT as DEFAULT_PRECISION
 from .artifacts import checkpoints
 from .book import SELF_TRAINED_LAB, SELF_TRAINED_SMOKE
 from .config import as_stored, settings_differences, settings_location, tqdm
@@ -245,7 +246,7 @@ def _resume(run_dir: Path, model_class):
 def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, lr: float = 5e-4,
                  warmup: int = 200, config: MLMConfig | None = None, seed: int = 0, save_every: int = 250,
                  save_steps=(), run_dir=None, progress: bool = True, max_steps_this_call: int | None = None,
-                 train: bool = True, precision: str = "fp32") -> Path | None:
+                 train: bool = True, precision: str = DEFAULT_PRECISION) -> Path | None:
     """Pre-train a small BERT MLM from scratch; return the folder of the final checkpoint.
 
     ``train=False``: only look: the folder when the run is complete on disk, else None (nothing is trained).
@@ -362,7 +363,7 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
            sentences: list[str] | None = None, triplets: pd.DataFrame | None = None, max_length: int = 64,
            seed: int = 0, run_dir=None, progress: bool = True, init_random: bool = False,
            max_steps_this_call: int | None = None, continue_mlm: bool = False, train: bool = True,
-           precision: str = "fp32") -> dict[int, Path]:
+           precision: str = DEFAULT_PRECISION) -> dict[int, Path]:
     """Fine-tune a checkpoint with SimCSE (or, as a control, continue MLM); return {step: checkpoint folder}.
 
     init: a checkpoint folder or hub name (``bert-base-uncased`` works the same way with internet).
@@ -627,7 +628,7 @@ class SelfTrainedPair:
     temperature: float = 0.05
     seed: int = 0
     #: the arithmetic of both trainings: ``fp32`` (the book's recorded runs) or ``bf16`` (helpers.precision)
-    precision: str = "fp32"
+    precision: str = DEFAULT_PRECISION
 
     @classmethod
     def of(cls, value="book") -> "SelfTrainedPair":

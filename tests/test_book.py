@@ -64,7 +64,7 @@ def test_self_trained_pair_settings_agree_across_chapters():
     from helpers import training
 
     users = [p for p in NOTEBOOKS if "self_trained_pair(" in p.read_text()]
-    assert [p.stem[:2] for p in users] == ["06", "07", "08", "09", "10", "11"]
+    assert [p.stem[:2] for p in users] == ["06", "07", "08", "09", "10", "11", "13"]
     for path in users:
         declared = pm.inspect_notebook(str(path))
         assert ast.literal_eval(declared["self_trained"]["default"]) == "book", path.name
@@ -244,3 +244,10 @@ def test_a_lab_run_says_its_numbers_are_the_lab_runs_not_the_books(tmp_path):
     assert cells[0].source.startswith("# ") and cells[1].source == book.LAB_NOTE
     assert sum(c.source == book.LAB_NOTE for c in cells) == 1
     assert "not the book's verdicts" in book.LAB_NOTE
+
+
+def test_a_chapter_that_only_looks_for_the_pair_on_disk_does_not_need_the_pretraining():
+    """Chapter 13 uses the self-trained pair where chapter 05 left it (``train=False``): it still fits Binder."""
+    assert book._calls("a = f(x, g(y), train=False) + f(z)", "f(") == ["x, g(y), train=False", "z"]
+    needing = book.chapters_needing_pretraining()
+    assert "13_explain_your_model" not in needing and "05_finetuning" in needing and "10_pair_similarity" in needing

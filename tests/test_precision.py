@@ -100,3 +100,24 @@ def test_the_engine_agrees_with_itself_across_chunk_sizes_in_bf16(bert):
     b = ig_token_norms(bert, ids, n_steps=4, chunk_size=32, precision="bf16")["token_norms"]
     np.testing.assert_allclose(a, b, rtol=2e-2)
     assert torch.get_default_dtype() == torch.float32  # autocast leaves nothing behind
+
+
+def test_the_default_precision_is_the_books_unless_the_environment_says_otherwise():
+    """``$SENTENCE_PRECISION`` sets the default of everything the chapters run (training, IG, SHAP, pairs, encode,
+    the sweep); an explicit argument wins; a wrong value is refused naming the variable."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("from helpers.attribution import IG, SHAP; from helpers.training import SelfTrainedPair; "
+             "from helpers.sweep import Options; from helpers.attribution.pairs import pair_weights; "
+             "import inspect; print(IG().precision, SHAP().precision, SelfTrainedPair.of('book').precision, "
+             "Options().precision, inspect.signature(pair_weights).parameters['precision'].default, "
+             "IG(precision='fp32').precision)")
+    env = {k: v for k, v in os.environ.items() if k != prec.ENV}
+    run = lambda extra: subprocess.run([sys.executable, "-c", probe], env={**env, **extra}, capture_output=True,  # noqa: E731
+                                       text=True)
+    assert run({}).stdout.split() == [prec.BOOK] * 5 + ["fp32"]
+    assert run({prec.ENV: "bf16"}).stdout.split() == ["bf16"] * 5 + ["fp32"]
+    bad = run({prec.ENV: "fp16"})
+    assert bad.returncode != 0 and "$SENTENCE_PRECISION='fp16'" in bad.stderr

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..precision import DEFAULT as DEFAULT_PRECISION
 from ..config import check_count, tqdm
 from ..encoders import Encoder
 from ..precision import autocast, check_precision
@@ -66,7 +67,7 @@ def projection_matrix(dim: int, k: int, kind: str = "orthogonal", seed: int = 0)
 
 # --------------------------------------------------------------------------- IG engine
 def _ig_engine(encoder: Encoder, input_ids: torch.Tensor, n_steps: int, quadrature: str, baseline: str,
-               keep: torch.Tensor | None, rows_for, chunk_size: int, precision: str = "fp32"):
+               keep: torch.Tensor | None, rows_for, chunk_size: int, precision: str = DEFAULT_PRECISION):
     """The shared IG engine: one forward pass over every interpolation point, then the cotangents ``rows_for(D)``
     (k x D) pushed back ``chunk_size`` at a time. Returns (f(X), f(X'), X - X', rows, an iterator of
     (cotangent chunk c x D, IG chunk c x T x H)): IG[c, t, i] is the attribution of v_c . f to x_{t,i}.
@@ -98,7 +99,7 @@ def _ig_engine(encoder: Encoder, input_ids: torch.Tensor, n_steps: int, quadratu
 def ig_token_norms(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50, quadrature: str = "gausslegendre",
                    baseline: str = "pad", projections: int | None = None, sketch: str = "orthogonal",
                    chunk_size: int = 4, seed: int = 0, keep: torch.Tensor | None = None,
-                   precision: str = "fp32") -> dict:
+                   precision: str = DEFAULT_PRECISION) -> dict:
     """Per-token ||IG[t,:,:]||_F over all D outputs (paper Eq. 4), and the completeness gap.
 
     Exact (``projections=None``): all D cotangents, ``chunk_size`` at a time (memory grows
@@ -130,7 +131,7 @@ def ig_token_norms(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50,
 def ig_token_outputs(encoder: Encoder, input_ids: torch.Tensor, n_steps: int = 50, quadrature: str = "gausslegendre",
                      baseline: str = "pad", projections: int | None = None, sketch: str = "orthogonal",
                      chunk_size: int = 4, seed: int = 0, keep: torch.Tensor | None = None,
-                     precision: str = "fp32") -> dict:
+                     precision: str = DEFAULT_PRECISION) -> dict:
     """Per-token IG contributions to every output, summed over input dimensions: ``J[t, j] = sum_i IG[t, i, j]``
     (the IG tensor before the norm; T x D), with f(X) and f(X'). Completeness: sum_t J[t] = f(X) - f(X').
 
@@ -211,7 +212,7 @@ class IG(Method):
     sketch: str = "orthogonal"
     chunk_size: int = 4
     #: the arithmetic of the path's passes, ``fp32`` or ``bf16`` (:mod:`helpers.precision`)
-    precision: str = "fp32"
+    precision: str = DEFAULT_PRECISION
 
     def validate(self) -> None:
         check_precision(self.precision)

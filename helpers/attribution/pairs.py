@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..precision import DEFAULT as DEFAULT_PRECISION
 from ..config import check_count, tqdm
 from ..precision import check_precision
 from ..units import units_key
@@ -37,7 +38,7 @@ __all__ = ["SIMILARITIES", "pair_weights", "pair_matrix", "pair_shares", "pair_w
 SIMILARITIES = ("dot", "cosine")
 
 
-def _word_outputs(encoder, text: str, n_steps: int, projections, seed: int, baseline: str, precision: str = "fp32"):
+def _word_outputs(encoder, text: str, n_steps: int, projections, seed: int, baseline: str, precision: str = DEFAULT_PRECISION):
     inputs = tokenize(encoder, text)
     keep = torch.tensor([[w is None for w in inputs["word_ids"]]])
     out = ig_token_outputs(encoder, inputs["input_ids"], n_steps=n_steps, baseline=baseline, projections=projections,
@@ -62,7 +63,7 @@ def _check_pair(value: dict) -> str | None:
 
 def pair_weights(encoder, a: str, b: str, n_steps: int = 50, projections: int | None = None,
                  similarity: str = "dot", baseline: str = "pad", seed: int = 0, cache=True,
-                 precision: str = "fp32") -> pd.DataFrame:
+                 precision: str = DEFAULT_PRECISION) -> pd.DataFrame:
     """Contribution of every (word of ``a``, word of ``b``) pair to the similarity of ``a`` and ``b``.
 
     Returns a long DataFrame (``word_a``, ``index_a``, ``word_b``, ``index_b``, ``contribution``) whose

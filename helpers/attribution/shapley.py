@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..precision import DEFAULT as DEFAULT_PRECISION
 from ..config import check_count
 from ..encoders import Encoder
 from ..precision import check_precision
@@ -33,7 +34,7 @@ class SHAP(Method):
     shap_mask: str = "per_token"
     shap_batch_size: int = 64
     #: the arithmetic of the model calls, ``fp32`` or ``bf16`` (:mod:`helpers.precision`)
-    precision: str = "fp32"
+    precision: str = DEFAULT_PRECISION
 
     def validate(self) -> None:
         check_precision(self.precision)
@@ -69,7 +70,7 @@ def shap_masker(encoder: Encoder, mask: str = "per_token"):
     return shap.maskers.Text(encoder.tokenizer, mask_token=encoder.tokenizer.mask_token, collapse_mask_token=True)
 
 
-def shap_model(encoder: Encoder, batch_size: int = 64, precision: str = "fp32"):
+def shap_model(encoder: Encoder, batch_size: int = 64, precision: str = DEFAULT_PRECISION):
     """The model function shap calls: masked texts -> whole sentence vectors (N x D), computed in ``precision``.
 
     shap hands over a numpy array of strings; the tokenizer needs a list of ``str``.
@@ -110,7 +111,7 @@ def shapley_by_enumeration(value, n_players: int):
 
 def shap_token_norms(encoder: Encoder, text: str, inputs: dict | None = None, max_evals: int | None = None,
                      mask: str = "per_token", batch_size: int = 64, algorithm: str = "partition",
-                     precision: str = "fp32") -> dict:
+                     precision: str = DEFAULT_PRECISION) -> dict:
     """Per-token ||phi[t, :]||_2 over the D outputs from PartitionSHAP (paper appendix D, Eq. 20).
 
     Uses shap's Partition explainer with its Text masker (:func:`shap_masker`). The text is
