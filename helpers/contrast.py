@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from .config import check_count, settings_differences, settings_location, tqdm
 
 __all__ = ["DESIGN_COLUMNS", "BOW_OBJECTIVES", "long_design", "reverse_design", "bow_vocabulary", "bow_init",
-           "train_bow_text", "bow_weights", "bow_sts", "bow_design", "COMPARISONS", "default_design_rows",
+           "train_sentence_bow", "bow_weights", "bow_sts", "bow_design", "COMPARISONS", "default_design_rows",
            "default_design_weights", "design_verdicts", "DESIGNS", "run_designs", "main"]
 
 DESIGN_COLUMNS = ["design", "objective", "steps", "r2", "r2_low", "r2_high", "beta", "beta_low", "beta_high",
@@ -156,10 +156,10 @@ def bow_init(n_words: int, dim: int, seed: int) -> torch.Tensor:
     return torch.randn(n_words, dim) * 0.1
 
 
-def train_bow_text(sentences, objective: str, vocab: list[str], triplets: pd.DataFrame | None = None, dim: int = 64,
-                   steps: int = 2000, batch_size: int = 256, lr: float = 0.01, temperature: float = 0.05,
-                   drop: float = 0.2, seed: int = 0, progress: bool = True,
-                   train: bool = True) -> tuple[np.ndarray, float] | None:
+def train_sentence_bow(sentences, objective: str, vocab: list[str], triplets: pd.DataFrame | None = None, dim: int = 64,
+                       steps: int = 2000, batch_size: int = 256, lr: float = 0.01, temperature: float = 0.05,
+                       drop: float = 0.2, seed: int = 0, progress: bool = True,
+                       train: bool = True) -> tuple[np.ndarray, float] | None:
     """A bag-of-words encoder trained on real sentences; returns (word vectors, training minutes), cached.
 
     ``cbow``: predict a word of the sentence left out from the mean of the others (softmax over the
@@ -267,8 +267,8 @@ def bow_design(sample, info, stsb, sentences, triplets, objectives=BOW_OBJECTIVE
     start = bow_init(len(vocab), dim, seed).numpy()
     trained = {}
     for o in objectives:
-        got = train_bow_text(sentences, o, vocab, triplets, dim, steps, batch_size, lr, seed=seed, progress=progress,
-                             train=train)
+        got = train_sentence_bow(sentences, o, vocab, triplets, dim, steps, batch_size, lr, seed=seed, progress=progress,
+                                 train=train)
         if got is not None:
             trained[o] = (*got, steps)
     if not trained:

@@ -22,7 +22,7 @@ from .encoders import load_encoder
 from .information import word_information
 from .units import check_same_units, units_key
 
-__all__ = ["METHODS", "book_models", "reference_information", "explain", "palette", "colour_index", "heat_strip",
+__all__ = ["METHODS", "book_models", "reference_information", "sentence_weights", "palette", "colour_index", "heat_strip",
            "bar_chart", "render", "Explorer", "render_html", "STATIC_METHODS", "static_sentences", "static_data",
            "static_explorer"]
 
@@ -55,7 +55,7 @@ def reference_information(dataset: str, data_dir=None, tokenizer=None) -> pd.Dat
     return _REFERENCE[key]
 
 
-def explain(sentence: str, model: str, pooling: str, info, method: str = "IG (sketched)",
+def sentence_weights(sentence: str, model: str, pooling: str, info, method: str = "IG (sketched)",
             n_steps: int = 20, max_evals: int = 500, data_dir=None) -> pd.DataFrame:
     """One model's word weights for one sentence, with the word's KL and I (``seen`` False: not in the corpus).
 
@@ -134,7 +134,7 @@ def bar_chart(tables: dict):
 def render(sentence: str, models: list[tuple[str, str, str]], dataset: str = "stsb", method: str = "IG (sketched)",
            data_dir=None, **kwargs):
     """The explorer's view: (HTML of heat strips, bar-chart figure) for (label, model, pooling) entries."""
-    tables = {label: explain(sentence, model, pooling, dataset, method, data_dir=data_dir, **kwargs)
+    tables = {label: sentence_weights(sentence, model, pooling, dataset, method, data_dir=data_dir, **kwargs)
               for label, model, pooling in models}  # each model's reference table in its own word units
     strips = "".join(heat_strip(t, label) for label, t in tables.items())
     return strips, bar_chart(tables), tables

@@ -24,7 +24,7 @@ from .regression import ols, partial_r2
 __all__ = ["log_likelihood", "sgns_bound", "check_bound", "TopicCorpus", "make_topic_corpus", "pair_distribution",
            "exact_kl", "gnorm2", "pmi_matrix", "sgns_optimum", "optimum_by_smoothing", "pmi_rows", "optimum_check",
            "OPTIMUM_RULE", "optimum_reached",
-           "OBJECTIVES", "LAST_COLUMNS", "train_bow", "THEORY_MODELS",
+           "THEORY_OBJECTIVES", "LAST_COLUMNS", "train_bow", "THEORY_MODELS",
            "norm_report", "run_study", "corpus_summary"]
 
 
@@ -312,7 +312,7 @@ def optimum_check(corpus: TopicCorpus, model: str = "sgns_untied", seeds=(0,), l
     return summary, words
 
 
-OBJECTIVES = ("contrastive", "sgns", "cbow")
+THEORY_OBJECTIVES = ("contrastive", "sgns", "cbow")
 
 
 def _loss(emb: torch.nn.Embedding, ctx: torch.nn.Embedding | None, anchor: torch.Tensor, positive: torch.Tensor,
@@ -410,8 +410,8 @@ def train_bow(corpus: TopicCorpus, objective: str = "contrastive", similarity: s
 def _train_bow(corpus, objective, similarity, positive, tied, dim, steps, batch_size, lr, temperature, init_scale,
                log_every, seed, progress):
     """The training loop of :func:`train_bow` (no cache)."""
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}.")
+    if objective not in THEORY_OBJECTIVES:
+        raise ValueError(f"objective must be one of {THEORY_OBJECTIVES}, got {objective!r}.")
     if similarity not in ("dot", "cos") or (objective != "contrastive" and similarity != "dot"):
         raise ValueError("similarity must be 'dot' or 'cos' (cos only with the contrastive objective).")
     if positive not in ("same", "topic") or (objective == "cbow" and positive != "topic"):

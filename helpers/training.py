@@ -36,12 +36,12 @@ from .data import held_out_texts, load_sentences
 from .encoders import resolve_model_path
 from .precision import autocast, check_precision
 
-__all__ = ["OBJECTIVES", "pretraining_corpus", "nli_triplets", "MLMConfig", "new_mlm", "mlm_head", "pretrain_mlm",
+__all__ = ["SIMCSE_OBJECTIVES", "pretraining_corpus", "nli_triplets", "MLMConfig", "new_mlm", "mlm_head", "pretrain_mlm",
            "hash_texts", "history", "SimCSEModel", "simcse_loss", "simcse", "run_minutes", "SIMCSE_STEPS",
            "SAVE_STEPS", "measure_checkpoint", "finetune_study", "SUMMARY_QUANTITIES", "trajectory_summary",
            "SelfTrainedPair", "SELF_TRAINED_PRESETS", "self_trained_pair", "finetune_verdict"]
 
-OBJECTIVES = ("unsup", "sup")
+SIMCSE_OBJECTIVES = ("unsup", "sup")
 
 
 # --------------------------------------------------------------------------- corpora
@@ -382,8 +382,8 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
     """
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}.")
+    if objective not in SIMCSE_OBJECTIVES:
+        raise ValueError(f"objective must be one of {SIMCSE_OBJECTIVES}, got {objective!r}.")
     if pooling not in ("mean", "cls"):
         raise ValueError(f"pooling must be 'mean' or 'cls' for SimCSE training, got {pooling!r}.")
     check_precision(precision)
@@ -645,8 +645,8 @@ class SelfTrainedPair:
             unknown = sorted(set(value) - fields)
             if unknown:
                 raise ValueError(f"self_trained has unknown settings {unknown}; the settings are {sorted(fields)}")
-            if value.get("objective", "sup") not in OBJECTIVES:
-                raise ValueError(f"self_trained objective={value['objective']!r}: use one of {OBJECTIVES}")
+            if value.get("objective", "sup") not in SIMCSE_OBJECTIVES:
+                raise ValueError(f"self_trained objective={value['objective']!r}: use one of {SIMCSE_OBJECTIVES}")
             check_precision(value.get("precision", "fp32"))
             for name in ("mlm_steps", "mlm_hidden", "mlm_layers", "mlm_batch_size", "simcse_steps", "batch_size"):
                 if name in value and (isinstance(value[name], bool) or not isinstance(value[name], int)

@@ -98,7 +98,7 @@ def test_all_methods_agree_on_the_units_and_the_information_table_joins_one_to_o
     from helpers import explorer
 
     info = information.word_information(texts, tokenizer=bert.tokenizer)
-    shown = explorer.explain(SPECIAL, "tiny-random-bert", "mean", info, method="IG (exact)", n_steps=4)
+    shown = explorer.sentence_weights(SPECIAL, "tiny-random-bert", "mean", info, method="IG (exact)", n_steps=4)
     assert shown["word"].tolist() == ig.loc[ig["sentence_id"] == 0, "word"].tolist() and shown["seen"].all()
     joined = regression.join_information(ig, info)
     assert len(joined) == len(ig)  # every occurrence finds its word: one to one
@@ -128,12 +128,12 @@ def test_cased_weights_against_an_uncased_information_table_are_refused(roberta)
 def test_the_explorer_computes_each_models_reference_in_its_own_units(data_dir):
     from helpers import explorer
 
-    table = explorer.explain("The Man plays.", "tiny-random-roberta", "mean", "stsb", method="IG (exact)",
+    table = explorer.sentence_weights("The Man plays.", "tiny-random-roberta", "mean", "stsb", method="IG (exact)",
                              n_steps=4, data_dir=data_dir)
     assert table.set_index("word").loc["Man", "seen"]  # a capitalised word is found in the cased reference
     uncased = explorer.reference_information("stsb", data_dir)
     with pytest.raises(ValueError, match="do not share word units"):
-        explorer.explain("The Man plays.", "tiny-random-roberta", "mean", uncased, method="IG (exact)", n_steps=4)
+        explorer.sentence_weights("The Man plays.", "tiny-random-roberta", "mean", uncased, method="IG (exact)", n_steps=4)
 
 
 # --------------------------------------------------------------------------- 3. the encoder the user has

@@ -42,15 +42,15 @@ def test_bow_training_is_cached_and_starts_from_one_initialisation(tmp_path, mon
     monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))
     vocab = contrast.bow_vocabulary(SENTENCES, min_count=1)
     kwargs = dict(triplets=TRIPLETS, dim=8, steps=30, batch_size=16, progress=False)
-    assert contrast.train_bow_text(SENTENCES, "dropout", vocab, train=False, **kwargs) is None
-    trained = {o: contrast.train_bow_text(SENTENCES, o, vocab, **kwargs)[0] for o in contrast.BOW_OBJECTIVES}
-    again, minutes = contrast.train_bow_text(SENTENCES, "dropout", vocab, train=False, **kwargs)
+    assert contrast.train_sentence_bow(SENTENCES, "dropout", vocab, train=False, **kwargs) is None
+    trained = {o: contrast.train_sentence_bow(SENTENCES, o, vocab, **kwargs)[0] for o in contrast.BOW_OBJECTIVES}
+    again, minutes = contrast.train_sentence_bow(SENTENCES, "dropout", vocab, train=False, **kwargs)
     assert np.array_equal(again, trained["dropout"]) and minutes > 0
     assert not np.allclose(trained["cbow"], trained["dropout"]) and not np.allclose(trained["nli"], trained["dropout"])
     with pytest.raises(ValueError, match="objective must be one of"):
-        contrast.train_bow_text(SENTENCES, "skipgram", vocab, **kwargs)
+        contrast.train_sentence_bow(SENTENCES, "skipgram", vocab, **kwargs)
     with pytest.raises(ValueError, match="needs triplets"):
-        contrast.train_bow_text(SENTENCES, "nli", vocab, dim=8, steps=3, batch_size=16, progress=False)
+        contrast.train_sentence_bow(SENTENCES, "nli", vocab, dim=8, steps=3, batch_size=16, progress=False)
 
 
 def test_bow_run_compares_its_stored_settings(tmp_path, monkeypatch):
@@ -62,14 +62,14 @@ def test_bow_run_compares_its_stored_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))
     vocab = contrast.bow_vocabulary(SENTENCES, min_count=1)
     kwargs = dict(dim=8, steps=5, batch_size=16, progress=False)
-    contrast.train_bow_text(SENTENCES, "dropout", vocab, **kwargs)
+    contrast.train_sentence_bow(SENTENCES, "dropout", vocab, **kwargs)
     (path,) = (tmp_path / "runs").glob("bow-dropout-*.npz")
     saved = dict(np.load(path))
     stored = json.loads(str(saved["settings"]))
     assert path == settings_location("bow-dropout", stored, ".npz")  # named by the shared helper
     np.savez(path, vectors=saved["vectors"], minutes=saved["minutes"], settings=json.dumps({**stored, "steps": 4}))
     with pytest.raises(ValueError, match="other settings.*steps: 4 there, 5 now"):
-        contrast.train_bow_text(SENTENCES, "dropout", vocab, train=False, **kwargs)
+        contrast.train_sentence_bow(SENTENCES, "dropout", vocab, train=False, **kwargs)
 
 
 def test_settings_keep_their_location():

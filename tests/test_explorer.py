@@ -12,7 +12,7 @@ TINY = [("tiny", "tiny-random-bert", "mean")]
 
 
 def test_explain_marks_unseen_words():
-    table = explorer.explain("A man plays the theremin.", "tiny-random-bert", "mean", INFO)
+    table = explorer.sentence_weights("A man plays the theremin.", "tiny-random-bert", "mean", INFO)
     assert table["word"].tolist() == ["a", "man", "plays", "the", "theremin", "."]
     assert table.set_index("word").loc["theremin", "seen"] == False  # noqa: E712
     assert np.isnan(table.set_index("word").loc["theremin", "kl"])  # unseen is not zero
@@ -20,7 +20,7 @@ def test_explain_marks_unseen_words():
 
 
 def test_heat_strip_html():
-    table = explorer.explain("A man <plays>.", "tiny-random-bert", "mean", INFO)
+    table = explorer.sentence_weights("A man <plays>.", "tiny-random-bert", "mean", INFO)
     page = explorer.heat_strip(table, "tiny")
     assert "&lt;" in page and "<plays>" not in page  # words are escaped
     assert page.count("dashed") == (~table["seen"]).sum()

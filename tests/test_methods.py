@@ -114,8 +114,8 @@ def test_the_sweep_the_roster_run_and_the_explorer_accept_it(toy, sentences, dat
     np.testing.assert_allclose(weights[("tiny-bert", "embedding_norm")].query("sentence_id == @tasks[0].sentence_ids[0]")
                                ["weight"], _expected(encoder, text, 2.0), rtol=1e-5)
 
-    shown = explorer.explain(text, "tiny-random-bert", "mean", word_information(sentences, tokenizer=encoder.tokenizer),
+    shown = explorer.sentence_weights(text, "tiny-random-bert", "mean", word_information(sentences, tokenizer=encoder.tokenizer),
                              method="embedding_norm")
     np.testing.assert_allclose(shown["weight"], _expected(encoder, text, 1.0), rtol=1e-5)
     with pytest.raises(ValueError, match="registered method"):
-        explorer.explain(text, "tiny-random-bert", "mean", "stsb", method="no_such_method")
+        explorer.sentence_weights(text, "tiny-random-bert", "mean", "stsb", method="no_such_method")
