@@ -33,7 +33,7 @@ __all__ = ["POOLINGS", "POOLING_ALIASES", "CLS_MEANINGS", "ST_POOLINGS", "TOKENI
            "OFFLINE_MODELS", "OPTIONAL_PACKAGES", "display_name", "MissingPoolerError", "UnsupportedPooling", "Truncate", "SIMILARITY_NAMES", "similarity_name", "ST_FILES",
            "MINILM_SHA256", "OFFLINE_STAND_INS", "hub_reachable",
            "weights_source", "resolve_model_path", "OfflineWeights", "L2Normalize", "Encoder", "PoolingChoice",
-           "sentence_transformers_modules", "load_encoder", "pair_cosines", "sts_spearman_of", "sts_spearman", "random_init_copy", "roster"]
+           "sentence_transformers_modules", "load_encoder", "pair_cosines", "sts_spearman_of", "sts_spearman", "random_init_copy", "roster_rows"]
 
 POOLINGS = ("mean", "cls", "cls_before_pooler")
 #: Other names a user may pass: ``cls_pooler`` says explicitly what the book's (and the paper's) ``cls`` means.
@@ -796,7 +796,7 @@ def random_init_copy(name_or_path: str, seed: int = 0) -> str:
     return str(target)
 
 
-def roster(spec="offline", self_trained: dict | None = None, include_mpnet: bool | None = None) -> list[dict]:
+def roster_rows(spec="offline", self_trained: dict | None = None, include_mpnet: bool | None = None) -> list[dict]:
     """The model rows of the results chapters: ``row, name, pooling, base, kind`` (paper Table 1).
 
     spec: ``paper`` -- the paper's fourteen rows by hub name (internet; a GPU advised);

@@ -84,7 +84,7 @@ def dataset_sentences(dataset: str, data_dir=None, limit: int | None = None, see
 def plan(roster="offline", datasets=("stsb",), methods=("ig",), shard_size: int = 100, n_sentences: int | None = None,
          data_dir=None, self_trained: dict | None = None, include_mpnet: bool | None = None, seed: int = 0) -> list[Task]:
     """Every task of a sweep: models of ``roster`` x ``datasets`` x ``methods`` x shards of ``shard_size``."""
-    from .encoders import roster as make_roster
+    from .encoders import roster_rows
 
     check_count("shard_size", shard_size, 1)
     check_count("n_sentences", n_sentences, 1, allow_none=True)
@@ -93,7 +93,7 @@ def plan(roster="offline", datasets=("stsb",), methods=("ig",), shard_size: int 
     unknown = sorted(set(methods) - set(registered()))
     if unknown:
         raise ValueError(f"methods must be among {', '.join(registered())}; got {unknown}.")
-    rows = make_roster(roster, self_trained=self_trained, include_mpnet=include_mpnet)
+    rows = roster_rows(roster, self_trained=self_trained, include_mpnet=include_mpnet)
     tasks = []
     for dataset in datasets:
         sentences = dataset_sentences(dataset, data_dir, n_sentences, seed).sort_values("sentence_id")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.encoders import PAPER_ROSTER, POOLINGS, load_encoder, resolve_model_path, roster
+from helpers.encoders import PAPER_ROSTER, POOLINGS, load_encoder, resolve_model_path, roster_rows
 
 
 def test_minilm_loads_offline_and_pools():
@@ -83,7 +83,7 @@ def test_paper_roster_is_complete():
 
 def test_offline_roster_rows_load_with_their_documented_pooling():
     pair = {"mlm": "tiny-random-bert", "simcse": "tiny-random-bert", "simcse_pooling": "mean"}
-    rows = roster("offline", self_trained=pair, include_mpnet=False)
+    rows = roster_rows("offline", self_trained=pair, include_mpnet=False)
     kinds = {r["row"]: r["kind"] for r in rows}
     for r in rows:
         enc = load_encoder(r["name"], pooling=r["pooling"])

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from helpers import attribution as attr
-from helpers.encoders import MissingPoolerError, load_encoder, resolve_model_path, roster
+from helpers.encoders import MissingPoolerError, load_encoder, resolve_model_path, roster_rows
 from helpers.information import word_information
 from helpers.units import split_words, surface_words
 from helpers.regression import TABLE_COLUMNS, contrast_under_choices, paper_layout
@@ -44,7 +44,7 @@ def test_cls_of_a_checkpoint_without_pooler_is_refused(no_pooler):
 
 
 def test_offline_roster_never_pools_an_mlm_through_a_random_layer(no_pooler):
-    rows = {r["row"]: r for r in roster("offline", self_trained={"mlm": no_pooler, "simcse": no_pooler,
+    rows = {r["row"]: r for r in roster_rows("offline", self_trained={"mlm": no_pooler, "simcse": no_pooler,
                                                                  "simcse_pooling": "cls"}, include_mpnet=False)}
     mlm_rows = [r for r in rows.values() if r["name"] == no_pooler and r["kind"] == "base"]
     assert {r["pooling"] for r in mlm_rows} == {"cls_before_pooler", "mean"}
