@@ -857,6 +857,60 @@ def compare_results(before: Path, after: Path) -> "pd.DataFrame":
     return pd.DataFrame(rows)
 
 
+#: Columns whose change is a change of finding, not of a number: a table whose words in these columns differ is
+#: outside its intervals whatever its numbers do.
+FINDING_COLUMNS = ("verdict", "direction", "sign", "holds")
+
+
+def compare_within_intervals(before: Path, after: Path) -> "pd.DataFrame":
+    """Whether ``after``'s numbers stay inside ``before``'s stated intervals: for every table in both folders with
+    the same rows and columns, every column ``x`` that has ``x_low`` and ``x_high`` beside it is checked row by row
+    (after's ``x`` within before's [``x_low``, ``x_high``]), and the words of :data:`FINDING_COLUMNS` must be equal.
+    One row per such table: ``checked`` values, ``outside`` (how many fall outside), ``worst`` (the column and row
+    furthest outside, in units of the interval's half-width) and ``findings_differ``. Tables with no interval and
+    no finding column are left to :func:`compare_results` (exact)."""
+    import numpy as np
+    import pandas as pd
+
+    before, after = Path(before), Path(after)
+    rows = []
+    for a in sorted(before.rglob("*.csv")):
+        rel = a.relative_to(before)
+        b = after / rel
+        if not b.is_file():
+            continue
+        fa, fb = _frame(a), _frame(b)
+        if list(fa.columns) != list(fb.columns) or len(fa) != len(fb):
+            continue
+        names = [c for c in fa.columns if f"{c}_low" in fa.columns and f"{c}_high" in fa.columns
+                 and pd.api.types.is_numeric_dtype(fa[c])]
+        findings = [c for c in fa.columns if str(c).lower() in FINDING_COLUMNS]
+        if not names and not findings:
+            continue
+        checked, outside, worst = 0, 0, (0.0, "")
+        for c in names:
+            lo, hi = fa[f"{c}_low"].to_numpy(float), fa[f"{c}_high"].to_numpy(float)
+            x = pd.to_numeric(fb[c], errors="coerce").to_numpy(float)
+            own = pd.to_numeric(fa[c], errors="coerce").to_numpy(float)
+            ok = np.isfinite(lo) & np.isfinite(hi)  # rows with no interval are not checked
+            # a percentile interval need not contain its own estimate: before's value itself is never "outside"
+            lo, hi = np.fmin(lo, own), np.fmax(hi, own)
+            checked += int(ok.sum())
+            out = ok & ((x < lo) | (x > hi) | ~np.isfinite(x))
+            outside += int(out.sum())
+            half = np.maximum((hi - lo) / 2, 1e-12)
+            excess = np.where(out, np.maximum(lo - x, x - hi) / half, 0.0)
+            if out.any() and np.nanmax(excess) > worst[0]:
+                i = int(np.nanargmax(excess))
+                worst = (float(excess[i]), f"{c} row {i}")
+        differ = [c for c in findings if not (fa[c].astype(object).fillna("").astype(str).to_numpy()
+                                              == fb[c].astype(object).fillna("").astype(str).to_numpy()).all()]
+        rows.append({"file": str(rel), "checked": checked, "outside": outside,
+                     "worst": f"{worst[1]} ({worst[0]:.2f} half-widths out)" if worst[1] else "",
+                     "findings_differ": ", ".join(map(str, differ))})
+    return pd.DataFrame(rows, columns=["file", "checked", "outside", "worst", "findings_differ"])
+
+
 def _parse_value(text: str):
     try:
         return json.loads(text)
@@ -883,6 +937,9 @@ def main(argv=None) -> int:
                                                      "table differs)")
     compare.add_argument("before")
     compare.add_argument("after")
+    compare.add_argument("--intervals", action="store_true",
+                         help="also say, per table with intervals, whether after's values stay inside before's "
+                              "intervals and its verdicts agree (exit 1 when any does not)")
     record = sub.add_parser("record-times", help="store a full build's chapter times as the teachers' page's "
                                                  "reference (benchmarks/book_build_cpu.json)")
     record.add_argument("times", nargs="?", default=str(ROOT / "results" / "book" / "run_times.json"))
@@ -910,6 +967,12 @@ def main(argv=None) -> int:
         print(table.to_string(index=False))
         counts = table["status"].value_counts().to_dict()
         print(f"\n{len(table)} tables: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        if args.intervals:
+            within = compare_within_intervals(Path(args.before), Path(args.after))
+            print("\nAgainst the intervals of BEFORE:\n" + within.to_string(index=False))
+            bad = within[(within["outside"] > 0) | (within["findings_differ"] != "")]
+            print(f"\n{len(within)} tables with intervals or verdicts: {len(bad)} outside or with other findings")
+            return 0 if bad.empty else 1
         return 0 if (table["status"] == "same").all() else 1
     if args.cmd == "parameters-page":
         parameters_page(Path(args.out))

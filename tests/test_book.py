@@ -251,3 +251,23 @@ def test_a_chapter_that_only_looks_for_the_pair_on_disk_does_not_need_the_pretra
     assert book._calls("a = f(x, g(y), train=False) + f(z)", "f(") == ["x, g(y), train=False", "z"]
     needing = book.chapters_needing_pretraining()
     assert "13_explain_your_model" not in needing and "05_finetuning" in needing and "10_pair_similarity" in needing
+
+
+def test_compare_within_intervals_flags_a_value_outside_and_a_changed_verdict(tmp_path):
+    import pandas as pd
+
+    before, after = tmp_path / "before" / "t", tmp_path / "after" / "t"
+    before.mkdir(parents=True)
+    after.mkdir(parents=True)
+    base = pd.DataFrame({"model": ["a", "b", "c"], "r2": [0.30, 0.50, 0.05], "r2_low": [0.20, 0.52, 0.06],
+                         "r2_high": [0.40, 0.60, float("nan")], "verdict": ["reproduced", "not reproduced", "n/a"]})
+    base.to_csv(before / "table.csv", index=False)
+    # inside, its own estimate (outside its percentile interval), and a row without an interval: all fine
+    base.assign(r2=[0.39, 0.50, 0.05]).to_csv(after / "table.csv", index=False)
+    ok = book.compare_within_intervals(tmp_path / "before", tmp_path / "after")
+    assert ok.to_dict("records") == [{"file": "t/table.csv", "checked": 2, "outside": 0, "worst": "",
+                                      "findings_differ": ""}]
+    base.assign(r2=[0.45, 0.50, 0.90], verdict=["partly reproduced", "not reproduced", "n/a"]).to_csv(
+        after / "table.csv", index=False)
+    bad = book.compare_within_intervals(tmp_path / "before", tmp_path / "after").iloc[0]
+    assert bad["outside"] == 1 and bad["worst"].startswith("r2 row 0 (0.50") and bad["findings_differ"] == "verdict"
