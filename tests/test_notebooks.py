@@ -243,6 +243,12 @@ def _explain(results, executed):
     assert list(pairs.columns) == ["word_a", "index_a", "word_b", "index_b", "contribution"]
     trust = pd.read_csv(results / "explain" / "faithfulness.csv", index_col=0)["value"]
     assert float(trust["worst"]) <= float(trust["aopc"]) <= float(trust["best"]) + 1e-9
+    # chapter 05 ran before it, so the self-trained pair was set side by side (the comparison's table is there)
+    compare = pd.read_csv(results / "explain" / "compare.csv")
+    assert list(compare.columns) == ["word_index", "word", "weight_a", "weight_b", "change"]
+    assert compare["change"].to_numpy() == pytest.approx((compare["weight_b"] - compare["weight_a"]).to_numpy())
+    batch = pd.read_csv(results / "explain" / "batch.csv")
+    assert batch["text_id"].nunique() == book.SMOKE_PARAMETERS["13_explain_your_model"]["batch"]
 
 
 @check("12_what_reproduced")
