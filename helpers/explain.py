@@ -281,12 +281,18 @@ def explain(model, text, other: str | None = None, method: str = "ig", reference
     if isinstance(other, (list, tuple)):
         raise TypeError("other must be one text: pairs are explained one at a time (explain(model, a, b)); a list "
                         "of texts goes in `text`, for their word weights.")
-    if isinstance(text, (list, tuple)):
-        return _many(model, list(text), other, options)
+    texts = list(text) if isinstance(text, (list, tuple)) else None
+    if texts is not None:
+        if other is not None:
+            raise ValueError("a list of texts is explained text by text (word weights); `other` does not apply. For "
+                             "pairs, call explain(model, a, b) for each pair.")
+        if not texts:
+            raise ValueError("text is an empty list: give at least one text.")
     method = _check_method(method)
     if long not in LONG:
         raise ValueError(f"long must be one of {LONG}, got {long!r}.")
-    for name, value in (("text", text), ("other", other)):
+    given = [(f"text[{i}]", t) for i, t in enumerate(texts)] if texts is not None else [("text", text)]
+    for name, value in given + [("other", other)]:
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ValueError(f"{name} must be a non-empty string, got {value!r}.")
     check_count("n_steps", n_steps, 1, allow_none=True)
@@ -302,9 +308,17 @@ def explain(model, text, other: str | None = None, method: str = "ig", reference
     from .precision import check_precision
 
     check_precision(precision, allow_auto=True)
-    loaded = _loaded(model, device, precision)
+    loaded = _loaded(model, device, precision)  # the model and the reference table once, however many texts
     info = _reference_table(reference, loaded["encoder"], data_dir)
-    return _explain_loaded(loaded, text, other, {**options, "method": method}, info)
+    options["method"] = method
+    if texts is None:
+        return _explain_loaded(loaded, text, other, options, info)
+    from .config import tqdm
+
+    out = []
+    for value in tqdm(texts, desc="explain", unit="text", disable=not show_progress_bar):
+        out.append(_explain_loaded(loaded, value, None, options, info, progress=False))
+    return ExplanationSet(out)
 
 
 def _loaded(model, device, precision) -> dict:
@@ -406,33 +420,6 @@ def _explain_loaded(loaded: dict, text: str, other, o: dict, info, progress: boo
                                  "similarity": similarity, "precision": used}, _encoder=encoder)
 
 
-def _many(model, texts: list, other, options: dict) -> "ExplanationSet":
-    """Each text of a list explained as it would be alone, through one loaded model, with one progress bar."""
-    from .config import tqdm
-
-    if other is not None:
-        raise ValueError("a list of texts is explained text by text (word weights); `other` does not apply. For "
-                         "pairs, call explain(model, a, b) for each pair.")
-    if not texts:
-        raise ValueError("text is an empty list: give at least one text.")
-    for i, value in enumerate(texts):
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"text[{i}] must be a non-empty string, got {value!r}.")
-    first = explain(model, texts[0], **{**options, "show_progress_bar": False})  # every check, and the model, once
-    loaded = {"encoder": first._encoder, "note": first.notes[0], "precision": first.settings["precision"],
-              "label": first.model, "model": model}
-    info = _reference_table(options["reference"], first._encoder, options["data_dir"])
-    o = {**options, "method": first.method}
-    bar = tqdm(total=len(texts), desc="explain", unit="text", disable=not options["show_progress_bar"])
-    bar.update(1)
-    out = [first]
-    for value in texts[1:]:
-        out.append(_explain_loaded(loaded, value, None, o, info, progress=False))
-        bar.update(1)
-    bar.close()
-    return ExplanationSet(out)
-
-
 def _compare(models, text, other, options: dict) -> "Comparison":
     """Two models on the same text (or pair), their words aligned; ``models``: a list, or {label: model} to name
     them in the pictures and tables."""
@@ -470,6 +457,12 @@ def _compare(models, text, other, options: dict) -> "Comparison":
     return Comparison(kind=a.kind, models=[a.model, b.model], explanations=[a, b], table=table)
 
 
+def _top_pairs(table: pd.DataFrame, column: str, n: int) -> str:
+    """The ``n`` word pairs of largest absolute ``column``, as ``a~b +0.123``."""
+    ranked = table.loc[table[column].abs().sort_values(ascending=False).index].head(n)
+    return ", ".join(f"{a}~{b} {c:+.3f}" for a, b, c in zip(ranked["word_a"], ranked["word_b"], ranked[column]))
+
+
 def _top_words(table: pd.DataFrame, column: str, n: int, signed: bool = False) -> str:
     order = table[column].abs() if signed else table[column]
     ranked = table.loc[order.sort_values(ascending=False).index].head(n)
@@ -502,9 +495,7 @@ class Explanation:
                     f"{len(self.table)} words, completeness gap {self.numbers['completeness_gap']:.2%}; top words: "
                     f"{_top_words(self.table, 'weight', 5)}>")
         n = self.numbers
-        ranked = self.table.reindex(self.table["contribution"].abs().sort_values(ascending=False).index).head(3)
-        pairs = ", ".join(f"{a}~{b} {c:+.3f}" for a, b, c in zip(ranked["word_a"], ranked["word_b"],
-                                                                 ranked["contribution"]))
+        pairs = _top_pairs(self.table, "contribution", 3)
         closes = "" if n.get("closes", True) else " (the parts do not add up: see the notes)"
         return (f"<Explanation of a pair by {self.model}: {self.settings['similarity']} similarity {n['score']:.4f}, "
                 f"word pairs {n['sum_of_contributions']:.4f}, reference {n['reference']:+.4f}, gap "
@@ -516,10 +507,10 @@ class Explanation:
         a word that occurs twice keeps both rows). Row sums are ``marks[0]``, column sums ``marks[1]``."""
         if self.kind != "pair":
             raise ValueError("matrix() is a pair's word-by-word table; this explanation is of one text.")
-        m = self.table.pivot_table(index=["index_a", "word_a"], columns=["index_b", "word_b"],
-                                   values="contribution", sort=True, aggfunc="sum")
-        m.index = pd.Index([w for _, w in m.index], name=self.texts[0])
-        m.columns = pd.Index([w for _, w in m.columns], name=self.texts[1])
+        from .attribution.pairs import pair_matrix
+
+        m = pair_matrix(self.table)
+        m.index.name, m.columns.name = self.texts
         return m
 
     # ------------------------------------------------------------------ rendering
@@ -542,17 +533,15 @@ class Explanation:
                 lines += wrap(ansi_words(marks["word"], marks["contribution"], colour, signed=True), width)
             lines.append(score_line(self.numbers, self.settings["similarity"]))
             lines.append(reference_sentence(self.numbers))
-            ranked = self.table.reindex(self.table["contribution"].abs().sort_values(ascending=False).index).head(top)
-            lines.append("top pairs: " + ", ".join(f"{a}~{b} {c:+.3f}" for a, b, c in
-                                                   zip(ranked["word_a"], ranked["word_b"], ranked["contribution"])))
+            lines.append(f"top pairs: {_top_pairs(self.table, 'contribution', top)}")
         lines += ["note: " + note for note in self.notes]
         return fit_lines(lines, width)
 
-    def _body(self, heading: bool = True) -> str:
+    def _body(self) -> str:
         from .publishing import page_url
         from .views import pair_matrix_svg, reference_sentence, score_line, spans
 
-        head = f"<p style='font-size:1.1em'><b>{html.escape(self._title())}</b></p>" if heading else ""
+        head = f"<p style='font-size:1.1em'><b>{html.escape(self._title())}</b></p>"
         if self.kind == "text":
             body = f'<p class="t">{spans(self.table["word"], self.table["weight"], False)}</p>'
             body += f"<p>completeness gap {self.numbers['completeness_gap']:.2%}</p>"
@@ -586,7 +575,7 @@ class Explanation:
         """HTML in a notebook; coloured text in a terminal (plain text when the output is not a terminal)."""
         _show(self, width)
 
-    def plot(self, top: float | None = None):
+    def plot(self):
         """A matplotlib figure (for papers and the book): a text's word weights as bars in sentence order; a pair's
         matrix with each word's total in the margins. Returns the figure."""
         from . import views
@@ -809,9 +798,7 @@ class Comparison:
             for e in self.explanations:
                 lines.append(f"{e.model}: {e.settings['similarity']} similarity {e.numbers['score']:.4f} (gap "
                              f"{e.numbers['completeness_gap']:.2%})")
-            ranked = self.table.reindex(self.table["change"].abs().sort_values(ascending=False).index).head(top)
-            lines.append("pairs changed most: " + ", ".join(f"{x}~{y} {c:+.3f}" for x, y, c in
-                                                            zip(ranked["word_a"], ranked["word_b"], ranked["change"])))
+            lines.append(f"pairs changed most: {_top_pairs(self.table, 'change', top)}")
         return fit_lines(lines, width)
 
     def to_html(self, path=None, full: bool = True) -> str:
@@ -894,7 +881,7 @@ class ExplanationSet:
     def __repr__(self) -> str:
         gaps = [e.numbers["completeness_gap"] for e in self.explanations]
         return (f"<ExplanationSet of {len(self)} texts by {self.model}: {self.explanations[0].method.upper()} word "
-                f"weights, {len(self.table)} words, largest completeness gap {max(gaps):.2%}>")
+                f"weights, {sum(len(e.table) for e in self.explanations)} words, largest completeness gap {max(gaps):.2%}>")
 
     def to_text(self, width: int = 80, colour: bool = True, top: int = 5) -> str:
         return "\n\n".join(f"[{i}] " + e.to_text(width, colour, top) for i, e in enumerate(self.explanations))

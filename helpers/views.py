@@ -20,12 +20,11 @@ import textwrap
 import numpy as np
 import pandas as pd
 
+# the share of the score above which a decomposition is not printed as an equation: the book's one gap threshold
+from .attribution.words import GAP_THRESHOLD
+
 __all__ = ["GAP_THRESHOLD", "diverging", "sequential", "spans", "pair_matrix_svg", "page", "ansi_words", "wrap",
            "fit_lines", "score_line", "reference_sentence", "word_strip", "pair_matrix", "compare_strips"]
-
-#: The completeness gap (share of the score) above which a decomposition is not printed as an equation:
-#: the book's threshold for IG (``word_weights``' ``gap_warning``).
-GAP_THRESHOLD = 0.01
 
 _RED, _BLUE = (178, 24, 43), (33, 102, 172)  # the ends of matplotlib's RdBu_r, as the book's figures use
 
@@ -40,9 +39,9 @@ def diverging(value: float, top: float) -> tuple[str, str]:
 
 def sequential(value: float, top: float) -> tuple[str, str]:
     """(background, text colour) for a weight (0 up to ``top``): the explorer's palette."""
-    from .explorer import palette
+    from .explorer import colour_index, palette
 
-    level = min(255, int(abs(value) / top * 0.85 * 256)) if top > 0 else 0
+    level = colour_index(abs(value), top) if top > 0 else 0
     return palette()[level], "white" if level > 150 else "black"
 
 

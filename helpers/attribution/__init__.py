@@ -28,7 +28,7 @@ from .method import Method, make_method, method_options, methods
 from .shapley import (SHAP, SHAP_MASKS, shap_masker, shap_model, shap_token_norms, shapley_by_enumeration,
                       unresolved_tokens)
 from .tokens import BASELINES, added_special_ids, baseline_embeddings, math_attention, tokenize, truncate_text
-from .words import (ENGINE_VERSION, NORMALIZATIONS, WORD_AGGS, aggregate_words, compare_weights, mean_word_weights,
+from .words import (ENGINE_VERSION, GAP_THRESHOLD, NORMALIZATIONS, WORD_AGGS, aggregate_words, compare_weights, mean_word_weights,
                     per_sentence_spearman, sketch_error, word_weights)
 
 __all__ = ["AttributionCache", "CacheError", "Method", "IG", "SHAP", "Displacement", "make_method", "method_options",
@@ -37,7 +37,7 @@ __all__ = ["AttributionCache", "CacheError", "Method", "IG", "SHAP", "Displaceme
            "projection_matrix", "completeness_by_steps", "shap_token_norms", "shap_masker", "shap_model",
            "shapley_by_enumeration", "unresolved_tokens", "compare_weights", "sketch_error", "per_sentence_spearman",
            "mean_word_weights", "BASELINES", "QUADRATURES", "SKETCHES", "SHAP_MASKS", "WORD_AGGS", "NORMALIZATIONS",
-           "ENGINE_VERSION"]
+           "ENGINE_VERSION", "GAP_THRESHOLD"]
 
 # Every module of this folder, so that a method in a new file is registered without an edit here.
 for _module in pkgutil.iter_modules(__path__):

@@ -16,13 +16,16 @@ from .cache import AttributionCache
 from .method import Method, make_method, methods
 from .tokens import BASELINES, tokenize, truncate_text
 
-__all__ = ["WORD_AGGS", "NORMALIZATIONS", "ENGINE_VERSION", "aggregate_words", "word_weights", "compare_weights",
+__all__ = ["WORD_AGGS", "NORMALIZATIONS", "ENGINE_VERSION", "GAP_THRESHOLD", "aggregate_words", "word_weights", "compare_weights",
            "sketch_error", "per_sentence_spearman", "mean_word_weights"]
 
 WORD_AGGS = ("frobenius", "rms", "sum", "first")
 NORMALIZATIONS = ("mean1", "none", "times_length")
 #: Part of every cache key: results computed by an older engine (other word units, other baseline) are not reused.
 ENGINE_VERSION = 2
+#: The book's completeness-gap threshold (Eq. eq-ig-norm): a gap above 1% warns, and an explanation whose parts miss
+#: its score by more is not printed as an equation (:mod:`helpers.views`).
+GAP_THRESHOLD = 0.01
 
 
 def aggregate_words(token_norms, word_ids, words, word_agg: str = "frobenius", normalize: str = "mean1") -> pd.DataFrame:
@@ -62,7 +65,7 @@ def word_weights(encoder: Encoder, sentences, method="ig", n_steps: int = 50,
                  sketch: str = "orthogonal", word_agg: str = "frobenius", normalize: str = "mean1",
                  chunk_size: int = 4, max_evals: int | None = None, shap_mask: str = "per_token",
                  shap_batch_size: int = 64, truncate: bool = True, cache=True, seed: int = 0,
-                 progress: bool = True, gap_warning: float = 0.01, **options) -> pd.DataFrame:
+                 progress: bool = True, gap_warning: float = GAP_THRESHOLD, **options) -> pd.DataFrame:
     """Word weights of every sentence (paper sections 3.1.1 and D.4; the book's Eqs. eq-ig-norm, eq-sketch and eq-normalise).
 
     Returns one row per word: ``sentence_id, word_index, word, weight, raw_weight``, plus
