@@ -32,6 +32,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
+    from helpers.book import LAB_PRECISION, PRECISION_ENV
+    from helpers.precision import hardware, resolve
+
     with tempfile.TemporaryDirectory(prefix="lab-path-") as tmp:
         tmp = Path(tmp)
         env = {**os.environ, "SENTENCE_CACHE_DIR": str(tmp / "cache"), "SENTENCE_RESULTS_DIR": str(tmp / "results"),
@@ -48,6 +51,8 @@ def main(argv=None) -> int:
     record = {"machine": f"{os.cpu_count()} CPU cores, no GPU used", "threads": torch.get_num_threads(),
               "commit": commit, "date": time.strftime("%Y-%m-%d"),
               "note": "empty SENTENCE_CACHE_DIR and SENTENCE_RESULTS_DIR, nothing else on the cores",
+              "precision": resolve(os.environ.get(PRECISION_ENV) or LAB_PRECISION),
+              "bf16_units": hardware("cpu")["units"], "cpu": hardware("cpu")["cpu"],
               "total_seconds": round(total, 1), "seconds": chapters, "output_mb": round(size / 1e6, 1)}
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -77,17 +78,29 @@ SELF_TRAINED_LAB = {"mlm_steps": 600, "mlm_hidden": 128, "mlm_layers": 2, "mlm_b
 #: gap was 32% at 8 points and 5.2% at 20, a warning a student cannot act on; ``completeness_by_steps`` on the lab
 #: MLM: 1.2% at 20, 0.32% at 32, 0.06% at 50 on eight STS-B sentences). Chapter 06 runs IG only: SHAP without
 #: block averages needs about 20 model calls per token, which would double the lab's time (chapter 04 teaches
-#: SHAP); one sentence per model checks the sketch against exact IG.
+#: SHAP); one sentence per model checks the sketch against exact IG. all-mpnet-base-v2 stays out even where its
+#: optional packages are installed (it alone took 4.7 of chapter 06's minutes, with completeness gaps up to 3.4% at
+#: 50 points), the baselines table measures the self-trained pair (the matched pair its verdicts are about), and
+#: chapters 06 and 08 attribute 20 sentences per model.
 LAB_PARAMETERS = {
     "05_finetuning": {**SELF_TRAINED_LAB, "objectives": ["sup"], "save_steps": [0, 60], "n_sentences": 30,
                       "ig_n_steps": 50, "ig_projections": 8, "designs": [], "train_designs": []},
-    "06_regression": {"self_trained": "lab", "n_sentences": 30, "methods": ["ig"], "ig_n_steps": 50,
-                      "ig_projections": 8, "sketch_check_sentences": 1, "choice_boot": 100, "n_boot": 200},
+    "06_regression": {"self_trained": "lab", "include_mpnet": False, "n_sentences": 20, "methods": ["ig"],
+                      "ig_n_steps": 50, "ig_projections": 8, "sketch_check_sentences": 1, "choice_boot": 100,
+                      "n_boot": 200, "baseline_rows": ["self-trained MLM (MEAN)", "self-trained SimCSE (MEAN)"]},
     "07_word_weights": {"self_trained": "lab", "n_sentences": 30, "ig_n_steps": 50, "ig_projections": 8,
                         "min_occurrences": 3},
-    "08_other_datasets": {"self_trained": "lab", "n_sentences": 30, "info_sentences": 2000, "ig_n_steps": 50,
-                          "ig_projections": 8, "n_boot": 200},
+    "08_other_datasets": {"self_trained": "lab", "include_mpnet": False, "n_sentences": 20, "info_sentences": 2000,
+                          "ig_n_steps": 50, "ig_projections": 8, "n_boot": 200},
 }
+
+#: The lab path's arithmetic (``$SENTENCE_PRECISION`` for its kernels unless the reader set it): ``auto`` is bf16
+#: where the CPU computes bf16 products natively (AVX-512 BF16 or AMX: IG about 1.4x faster sketched, 2x exact, at a
+#: Spearman correlation of 0.998 with fp32; ``benchmarks/precision.py``) and fp32 elsewhere, where bf16 would be
+#: emulated and slower. The book's own build stays fp32.
+LAB_PRECISION = "auto"
+#: The environment variable :mod:`helpers.precision` reads (named here: the runner is below the measure layer).
+PRECISION_ENV = "SENTENCE_PRECISION"
 
 #: Chapters that run at full size in seconds and so have no smoke parameters (a test holds every other chapter
 #: with a parameters cell to an entry in :data:`SMOKE_PARAMETERS`).
@@ -416,6 +429,19 @@ def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, o
         times = json.loads(times_file.read_text()) if times_file.is_file() else {}
     except json.JSONDecodeError:
         times = {}
+    set_precision = lab and not os.environ.get(PRECISION_ENV)  # a reader's own setting wins
+    if set_precision:
+        os.environ[PRECISION_ENV] = LAB_PRECISION  # the kernels inherit it
+    try:
+        _run_paths(paths, out_dir, overrides, smoke, lab, times, times_file)
+    finally:
+        if set_precision:
+            os.environ.pop(PRECISION_ENV, None)
+    return times
+
+
+def _run_paths(paths, out_dir: Path, overrides, smoke: bool, lab: bool, times: dict, times_file: Path) -> None:
+    """Execute ``paths`` in order, recording each chapter's seconds in ``times`` and ``times_file`` as it ends."""
     for i, path in enumerate(paths, 1):
         params = preset_parameters(path.stem, smoke, lab)
         params.update(overrides or {})
@@ -428,7 +454,6 @@ def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, o
         times[path.stem] = round(time.perf_counter() - start, 1)
         print(f"[{i}/{len(paths)}] {path.name} done in {times[path.stem]} s", flush=True)
         times_file.write_text(json.dumps(times, indent=2))  # the chapters run so far (earlier runs of others kept)
-    return times
 
 
 #: What a chapter calls when it needs the self-trained MLM (about 40 minutes of pre-training on 2 cores when it

@@ -84,11 +84,13 @@ def resolve(precision: str, device=None) -> str:
 
 def _default() -> str:
     value = os.environ.get(ENV, "").strip() or BOOK
-    if value not in PRECISIONS:
-        raise ValueError(f"${ENV}={value!r}: set it to one of {PRECISIONS} (or unset it for the book's {BOOK!r}).")
-    return value
+    if value not in PRECISIONS + ("auto",):
+        raise ValueError(f"${ENV}={value!r}: set it to one of {PRECISIONS + ('auto',)} (or unset it for the "
+                         f"book's {BOOK!r}).")
+    return resolve(value)
 
 
-#: The default ``precision`` of the functions that run a model, read once at import: ``$SENTENCE_PRECISION``, else
+#: The default ``precision`` of the functions that run a model, read once at import: ``$SENTENCE_PRECISION``
+#: (``auto``: bf16 where :func:`hardware` finds native bf16 units, else fp32; the lab path's setting), else
 #: :data:`BOOK`. An explicit ``precision=`` argument always wins.
 DEFAULT = _default()
