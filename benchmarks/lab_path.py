@@ -3,7 +3,8 @@
 Runs ``python -m helpers.book run --lab --only 05 06 07 08`` with ``SENTENCE_CACHE_DIR`` and
 ``SENTENCE_RESULTS_DIR`` pointing at new empty folders (nothing trained, attributed or downloaded before), and
 records the wall-clock time of the whole command and of each chapter in ``benchmarks/lab_path_cpu.json``
-(the README and the teachers' page quote it). Run it in a fresh clone after ``make setup``, with nothing else
+(the README and the teachers' page quote it), under ``runs`` by the precision the lab computed in (bf16 where the
+CPU has native bf16 units, else fp32; ``SENTENCE_PRECISION=fp32 python benchmarks/lab_path.py`` adds the fp32 run). Run it in a fresh clone after ``make setup``, with nothing else
 on the cores::
 
     python benchmarks/lab_path.py
@@ -54,7 +55,16 @@ def main(argv=None) -> int:
               "precision": resolve(os.environ.get(PRECISION_ENV) or LAB_PRECISION),
               "bf16_units": hardware("cpu")["units"], "cpu": hardware("cpu")["cpu"],
               "total_seconds": round(total, 1), "seconds": chapters, "output_mb": round(size / 1e6, 1)}
-    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+    # one record per precision measured (``SENTENCE_PRECISION=fp32 python benchmarks/lab_path.py`` adds the fp32 run a
+    # CPU without native bf16 gets); the top level is the run the lab path makes here by default
+    out = Path(args.out)
+    earlier = json.loads(out.read_text()) if out.is_file() else {}
+    runs = {**earlier.get("runs", {}), record["precision"]: {k: record[k] for k in (
+        "commit", "date", "total_seconds", "seconds", "output_mb")}}
+    default = resolve(LAB_PRECISION)
+    top = record if record["precision"] == default or "total_seconds" not in earlier else earlier
+    record = {**{k: v for k, v in top.items() if k != "runs"}, "runs": runs}
+    out.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
     return 0
 

@@ -773,11 +773,22 @@ def lab_time_line(path: Path | None = None) -> str:
     if not path.is_file():
         return "Its time has not been measured on this machine: `python benchmarks/lab_path.py` measures it."
     r = json.loads(path.read_text())
-    minutes, seconds = divmod(round(r["total_seconds"]), 60)
     slowest = max(r["seconds"], key=r["seconds"].get)
-    return (f"Measured from an empty cache and empty results ({r['machine']}, {r['date']}, commit {r['commit']}; "
-            f"`python benchmarks/lab_path.py`): {minutes} min {seconds:02d} s in all, the longest chapter "
+    where = (f" in bf16, which this CPU computes natively ({', '.join(r.get('bf16_units', []))})"
+             if r.get("precision") == "bf16" else " in fp32" if r.get("precision") else "")
+    line = (f"Measured from an empty cache and empty results ({r['machine']}, {r['date']}, commit {r['commit']}; "
+            f"`python benchmarks/lab_path.py`): {_minutes(r['total_seconds'])} in all{where}, the longest chapter "
             f"{slowest} ({r['seconds'][slowest]:.0f} s); {r['output_mb']} MB written.")
+    fp32 = r.get("runs", {}).get("fp32")
+    if r.get("precision") == "bf16" and fp32:
+        line += (f" On a CPU without native bf16 units the lab computes in fp32 (as with `SENTENCE_PRECISION=fp32`): "
+                 f"{_minutes(fp32['total_seconds'])} on the same machine.")
+    return line
+
+
+def _minutes(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s"
 
 
 def _stand_in_lines() -> list[str]:

@@ -12,7 +12,20 @@ from .regression import BASELINE_COLUMNS, TABLE_COLUMNS, regress
 from .rules import roster_contrasts
 from .units import units_key
 
-__all__ = ["roster_results", "sketch_check", "choice_sensitivity", "baseline_results"]
+__all__ = ["roster_results", "sketch_check", "choice_sensitivity", "baseline_results", "rows_named"]
+
+
+def rows_named(rows: list[dict], names, parameter: str = "baseline_rows") -> list[dict]:
+    """The roster rows whose ``row`` is in ``names``, in the roster's order. A name that is not a row of this roster
+    is an error naming ``parameter`` and the rows there are (before, a typo left the table silently without it)."""
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{parameter} must be a list of row names, got {names!r}.")
+    known = [r["row"] for r in rows]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"{parameter}: {', '.join(map(repr, unknown))} is not a row of this roster; its rows are "
+                         f"{', '.join(map(repr, known))}.")
+    return [r for r in rows if r["row"] in names]
 
 
 def sketch_check(encoder, sentences, sketched: pd.DataFrame, n_sentences: int, ig_options: dict,

@@ -134,6 +134,56 @@ def test_the_lab_time_is_read_from_its_record(tmp_path):
                                   "seconds": {"05_finetuning": 100.0, "06_regression": 150.2}, "output_mb": 1.2}))
     line = book.lab_time_line(record)
     assert "4 min 35 s" in line and "06_regression (150 s)" in line
+    # a bf16 run says so, and what a CPU without native bf16 units gets (the fp32 run of the same record)
+    record.write_text(json.dumps({"machine": "2 CPU cores", "date": "2026-12-06", "commit": "abc", "total_seconds": 280.2,
+                                  "precision": "bf16", "bf16_units": ["avx512_bf16"], "output_mb": 1.7,
+                                  "seconds": {"05_finetuning": 121.2, "06_regression": 70.1},
+                                  "runs": {"fp32": {"total_seconds": 401.0}}}))
+    line = book.lab_time_line(record)
+    assert "4 min 40 s in all in bf16, which this CPU computes natively (avx512_bf16)" in line
+    assert "without native bf16 units the lab computes in fp32" in line and "6 min 41 s" in line
+
+
+def test_the_lab_path_computes_in_bf16_only_where_the_cpu_has_it_and_the_reader_did_not_choose(tmp_path, monkeypatch):
+    """``run --lab`` gives its kernels ``SENTENCE_PRECISION=auto`` (bf16 on native units, else fp32) unless the reader
+    set the variable, and leaves the variable as it found it; the book's own run sets nothing."""
+    import os
+
+    seen = []
+    monkeypatch.setattr(book, "run_notebook", lambda *a, **k: seen.append(os.environ.get(book.PRECISION_ENV)) or
+                        tmp_path / "x.ipynb")
+    monkeypatch.setattr(book, "mark_lab_run", lambda path: None)
+    monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path))
+    monkeypatch.delenv(book.PRECISION_ENV, raising=False)
+    book.run_all(tmp_path, only=["06"], lab=True)
+    assert seen == ["auto"] and book.PRECISION_ENV not in os.environ
+    book.run_all(tmp_path, only=["06"], smoke=True)
+    assert seen == ["auto", None]
+    monkeypatch.setenv(book.PRECISION_ENV, "fp32")
+    book.run_all(tmp_path, only=["06"], lab=True)
+    assert seen == ["auto", None, "fp32"] and os.environ[book.PRECISION_ENV] == "fp32"
+
+
+def test_the_lab_presets_rows_are_rows_of_the_lab_roster(monkeypatch):
+    """The lab's ``baseline_rows`` name rows its roster has (a name that is not one is refused, naming the
+    parameter and the rows there are), and the lab leaves all-mpnet-base-v2 out even where it is installed."""
+    from helpers import encoders
+    from helpers.encoders import roster_rows
+    from helpers.roster import rows_named
+
+    monkeypatch.setattr(encoders, "random_init_copy", lambda name: f"{name}-random")  # no model is loaded
+
+    pair = {"mlm": "mlm-folder", "simcse": "simcse-folder", "simcse_pooling": "mean"}
+    for stem in ("06_regression", "08_other_datasets"):
+        params = book.LAB_PARAMETERS[stem]
+        rows = roster_rows("offline", self_trained=pair, include_mpnet=params["include_mpnet"])
+        assert "all-mpnet-base-v2" not in [r["row"] for r in rows]
+    chosen = rows_named(rows, book.LAB_PARAMETERS["06_regression"]["baseline_rows"])
+    assert [r["row"] for r in chosen] == book.LAB_PARAMETERS["06_regression"]["baseline_rows"]
+    with pytest.raises(ValueError, match=r"baseline_rows: 'self-trained MLM \(mean\)' is not a row.*'self-trained MLM \(MEAN\)'"):
+        rows_named(rows, ["self-trained MLM (mean)"])
+    with pytest.raises(ValueError, match="list of row names"):
+        rows_named(rows, "all-MiniLM-L6-v2")
 
 
 def test_teaching_page_reads_prerequisites_and_times(tmp_path, monkeypatch):

@@ -119,5 +119,7 @@ def test_the_default_precision_is_the_books_unless_the_environment_says_otherwis
                                        text=True)
     assert run({}).stdout.split() == [prec.BOOK] * 5 + ["fp32"]
     assert run({prec.ENV: "bf16"}).stdout.split() == ["bf16"] * 5 + ["fp32"]
+    auto = "bf16" if prec.hardware("cpu")["native"] else "fp32"  # the lab path's setting: native units decide
+    assert run({prec.ENV: "auto"}).stdout.split() == [auto] * 5 + ["fp32"]
     bad = run({prec.ENV: "fp16"})
     assert bad.returncode != 0 and "$SENTENCE_PRECISION='fp16'" in bad.stderr
