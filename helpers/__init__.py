@@ -2,7 +2,7 @@
 
 One module per concept, in the layers ARCHITECTURE.md draws:
 
-* base: ``config`` (paths, seeds, chapter tables), ``data`` (datasets), ``units`` (word units, the one reader of
+* base: ``config`` (paths, seeds), ``results`` (every chapter's results tables, declared once), ``data`` (datasets), ``units`` (word units, the one reader of
   sentences), ``information`` (KL, I, IDF, SIF), ``artifacts`` (published runs), ``live`` (glue), ``publishing``
   (repository, launch buttons), ``book`` (running the notebooks, generated pages);
 * measure: ``encoders`` (loading a model as its library computes it), ``precision`` (fp32 or bf16),

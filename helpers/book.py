@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from .config import CHAPTER_RESULTS, ROOT, results_dir
+from .results import FINETUNE, REPRODUCED, RUNNER
 
 __all__ = ["NOTEBOOK_DIR", "SELF_TRAINED_SMOKE", "SMOKE_PARAMETERS", "SELF_TRAINED_LAB", "LAB_PARAMETERS",
            "LAB_COMMAND", "LAB_RECORD", "lab_time_line", "preset_parameters", "check_chapter_parameters", "WORDS_PER_MINUTE", "chapter_prerequisites", "reading_minutes", "dependency_levels",
@@ -424,7 +425,7 @@ def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, o
     check_types(paths, overrides or {})
     for path in paths:  # the presets pass the checks a reader's overrides pass, before anything runs
         check_chapter_parameters(path, preset_parameters(path.stem, smoke, lab))
-    times_file = results_dir("book") / "run_times.json"
+    times_file = RUNNER.run_times.path()
     try:
         times = json.loads(times_file.read_text()) if times_file.is_file() else {}
     except json.JSONDecodeError:
@@ -734,17 +735,14 @@ def teaching_page(book_dir: Path, out: Path) -> None:
     for n, level in enumerate(dependency_levels(needs)):
         lines.append(f"{n + 1}. " + ", ".join(f"{{doc}}`{s[:2]} <{s}>`" for s in level))
     lines += ["", "## One-page summary: claim, reasoning, what reproduced", ""]
-    claims_file = results_dir("reproduced") / "claims.csv"
-    if claims_file.is_file():
-        import pandas as pd
-
-        claims = pd.read_csv(claims_file)
+    claims = REPRODUCED.claims.read_or_none()
+    if claims is not None:
         lines += ["| claim | where the reasoning is | verdict in this build |", "|---|---|---|"]
         for _, row in claims.iterrows():
             claim = str(row["claim"]).replace("|", "\\|")
             lines.append(f"| {claim} | {{doc}}`{row['chapter'][:2]} <{row['chapter']}>` | **{row['verdict']}** |")
     else:
-        lines.append("The closing chapter has not run in this build (`results/reproduced/claims.csv` is missing).")
+        lines.append(f"The closing chapter has not run in this build (`{REPRODUCED.claims}` is missing).")
     lines += ["", "## What the offline pair stands for", ""] + _stand_in_lines()
     lines += ["", "## A three-session seminar", ""]
     for session in SESSIONS:
@@ -796,10 +794,10 @@ def _stand_in_lines() -> list[str]:
     ``budget_curve.csv`` (what a class should know before reading any verdict made on it)."""
     import pandas as pd
 
-    path = results_dir("finetune") / "stand_in.csv"
-    if not path.is_file() or pd.read_csv(path).empty:
-        return ["Chapter 05 has not measured the stand-in in this build (`results/finetune/stand_in.csv`)."]
-    r = pd.read_csv(path).iloc[0]
+    table = FINETUNE.stand_in.read_or_none()
+    if table is None or table.empty:
+        return [f"Chapter 05 has not measured the stand-in in this build (`{FINETUNE.stand_in}`)."]
+    r = table.iloc[0]
     lines = ["Every verdict of chapters 05-12 is made on the book's own small pair; tell the class what it is "
              "(chapter 05, section 6):", "",
              "| measurement | this build |", "|---|---|",
@@ -813,9 +811,8 @@ def _stand_in_lines() -> list[str]:
              "| does pre-training help SimCSE (interval above 0)? | " + (
                  "not measured" if pd.isna(r["pretraining_helps"]) else
                  "yes" if str(r["pretraining_helps"]) == "True" else "no") + " |"]
-    curve = results_dir("finetune") / "budget_curve.csv"
-    if curve.is_file():
-        c = pd.read_csv(curve)
+    c = FINETUNE.budget_curve.read_or_none()
+    if c is not None:
         lines += ["", "Across pre-training budgets (recorded with `python benchmarks/mlm_budget.py`): " + "; ".join(
             f"{int(b['mlm_steps']):,} steps at width {int(b['mlm_hidden'])}: {b['stsb_diff']:+.3f} "
             f"[{b['stsb_diff_low']:+.3f}, {b['stsb_diff_high']:+.3f}]" for _, b in c.iterrows()) + "."]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ROOT", "data_dir", "results_dir", "CHAPTER_RESULTS", "load_result", "cache_dir", "settings_key",
+__all__ = ["ROOT", "data_dir", "results_dir", "CHAPTER_RESULTS", "cache_dir", "settings_key",
            "settings_location", "as_stored", "settings_differences", "check_count", "seed_everything",
            "TEXT_PROGRESS", "tqdm"]
 
@@ -60,27 +60,6 @@ CHAPTER_RESULTS = {"01_theory": "theory", "02_information": "information", "03_i
                    "07_word_weights": "word_weights", "08_other_datasets": "datasets", "10_pair_similarity": "pairs",
                    "11_faithfulness": "faithfulness", "12_what_reproduced": "reproduced",
                    "13_explain_your_model": "explain"}
-
-
-def load_result(folder: str, name: str):
-    """A table a chapter wrote, ``results/<folder>/<name>.csv`` (``$SENTENCE_RESULTS_DIR`` moves it), as a
-    DataFrame: what the exercises read, so that they run without the chapter's state (after its parameters
-    cell alone). An unknown folder or a missing table is an error that names the chapter to run."""
-    import pandas as pd
-
-    writers = {f: chapter for chapter, f in CHAPTER_RESULTS.items()}
-    if folder not in writers:
-        raise ValueError(f"load_result: unknown results folder {folder!r}; the chapters write "
-                         f"{', '.join(sorted(writers))}.")
-    file = _results_base() / folder / (
-        name if name.endswith(".csv") else f"{name}.csv")
-    if not file.is_file():
-        written = sorted(p.stem for p in file.parent.glob("*.csv")) if file.parent.is_dir() else []
-        raise FileNotFoundError(
-            f"{file} does not exist: run chapter {writers[folder]} first (for example "
-            f"`python -m helpers.book run --only {writers[folder][:2]}`), or point SENTENCE_RESULTS_DIR at the "
-            f"results folder of a build that ran it" + (f". Tables there: {', '.join(written)}." if written else "."))
-    return pd.read_csv(file, keep_default_na=False, na_values=[""])
 
 
 def cache_dir(kind: str = "") -> Path:

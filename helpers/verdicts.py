@@ -19,12 +19,11 @@ chapters for the closing chapter.
 """
 from __future__ import annotations
 
-import json
 import re
 
 import pandas as pd
 
-from .config import load_result, results_dir
+from .results import DATASETS, FINETUNE, REGRESSION, SHAP, THEORY, WORD_WEIGHTS
 from .rules import (RULE, VERDICTS, baseline_dependence, judge_contrasts, judge_designs, judge_finetuning,
                     matched_rows, slope_positive)
 
@@ -43,14 +42,6 @@ def _row(claim, chapter, evidence, verdict, why):
     return {"claim": claim, "chapter": chapter, "evidence": evidence, "verdict": verdict, "why": why}
 
 
-def _read_csv(folder: str, name: str) -> pd.DataFrame | None:
-    """A chapter's table (:func:`helpers.config.load_result`), or None when the chapter has not written it."""
-    try:
-        return load_result(folder, name)
-    except FileNotFoundError:
-        return None
-
-
 def _missing(claim, chapter, what):
     return _row(claim, chapter, "", "not measured", f"{what} is missing: run chapter {chapter} first.")
 
@@ -59,8 +50,9 @@ def _fmt(x, digits=2):
     return f"{x:+.{digits}f}"
 
 
-def _contrasts(folder: str, **select) -> pd.DataFrame | None:
-    table = _read_csv(folder, "contrasts.csv")
+def _contrasts(chapter, **select) -> pd.DataFrame | None:
+    """A chapter's contrasts table (``results.FINETUNE``, ``REGRESSION``, ``DATASETS``), rows selected by column."""
+    table = chapter.contrasts.read_or_none()
     if table is None:
         return None
     for column, value in select.items():
@@ -76,16 +68,15 @@ def matched_pairs(table: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def _theory_summary() -> dict | None:
-    """Chapter 01's ``results/theory/summary.json`` (None when it has not run)."""
-    path = results_dir("theory") / "summary.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    """Chapter 01's summary (``results.THEORY.summary``; None when it has not run)."""
+    return THEORY.summary.read_or_none()
 
 
 def claim_bound():
     claim = "The contrastive log-likelihood is bounded below by SGNS over the sentence (Jensen)"
     s = _theory_summary()
     if s is None:
-        return _missing(claim, "01_theory", "results/theory/summary.json")
+        return _missing(claim, "01_theory", str(THEORY.summary))
     ok = s["violations"] == 0
     return _row(claim, "01_theory", f"{s['violations']} violations in {s['pairs_checked']} random pairs",
                 "reproduced" if ok else "not reproduced",
@@ -103,7 +94,7 @@ def claim_norms():
     claim = "At the SGNS optimum the squared (G-)norm of a word vector encodes its information gain"
     summary = _theory_summary()
     if summary is None:
-        return _missing(claim, "01_theory", "results/theory/summary.json")
+        return _missing(claim, "01_theory", str(THEORY.summary))
     fit = summary["models"].get("sgns_untied")
     if fit is None:
         return _missing(claim, "01_theory", "the sgns_untied model")
@@ -113,8 +104,7 @@ def claim_norms():
     optimum = summary.get("optimum")
     if not optimum:
         return _row(claim, "01_theory", evidence, "partly reproduced" if encodes else "not reproduced",
-                    "The closed-form optimum was not computed in this build (results/theory/summary.json has no "
-                    "'optimum').")
+                    f"The closed-form optimum was not computed in this build ({THEORY.summary} has no 'optimum').")
     reached = bool(optimum["reached"])
     evidence += (f"; closed-form optimum on the smoothed corpus: G-norm slope on KL {optimum['optimum_slope']:.2f} "
                  f"(R² {optimum['optimum_r2']:.2f}); trained: slope {optimum['trained_slope_last']:.2f}, "
@@ -132,7 +122,7 @@ def claim_toy_contrastive():
     claim = "Contrastive training itself (not any training) makes word norms encode KL (toy corpus)"
     summary = _theory_summary()
     if summary is None:
-        return _missing(claim, "01_theory", "results/theory/summary.json")
+        return _missing(claim, "01_theory", str(THEORY.summary))
     models = summary["models"]
     if "contrastive" not in models or "cbow" not in models:
         return _missing(claim, "01_theory", "the contrastive and cbow models")
@@ -147,10 +137,10 @@ def claim_toy_contrastive():
                 "the control's.")
 
 
-def _table_claim(claim, chapter, folder, method, quantity):
-    contrasts = _contrasts(folder)
+def _table_claim(claim, chapter, tables, method, quantity):
+    contrasts = _contrasts(tables)
     if contrasts is None:
-        return _missing(claim, chapter, f"results/{folder}/contrasts.csv")
+        return _missing(claim, chapter, str(tables.contrasts))
     pad = contrasts[(contrasts["method"] == method) & (contrasts["quantity"] == quantity)
                     & (contrasts["baseline"] == ("pad" if method == "ig" else "mask"))]
     if pad.empty:
@@ -170,8 +160,8 @@ def _table_claim(claim, chapter, folder, method, quantity):
 
 def claim_table1():
     row = _table_claim("R² and β of IG weight on KL are higher for contrastive encoders than for their MLMs "
-                       "(Table 1)", "06_regression", "regression", "ig", "kl")
-    table = _read_csv("regression", "table.csv")
+                       "(Table 1)", "06_regression", REGRESSION, "ig", "kl")
+    table = REGRESSION.table.read_or_none()
     if table is not None:  # the encoders without their base in the roster, for context (no verdict from them)
         t = table[(table["method"] == "ig") & (table["quantity"] == "kl")]
         paired = {m for pair in matched_pairs(t) for m in pair}
@@ -184,12 +174,12 @@ def claim_table1():
 
 def claim_beyond_frequency():
     row = _table_claim("Contrastive encoders weigh informative words beyond frequency: the contrast on KL with "
-                       "log-frequency held fixed (the book's question)", "06_regression", "regression", "ig",
+                       "log-frequency held fixed (the book's question)", "06_regression", REGRESSION, "ig",
                        "kl|log_freq")
     row["why"] += (" KL and I = -log p(w) both grow as a word gets rarer; here r is the partial correlation of weight "
                    "and KL given log p(w) and β the KL slope with log p(w) held fixed, so a model that only weighs "
                    "rare words more cannot pass.")
-    frequency = _read_csv("regression", "frequency.csv")
+    frequency = REGRESSION.frequency.read_or_none()
     if frequency is not None and row["verdict"] not in ("not measured",):
         t = frequency[frequency["method"] == "ig"]
         row["evidence"] += "; partial R² of KL given log-frequency: " + ", ".join(
@@ -200,9 +190,9 @@ def claim_beyond_frequency():
 
 def claim_finetuning():
     claim = "Contrastive fine-tuning raises R² and β along training (the same model, step by step)"
-    contrasts = _contrasts("finetune")
+    contrasts = _contrasts(FINETUNE)
     if contrasts is None:
-        return _missing(claim, "05_finetuning", "results/finetune/contrasts.csv")
+        return _missing(claim, "05_finetuning", str(FINETUNE.contrasts))
     judged = judge_finetuning(contrasts)
     if judged["verdict"] == "not measured":
         return _missing(claim, "05_finetuning", "the mlm_then_simcse run")
@@ -212,9 +202,9 @@ def claim_finetuning():
 
 def claim_designs():
     claim = "The contrast holds on every matched design the book can afford offline (MLM side vs contrastive side)"
-    contrasts = _contrasts("finetune")
+    contrasts = _contrasts(FINETUNE)
     if contrasts is None:
-        return _missing(claim, "05_finetuning", "results/finetune/contrasts.csv")
+        return _missing(claim, "05_finetuning", str(FINETUNE.contrasts))
     judged = judge_designs(contrasts)
     if judged["verdict"] == "not measured":
         return _missing(claim, "05_finetuning", "a design with both sides measured")
@@ -225,14 +215,14 @@ def claim_designs():
 
 def claim_ig_shap():
     claim = "The contrast holds under SHAP as well as under IG (appendix E)"
-    cmp = _read_csv("shap", "ig_vs_shap.csv")
+    cmp = SHAP.ig_vs_shap.read_or_none()
     evidence = ""
     if cmp is not None:
         rho = float(cmp.loc[cmp["level"] == "overall", "spearman"].iloc[0])
         evidence = f"Spearman of IG and SHAP word weights: {rho:.2f} (chapter 04's encoder; context, not the claim); "
-    contrasts = _contrasts("regression", method="shap", quantity="kl")
+    contrasts = _contrasts(REGRESSION, method="shap", quantity="kl")
     if contrasts is None or contrasts.empty:
-        return _missing(claim, "06_regression", "SHAP rows in results/regression/contrasts.csv")
+        return _missing(claim, "06_regression", f"SHAP rows in {REGRESSION.contrasts}")
     judged = judge_contrasts(contrasts)
     return _row(claim, "06_regression", evidence + "under SHAP: " + judged["evidence"], judged["verdict"],
                 RULE + " The paper claims the contrast holds under SHAP, not that IG and SHAP rank words alike.")
@@ -240,9 +230,9 @@ def claim_ig_shap():
 
 def claim_kl_i():
     claim = "The contrast holds on self-information I(w) as on information gain KL(w) (appendix E)"
-    contrasts = _contrasts("regression", method="ig", baseline="pad")
+    contrasts = _contrasts(REGRESSION, method="ig", baseline="pad")
     if contrasts is None:
-        return _missing(claim, "06_regression", "results/regression/contrasts.csv")
+        return _missing(claim, "06_regression", str(REGRESSION.contrasts))
     on_i, on_kl = (judge_contrasts(contrasts[contrasts["quantity"] == q]) for q in ("self_info", "kl"))
     if on_i["verdict"] == "not measured":
         return _row(claim, "06_regression", "no matched pair", "not testable offline", "")
@@ -252,9 +242,9 @@ def claim_kl_i():
 
 def claim_datasets():
     claim = "The contrast holds on Wikipedia, NLI and STS12 as well (appendix F)"
-    contrasts = _contrasts("datasets", method="ig", quantity="kl")
+    contrasts = _contrasts(DATASETS, method="ig", quantity="kl")
     if contrasts is None:
-        return _missing(claim, "08_other_datasets", "results/datasets/contrasts.csv")
+        return _missing(claim, "08_other_datasets", str(DATASETS.contrasts))
     if contrasts.empty:
         return _row(claim, "08_other_datasets", "no contrastive model with its base MLM in the roster",
                     "not testable offline", "The paper's pairs need the hub.")
@@ -265,11 +255,11 @@ def claim_datasets():
 
 def claim_figure3():
     claim = "Contrastive training raises nouns and lowers 'is' and '.', leaving 'a' and 'with' (Figure 3)"
-    changes = _read_csv("word_weights", "word_changes.csv")
+    changes = WORD_WEIGHTS.word_changes.read_or_none()
     if changes is None:
-        return _missing(claim, "07_word_weights", "results/word_weights/word_changes.csv")
+        return _missing(claim, "07_word_weights", str(WORD_WEIGHTS.word_changes))
     if "change_low" not in changes:
-        return _missing(claim, "07_word_weights", "the intervals of results/word_weights/word_changes.csv")
+        return _missing(claim, "07_word_weights", f"the intervals of {WORD_WEIGHTS.word_changes}")
     by_word = changes.set_index("word")
     hits, checked, rare = [], 0, []
     for direction, words in FIGURE3_READING.items():
@@ -385,7 +375,7 @@ def bottom_line(claims: pd.DataFrame) -> str:
 def stand_in_sentence(table: pd.DataFrame | None = None) -> str:
     """What the offline pair can and cannot stand for, in words, from chapter 05's ``stand_in.csv`` (or the
     ``table`` given); "" when chapter 05 has not written it."""
-    table = _read_csv("finetune", "stand_in.csv") if table is None else table
+    table = FINETUNE.stand_in.read_or_none() if table is None else table
     if table is None or table.empty:
         return ""
     r = table.iloc[0]

@@ -14,7 +14,7 @@ HELPERS = ROOT / "helpers"
 #: The layers from the bottom up, as ARCHITECTURE.md draws them. A module may import its own layer and those
 #: below it, except that analysis skips measure (tables in, tables out) and drawing imports nothing that computes.
 LAYERS = {
-    "base": {"config", "data", "units", "information", "live", "publishing", "book", "artifacts"},
+    "base": {"config", "results", "data", "units", "information", "live", "publishing", "book", "artifacts"},
     "measure": {"encoders", "precision", "attribution", "faithfulness"},
     "analyse": {"regression", "rules", "verdicts"},
     "study": {"roster", "training", "standin", "contrast", "theory", "sweep", "explorer", "explain", "views"},

@@ -1,0 +1,186 @@
+"""The results tables are declared once (helpers/results.py): what the chapters write is what is declared, and
+nothing else names a results file by a literal string."""
+import ast
+import csv
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import book, results
+from helpers.config import CHAPTER_RESULTS, ROOT
+
+
+def _columns(path: Path) -> list[str]:
+    if path.suffix == ".json":
+        return list(json.loads(path.read_text()))
+    with path.open(newline="") as f:
+        return next(csv.reader(f), [])
+
+
+def test_every_table_the_smoke_run_wrote_is_declared_with_its_columns(smoke_book):
+    """Every file under the smoke run's results/ is a declared table (by folder and name) with the declared
+    columns: exactly those, in any order, or at least those where the run names further ones."""
+    written = sorted(p for p in smoke_book["results"].rglob("*") if p.is_file())
+    assert written, "the smoke run wrote no table"
+    for path in written:
+        folder = path.parent.name
+        table = results.RUNNER.run_times if (folder, path.name) == ("book", "run_times.json") else \
+            results.table(folder, path.name)  # an undeclared file raises, naming what the folder declares
+        found = [c for c in _columns(path) if c != ""]
+        expected = [c for c in table.columns if c != ""]
+        assert set(expected) <= set(found), (path, sorted(set(expected) - set(found)))
+        if not table.more_columns:
+            assert set(found) == set(expected), (path, sorted(set(found) - set(expected)))
+    every_chapter = {CHAPTER_RESULTS[s] for s in CHAPTER_RESULTS}
+    assert every_chapter <= {p.parent.name for p in written}, every_chapter - {p.parent.name for p in written}
+
+
+def _python_sources():
+    """(where, source) of every helpers module but the registry, and every code cell of every chapter."""
+    for path in sorted((ROOT / "helpers").rglob("*.py")):
+        if path.name != "results.py":
+            yield str(path.relative_to(ROOT)), path.read_text()
+    import nbformat
+
+    for path in book.notebooks():
+        nb = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+                yield f"{path.name} cell {i}", source
+
+
+def _literal_results_names(source: str) -> list[str]:
+    """String literals that name a declared results file (``"contrasts.csv"``, ``"results/ig/baselines.csv"``)."""
+    files = {f.split("{")[0] if "{" not in f else None for names in results.declared_files().values() for f in names}
+    files.discard(None)
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+            if text.rsplit("/", 1)[-1] in files or re.search(r"_words\.csv$", text):
+                found.append(text)
+    return found
+
+
+def test_no_chapter_or_module_names_a_results_file_by_a_literal():
+    """A chapter writes and reads its tables through helpers.results; no module or chapter cell types a results
+    file's name (``"contrasts.csv"``), calls ``to_csv`` or ``write_text`` itself, or reads by folder and name."""
+    offenders = []
+    for where, source in _python_sources():
+        for text in _literal_results_names(source):
+            offenders.append(f"{where}: names {text!r}")
+        if where.endswith(tuple(f"cell {i}" for i in range(1000))) and re.search(r"\.to_csv\(|\.write_text\(", source):
+            offenders.append(f"{where}: writes a file itself")
+        if "load_result(" in source:
+            offenders.append(f"{where}: reads a table by folder and name")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_literal_check_finds_a_typed_name():
+    """The check above can fail: a typed name, a path with a folder and chapter 02's pattern are each caught."""
+    assert _literal_results_names('x = load("contrasts.csv")') == ["contrasts.csv"]
+    assert _literal_results_names('p = "results/finetune/stand_in.csv"') == ["results/finetune/stand_in.csv"]
+    assert _literal_results_names('p = f"{name}_validation_words.csv"') == ["_validation_words.csv"]
+    assert _literal_results_names('x = "contrasts"') == []
+
+
+def _folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_save_refuses_columns_that_are_not_the_declared_ones(tmp_path, monkeypatch):
+    _folder(tmp_path, monkeypatch)
+    t = results.IG.completeness
+    good = pd.DataFrame({"quadrature": ["gausslegendre"], "n_steps": [20], "max_gap": [0.01], "mean_gap": [0.005]})
+    path = t.save(good)
+    assert path == tmp_path / "ig" / "completeness.csv"
+    pd.testing.assert_frame_equal(t.read(), good)
+    with pytest.raises(ValueError, match=r"ig/completeness .*lacks \['mean_gap'\]"):
+        t.save(good.drop(columns="mean_gap"))
+    with pytest.raises(ValueError, match=r"has \['extra'\], which are not declared"):
+        t.save(good.assign(extra=1))
+    # where the run names further columns (a model per column), those are allowed; the declared ones are not optional
+    figure3 = results.WORD_WEIGHTS.figure3
+    row = {c: [1] for c in figure3.columns}
+    figure3.save(pd.DataFrame({**row, "my-model": [1.0]}))
+    with pytest.raises(ValueError, match="lacks"):
+        figure3.save(pd.DataFrame({"my-model": [1.0]}))
+    # a table written with its index declares the index's name first
+    changes = results.WORD_WEIGHTS.word_changes
+    frame = pd.DataFrame({c: [0.5] for c in changes.columns[1:]}, index=pd.Index(["dog"], name="word"))
+    changes.save(frame)
+    assert list(changes.read().columns) == list(changes.columns)
+    with pytest.raises(ValueError, match="lacks"):
+        changes.save(frame.reset_index(drop=True))
+
+
+def test_a_failed_save_leaves_the_table_that_was_there(tmp_path, monkeypatch):
+    """Writing goes through a temporary file: a crash half-way leaves the old table whole and no stray file."""
+    _folder(tmp_path, monkeypatch)
+    t = results.IG.sketch_error
+    old = pd.DataFrame({"projections": [8], "seed": [0], "spearman": [0.9], "median_rel_error": [0.1]})
+    t.save(old)
+
+    class Crashing(pd.DataFrame):
+        def to_csv(self, out, **kwargs):
+            out.write("projections,seed,spear")
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        t.save(Crashing(old.assign(seed=1)))
+    pd.testing.assert_frame_equal(t.read(), old)
+    assert [p.name for p in (tmp_path / "ig").iterdir()] == ["sketch_error.csv"]
+
+
+def test_a_table_not_written_names_the_chapter_and_a_file_name_cannot_leave_its_folder(tmp_path, monkeypatch):
+    _folder(tmp_path, monkeypatch)
+    with pytest.raises(FileNotFoundError, match=r"run chapter 06_regression first .*--only 06"):
+        results.REGRESSION.table.read()
+    assert results.REGRESSION.table.read_or_none() is None
+    words = results.INFORMATION.words
+    frame = pd.DataFrame({c: ["x"] for c in words.columns})
+    assert words.save(frame, dataset="stsb", split="validation").name == "stsb_validation_words.csv"
+    assert results.table("information", "stsb_validation_words.csv") is words
+    for bad in ({"dataset": "../../etc", "split": "x"}, {"dataset": ".hidden", "split": "x"}):
+        with pytest.raises(ValueError, match="outside results/information"):
+            words.save(frame, **bad)
+    with pytest.raises(ValueError, match="give split="):
+        words.path(dataset="stsb")
+    with pytest.raises(ValueError, match=r"results/regression/ has no table 'tabel'; its tables are table, contrasts"):
+        results.table("regression", "tabel")
+    with pytest.raises(ValueError, match="unknown results folder 'regresion'"):
+        results.table("regresion", "table")
+    assert not any(p.is_file() for p in Path(tmp_path).parent.glob("etc*"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_any_order_of_the_declared_columns_is_accepted_and_any_missing_one_is_named(data):
+    """Property over every declared CSV table: the declared columns in any order pass the check; dropping any
+    non-empty subset fails naming exactly the dropped columns."""
+    tables = [t for c in results.CHAPTERS.values() for t in c.tables().values() if t.kind == "csv" and not t.index]
+    t = data.draw(st.sampled_from(tables))
+    order = data.draw(st.permutations(list(t.columns)))
+    t.check(pd.DataFrame(columns=order))
+    dropped = data.draw(st.sets(st.sampled_from(list(t.columns)), min_size=1))
+    kept = [c for c in order if c not in dropped]
+    with pytest.raises(ValueError) as err:
+        t.check(pd.DataFrame(columns=kept))
+    named = re.search(r"lacks (\[.*?\])", str(err.value)).group(1)
+    assert set(ast.literal_eval(named)) == dropped
+
+
+def test_every_chapter_that_writes_results_has_its_tables_declared():
+    """One entry per chapter folder, each table's folder and chapter filled in from its entry."""
+    assert set(results.CHAPTERS) == set(CHAPTER_RESULTS.values())
+    for folder, chapter in results.CHAPTERS.items():
+        assert chapter.tables(), folder
+        for t in chapter.tables().values():
+            assert (t.folder, CHAPTER_RESULTS[t.chapter]) == (folder, folder) and t.columns and t.about
