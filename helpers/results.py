@@ -22,7 +22,8 @@ from types import SimpleNamespace
 
 from .config import CHAPTER_RESULTS, results_dir
 
-__all__ = ["Table", "Chapter", "CHAPTERS", "RUNNER", "table", "declared_files"]
+__all__ = ["Table", "Chapter", "THEORY", "INFORMATION", "IG", "SHAP", "FINETUNE", "REGRESSION", "WORD_WEIGHTS", "DATASETS",
+           "PAIRS", "FAITHFULNESS", "REPRODUCED", "EXPLAIN", "RUNNER", "CHAPTERS", "table", "declared_files"]
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def _chapter(chapter: str, folder: str, **tables: Table) -> Chapter:
 THEORY = _chapter('01_theory', 'theory',
     summary=Table('summary', ('pairs_checked', 'violations', 'min_gap', 'median_gap', 'spearman_kl_i', 'spearman_kl_same_i',
             'vocabulary', 'models', 'corpus', 'seed', 'seeds', 'last_checkpoints', 'optimum',),
-                "the bound's check, KL vs I, the seeds and the optimum (Eqs. eq-jensen, eq-sgns-kl)", kind="json"),
+                "the bound's check, KL vs I, the seeds and the optimum (Eqs. eq-jensen, eq-oyama)", kind="json"),
     words=Table('words', ('model', 'word', 'spread', 'frequency', 'kl', 'kl_same', 'norm2', 'gnorm',),
                 "each toy word's KL and squared norm in every model"),
     trajectories=Table('trajectories', ('step', 'loss', 'r2_norm2_vs_kl', 'slope_norm2_vs_kl', 'r2_gnorm_vs_kl', 'slope_gnorm_vs_kl',
@@ -180,7 +181,7 @@ FINETUNE = _chapter('05_finetuning', 'finetune',
             'r_base', 'r_diff', 'beta_model', 'beta_base', 'beta_diff', 'r2_model', 'r2_base',
             'r_diff_low', 'r_diff_high', 'beta_diff_low', 'beta_diff_high', 'beta_model_low', 'p_r',
             'p_beta', 'verdict',),
-                'the paired contrasts of the designs and of the self-trained pair (Eq. eq-paired-contrast)'),
+                "the paired contrasts of the designs and of the self-trained pair (chapter 12's rule)"),
     stand_in=Table('stand_in', ('corpus_sentences', 'corpus_words', 'mlm_steps', 'mlm_hidden', 'mlm_layers', 'masked_accuracy',
             'perplexity', 'unigram_accuracy', 'unigram_perplexity', 'masked_tokens',
             'simcse_from_mlm_stsb', 'simcse_from_random_stsb', 'stsb_diff', 'stsb_diff_low',
