@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from .results import REGRESSION
+
 __all__ = ["ols", "partial_r2", "join_information", "regress", "regress_with_covariates", "TABLE_COLUMNS",
            "CONTROLS", "split_quantity", "with_control", "regress_beyond", "BEYOND_STATS", "FREQUENCY_COLUMNS",
            "frequency_controls",
@@ -273,8 +275,7 @@ def regress_with_covariates(weights, info, quantity: str = "kl", covariates=("lo
             "n_points": int(len(data))}
 
 
-TABLE_COLUMNS = ["dataset", "model", "pooling", "base", "method", "quantity", "r2", "beta", "r2_low", "r2_high",
-                 "beta_low", "beta_high", "n_points", "n_sentences", "sketch_spearman", "sketch_median_rel_err"]
+TABLE_COLUMNS = list(REGRESSION.table.columns)  # declared once, with the table (helpers.results)
 #: A sketched row is marked when its weights rank the words of the check sentences this far from exact IG.
 SKETCH_MIN_SPEARMAN = 0.95
 
@@ -358,8 +359,7 @@ def contrast_under_choices(choices: pd.DataFrame, model: str, base: str, quantit
             "beta_higher": int((a["beta"] > b["beta"]).sum())}
 
 
-BASELINE_COLUMNS = ["model", "kind", "base", "baseline", "r2", "r2_low", "r2_high", "beta", "beta_low", "beta_high",
-                    "n_sentences", "displacement_beta", "displacement_r2", "spearman_ig_displacement"]
+BASELINE_COLUMNS = list(REGRESSION.baselines.columns)  # declared once, with the table (helpers.results)
 
 
 def figure2_data(weights: dict, info, quantity: str = "kl") -> dict:

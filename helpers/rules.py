@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .regression import CONTROLS, split_quantity, with_control
+from .results import REGRESSION
 
 __all__ = ["ALPHA", "VERDICTS", "CONTRAST_COLUMNS", "RULE", "paired_contrast", "slope_positive", "decide",
            "decide_family", "pooled", "EVIDENCE", "missing_evidence", "judge_contrasts", "judge_finetuning",
@@ -55,11 +56,8 @@ __all__ = ["ALPHA", "VERDICTS", "CONTRAST_COLUMNS", "RULE", "paired_contrast", "
 #: Nominal false-positive rate of one comparison ("partly reproduced or better" when nothing differs).
 ALPHA = 0.05
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", "not testable offline", "not measured")
-#: The columns of a contrasts table (``results/*/contrasts.csv``).
-CONTRAST_COLUMNS = ["comparison", "model", "base", "method", "quantity", "baseline", "n_sentences",
-                    "r_model", "r_base", "r_diff", "r_diff_low", "r_diff_high", "p_r",
-                    "beta_model", "beta_base", "beta_diff", "beta_diff_low", "beta_diff_high", "p_beta",
-                    "beta_model_low", "r2_model", "r2_base", "verdict"]
+#: The columns of a contrasts table, declared once with chapter 06's (``helpers.results.REGRESSION.contrasts``).
+CONTRAST_COLUMNS = list(REGRESSION.contrasts.columns)
 
 
 def _sums(data: pd.DataFrame, quantity: str, control: str | None = None) -> pd.DataFrame:
