@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import string
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,10 +44,11 @@ class Table:
     chapter: str = field(default="", compare=False)
 
     def file(self, **fields) -> str:
-        try:
-            stem = self.name.format(**fields)
-        except KeyError as err:
-            raise ValueError(f"results table {self.folder}/{self.name}: give {err.args[0]}= to name the file.") from None
+        named = {f for _, f, _, _ in string.Formatter().parse(self.name) if f}
+        if set(fields) != named:
+            raise ValueError(f"results table {self.folder}/{self.name} is named by "
+                             f"{', '.join(f'{f}=' for f in sorted(named)) or 'no field'}; got {sorted(fields) or 'none'}.")
+        stem = self.name.format(**fields)
         if "/" in stem or "\\" in stem or stem.startswith("."):
             raise ValueError(f"results table {self.folder}/{self.name}: {fields} would name a file outside "
                              f"results/{self.folder}/.")
@@ -85,6 +87,7 @@ class Table:
                     out.write(json.dumps(data, indent=2))
                 else:
                     data.to_csv(out, index=self.index)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a table is as readable as any file written
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -116,6 +119,12 @@ class Table:
 
     def __str__(self) -> str:
         return f"results/{self.folder}/{self.name}.{self.kind}"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class Chapter(SimpleNamespace):

@@ -101,6 +101,11 @@ def test_save_refuses_columns_that_are_not_the_declared_ones(tmp_path, monkeypat
     good = pd.DataFrame({"quadrature": ["gausslegendre"], "n_steps": [20], "max_gap": [0.01], "mean_gap": [0.005]})
     path = t.save(good)
     assert path == tmp_path / "ig" / "completeness.csv"
+    plain = tmp_path / "plain.csv"
+    plain.write_text("x")  # a table is as readable as any file this process writes (mkstemp's are private)
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    with pytest.raises(ValueError, match=r"ig/completeness is named by no field; got \['dataset'\]"):
+        t.save(good, dataset="stsb")
     pd.testing.assert_frame_equal(t.read(), good)
     with pytest.raises(ValueError, match=r"ig/completeness .*lacks \['mean_gap'\]"):
         t.save(good.drop(columns="mean_gap"))
@@ -152,7 +157,7 @@ def test_a_table_not_written_names_the_chapter_and_a_file_name_cannot_leave_its_
                 {"dataset": "a\\..\\b", "split": "x"}, {"dataset": ".hidden", "split": "x"}):
         with pytest.raises(ValueError, match="outside results/information"):
             words.save(frame, **bad)
-    with pytest.raises(ValueError, match="give split="):
+    with pytest.raises(ValueError, match=r"named by dataset=, split=; got \['dataset'\]"):
         words.path(dataset="stsb")
     with pytest.raises(ValueError, match=r"results/regression/ has no table 'tabel'; its tables are table, contrasts"):
         results.table("regression", "tabel")
