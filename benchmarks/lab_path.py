@@ -33,8 +33,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from helpers.book import LAB_PRECISION, PRECISION_ENV
-    from helpers.precision import hardware, resolve
+    from helpers.book import LAB_PRECISION
+    from helpers.precision import ENV, hardware, resolve
 
     with tempfile.TemporaryDirectory(prefix="lab-path-") as tmp:
         tmp = Path(tmp)
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     record = {"machine": f"{os.cpu_count()} CPU cores, no GPU used", "threads": torch.get_num_threads(),
               "commit": commit, "date": time.strftime("%Y-%m-%d"),
               "note": "empty SENTENCE_CACHE_DIR and SENTENCE_RESULTS_DIR, nothing else on the cores",
-              "precision": resolve(os.environ.get(PRECISION_ENV) or LAB_PRECISION),
+              "precision": resolve(os.environ.get(ENV) or LAB_PRECISION),
               "bf16_units": hardware("cpu")["units"], "cpu": hardware("cpu")["cpu"],
               "total_seconds": round(total, 1), "seconds": chapters, "output_mb": round(size / 1e6, 1)}
     # one record per precision measured (``SENTENCE_PRECISION=fp32 python benchmarks/lab_path.py`` adds the fp32 run a

@@ -425,24 +425,23 @@ def run_all(out_dir: Path, overrides: dict | None = None, smoke: bool = False, o
     check_types(paths, overrides or {})
     for path in paths:  # the presets pass the checks a reader's overrides pass, before anything runs
         check_chapter_parameters(path, preset_parameters(path.stem, smoke, lab))
-    times_file = RUNNER.run_times.path()
     try:
-        times = json.loads(times_file.read_text()) if times_file.is_file() else {}
+        times = RUNNER.run_times.read_or_none() or {}
     except json.JSONDecodeError:
         times = {}
     set_precision = lab and not os.environ.get(PRECISION_ENV)  # a reader's own setting wins
     if set_precision:
         os.environ[PRECISION_ENV] = LAB_PRECISION  # the kernels inherit it
     try:
-        _run_paths(paths, out_dir, overrides, smoke, lab, times, times_file)
+        _run_paths(paths, out_dir, overrides, smoke, lab, times)
     finally:
         if set_precision:
             os.environ.pop(PRECISION_ENV, None)
     return times
 
 
-def _run_paths(paths, out_dir: Path, overrides, smoke: bool, lab: bool, times: dict, times_file: Path) -> None:
-    """Execute ``paths`` in order, recording each chapter's seconds in ``times`` and ``times_file`` as it ends."""
+def _run_paths(paths, out_dir: Path, overrides, smoke: bool, lab: bool, times: dict) -> None:
+    """Execute ``paths`` in order, recording each chapter's seconds in ``times`` and its table as it ends."""
     for i, path in enumerate(paths, 1):
         params = preset_parameters(path.stem, smoke, lab)
         params.update(overrides or {})
@@ -454,7 +453,7 @@ def _run_paths(paths, out_dir: Path, overrides, smoke: bool, lab: bool, times: d
             mark_lab_run(out)
         times[path.stem] = round(time.perf_counter() - start, 1)
         print(f"[{i}/{len(paths)}] {path.name} done in {times[path.stem]} s", flush=True)
-        times_file.write_text(json.dumps(times, indent=2))  # the chapters run so far (earlier runs of others kept)
+        RUNNER.run_times.save(times)  # the chapters run so far (earlier runs of others kept)
 
 
 #: What a chapter calls when it needs the self-trained MLM (about 40 minutes of pre-training on 2 cores when it
@@ -856,7 +855,7 @@ def compare_results(before: Path, after: Path) -> "pd.DataFrame":
             raise ValueError(f"{name}={folder} is not a folder: pass two results/ folders (for example a copy of "
                              "results/ saved before a change, and results/ after it).")
     files = sorted({p.relative_to(root) for root in (before, after) for p in root.rglob("*")
-                    if p.suffix in (".csv", ".json") and p.is_file()} - {Path("book/run_times.json")})
+                    if p.suffix in (".csv", ".json") and p.is_file()} - {Path(RUNNER.folder, RUNNER.run_times.file())})
     rows = []
     for rel in files:
         a, b = before / rel, after / rel
@@ -975,7 +974,7 @@ def main(argv=None) -> int:
                               "intervals and its verdicts agree (exit 1 when any does not)")
     record = sub.add_parser("record-times", help="store a full build's chapter times as the teachers' page's "
                                                  "reference (benchmarks/book_build_cpu.json)")
-    record.add_argument("times", nargs="?", default=str(ROOT / "results" / "book" / "run_times.json"))
+    record.add_argument("times", nargs="?", default=str(RUNNER.run_times.path()))
     record.add_argument("--note", default="", help="what else ran on the machine, for example")
     record.add_argument("--commit", default=None, help="the commit the build ran (default: this checkout's)")
     sub.add_parser("sync-text", help="write every chapter's MyST Markdown twin (notebooks/*.md) from its notebook")

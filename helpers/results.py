@@ -16,12 +16,11 @@ from __future__ import annotations
 import json
 import os
 import string
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
-from .config import CHAPTER_RESULTS, results_dir
+from .config import CHAPTER_RESULTS, _results_base, results_dir
 
 __all__ = ["Table", "Chapter", "THEORY", "INFORMATION", "IG", "SHAP", "FINETUNE", "REGRESSION", "WORD_WEIGHTS", "DATASETS",
            "PAIRS", "FAITHFULNESS", "REPRODUCED", "EXPLAIN", "RUNNER", "CHAPTERS", "table", "declared_files"]
@@ -55,8 +54,8 @@ class Table:
         return f"{stem}.{self.kind}"
 
     def path(self, **fields) -> Path:
-        """Where the table is (``$SENTENCE_RESULTS_DIR`` moves the results folder)."""
-        return results_dir(self.folder) / self.file(**fields)
+        """Where the table is (``$SENTENCE_RESULTS_DIR`` moves the results folder); nothing is created."""
+        return _results_base() / self.folder / self.file(**fields)
 
     def check(self, data) -> None:
         """Refuse ``data`` whose columns (keys) differ from the declared ones, naming both sides."""
@@ -77,20 +76,19 @@ class Table:
                     if part) + ". Change the table or its declaration in helpers/results.py.")
 
     def save(self, data, **fields) -> Path:
-        """Check ``data`` against the declaration and write it (through a temporary file in the same folder)."""
+        """Check ``data`` against the declaration and write it (through a temporary file beside it, then renamed)."""
         self.check(data)
-        path = self.path(**fields)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        path = results_dir(self.folder) / self.file(**fields)  # the folder created on the first save
+        tmp = path.with_name(f".{path.name}.tmp")  # the project's way (Explanation.save): write, then rename
         try:
-            with os.fdopen(fd, "w", newline="") as out:
+            with open(tmp, "w", newline="") as out:
                 if self.kind == "json":
                     out.write(json.dumps(data, indent=2))
                 else:
                     data.to_csv(out, index=self.index)
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a table is as readable as any file written
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         return path
 
@@ -119,12 +117,6 @@ class Table:
 
     def __str__(self) -> str:
         return f"results/{self.folder}/{self.name}.{self.kind}"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 class Chapter(SimpleNamespace):

@@ -162,6 +162,9 @@ def test_the_lab_path_computes_in_bf16_only_where_the_cpu_has_it_and_the_reader_
     monkeypatch.setenv(book.PRECISION_ENV, "fp32")
     book.run_all(tmp_path, only=["06"], lab=True)
     assert seen == ["auto", None, "fp32"] and os.environ[book.PRECISION_ENV] == "fp32"
+    from helpers import precision
+
+    assert book.PRECISION_ENV == precision.ENV  # named twice only because the runner sits below the measure layer
 
 
 def test_the_lab_presets_rows_are_rows_of_the_lab_roster(monkeypatch):

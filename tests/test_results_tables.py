@@ -75,7 +75,7 @@ def test_no_chapter_or_module_names_a_results_file_by_a_literal():
     for where, source in _python_sources():
         for text in _literal_results_names(source):
             offenders.append(f"{where}: names {text!r}")
-        if where.endswith(tuple(f"cell {i}" for i in range(1000))) and re.search(r"\.to_csv\(|\.write_text\(", source):
+        if " cell " in where and re.search(r"\.to_csv\(|\.write_text\(", source):
             offenders.append(f"{where}: writes a file itself")
         if "load_result(" in source:
             offenders.append(f"{where}: reads a table by folder and name")
@@ -149,6 +149,7 @@ def test_a_table_not_written_names_the_chapter_and_a_file_name_cannot_leave_its_
     with pytest.raises(FileNotFoundError, match=r"run chapter 06_regression first .*--only 06"):
         results.REGRESSION.table.read()
     assert results.REGRESSION.table.read_or_none() is None
+    assert not (tmp_path / "regression").exists()  # asking for a table creates no folder
     words = results.INFORMATION.words
     frame = pd.DataFrame({c: ["x"] for c in words.columns})
     assert words.save(frame, dataset="stsb", split="validation").name == "stsb_validation_words.csv"
