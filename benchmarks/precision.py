@@ -33,7 +33,7 @@ import torch
 from scipy.stats import spearmanr
 
 from helpers import data, information, regression
-from helpers.attribution import word_weights
+from helpers.attribution import IG, word_weights
 from helpers.encoders import load_encoder
 from helpers.precision import hardware
 
@@ -101,10 +101,10 @@ def attribution(args, host, record) -> None:
                 part = sample
             runs = {}
             for precision in ("fp32", "bf16"):
-                options = dict(n_steps=args.n_steps, projections=projections, precision=precision, cache=False,
-                               progress=False, gap_warning=float("inf"))
-                word_weights(encoder, part.head(1), **options)  # warm-up
-                runs[precision] = _timed(lambda: word_weights(encoder, part, **options), args.repeats)
+                method = IG(n_steps=args.n_steps, projections=projections, precision=precision)
+                options = dict(cache=False, progress=False, gap_warning=float("inf"))
+                word_weights(encoder, part.head(1), method, **options)  # warm-up
+                runs[precision] = _timed(lambda: word_weights(encoder, part, method, **options), args.repeats)
             (t32, w32), (t16, w16) = runs["fp32"], runs["bf16"]
             row = {"what": "word weights", "model": label, "mode": mode, "n_steps": args.n_steps,
                    "sentences": int(len(part)), "fp32_s": round(t32, 2), "bf16_s": round(t16, 2),

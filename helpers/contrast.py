@@ -52,8 +52,7 @@ def _design_row(design: str, objective: str, step: int, m: dict, minutes: float)
             "minutes": minutes}
 
 
-def _measure_runs(design, runs, sample, info, stsb, pooling, ig_n_steps, ig_projections, seed, measured,
-                  weights=None):
+def _measure_runs(design, runs, sample, info, stsb, pooling, method, seed, measured, weights=None):
     """Measure every checkpoint of ``runs`` ({objective: {step: path}}); ``measured`` shares step-0 rows;
     ``weights`` (a dict) collects each checkpoint's word weights under (design, objective, step)."""
     from .training import measure_checkpoint, run_minutes
@@ -63,8 +62,7 @@ def _measure_runs(design, runs, sample, info, stsb, pooling, ig_n_steps, ig_proj
         for step, path in ckpts.items():
             key = str(Path(path).resolve()) if step else f"init:{design}"
             if key not in measured:
-                measured[key] = measure_checkpoint(path, pooling, sample, info, stsb, ig_n_steps, ig_projections,
-                                                   seed)
+                measured[key] = measure_checkpoint(path, pooling, sample, info, stsb, method, seed)
             rows.append(_design_row(design, objective, step, measured[key][0], run_minutes(path)))
             if weights is not None:
                 weights[_key(design, objective, step)] = measured[key][1]
@@ -73,8 +71,8 @@ def _measure_runs(design, runs, sample, info, stsb, pooling, ig_n_steps, ig_proj
 
 def long_design(mlm, sample, info, stsb, sentences, triplets, steps: int = 750, save_steps=(0, 150, 300, 750),
                 objectives=("sup", "unsup", "mlm"), pooling: str = "mean", train: bool = False,
-                batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, ig_n_steps: int = 16,
-                ig_projections: int | None = 16, seed: int = 0, progress: bool = True, weights=None) -> pd.DataFrame:
+                batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, method=None, seed: int = 0,
+                progress: bool = True, weights=None) -> pd.DataFrame:
     """Design 1: SimCSE (``sup``, ``unsup``) and the continued MLM (``mlm``) from the self-trained MLM for
     ``steps`` steps, measured at ``save_steps``. Runs missing from the cache are trained only with ``train``."""
     from .training import simcse
@@ -90,14 +88,14 @@ def long_design(mlm, sample, info, stsb, sentences, triplets, steps: int = 750, 
                        continue_mlm=objective == "mlm", train=train)
         if ckpts:
             runs[objective] = ckpts
-    rows = _measure_runs("long", runs, sample, info, stsb, pooling, ig_n_steps, ig_projections, seed, {}, weights)
+    rows = _measure_runs("long", runs, sample, info, stsb, pooling, method, seed, {}, weights)
     return pd.DataFrame(rows, columns=DESIGN_COLUMNS)
 
 
 def reverse_design(sample, info, stsb, sentences, triplets, encoder: str = "all-MiniLM-L6-v2", steps: int = 200,
                    save_steps=(0, 100, 200), train: bool = False, batch_size: int = 32, lr: float = 5e-5,
-                   temperature: float = 0.05, ig_n_steps: int = 16, ig_projections: int | None = 16, seed: int = 0,
-                   progress: bool = True, weights=None) -> pd.DataFrame:
+                   temperature: float = 0.05, method=None, seed: int = 0, progress: bool = True,
+                   weights=None) -> pd.DataFrame:
     """Design 4: a trained contrastive encoder continued with the MLM loss (objective ``mlm``), then with
     supervised SimCSE from the last MLM checkpoint (objective ``mlm_then_sup``); step 0 of the first run is
     the encoder as published."""
@@ -114,7 +112,7 @@ def reverse_design(sample, info, stsb, sentences, triplets, encoder: str = "all-
                       progress=progress, train=train)
         if back:
             runs["mlm_then_sup"] = {s + steps: p for s, p in back.items() if s > 0}
-    rows = _measure_runs("reverse", runs, sample, info, stsb, "mean", ig_n_steps, ig_projections, seed, {}, weights)
+    rows = _measure_runs("reverse", runs, sample, info, stsb, "mean", method, seed, {}, weights)
     return pd.DataFrame(rows, columns=DESIGN_COLUMNS)
 
 
@@ -374,17 +372,16 @@ DESIGNS = ("long", "reverse", "bow")
 
 def run_designs(mlm, sample, info, stsb, sentences, triplets, designs=DESIGNS, train=(), long_steps: int = 750,
                 long_save_steps=(0, 150, 300, 750), reverse_steps: int = 200, bow_steps: int = 500,
-                ig_n_steps: int = 16, ig_projections: int | None = 16, seed: int = 0,
-                progress: bool = True, weights: dict | None = None) -> pd.DataFrame:
+                method=None, seed: int = 0, progress: bool = True, weights: dict | None = None) -> pd.DataFrame:
     """Every design of ``designs`` (see :data:`DESIGNS`), trained where missing only if it is in ``train``;
-    one row per measured checkpoint with :data:`DESIGN_COLUMNS`. ``weights`` (a dict) collects every
+    one row per measured checkpoint with :data:`DESIGN_COLUMNS`, measured by ``method`` (the attribution method
+    object, :func:`helpers.training.checkpoint_method`). ``weights`` (a dict) collects every
     checkpoint's word weights for :func:`design_verdicts`."""
     unknown = sorted(set(designs) - set(DESIGNS)) + sorted(set(train) - set(DESIGNS))
     if unknown:
         raise ValueError(f"unknown designs {unknown}; choose from {', '.join(DESIGNS)}.")
     frames = []
-    ig = {"ig_n_steps": ig_n_steps, "ig_projections": ig_projections, "seed": seed, "progress": progress,
-          "weights": weights}
+    ig = {"method": method, "seed": seed, "progress": progress, "weights": weights}
     if "long" in designs:
         frames.append(long_design(mlm, sample, info, stsb, sentences, triplets, steps=long_steps,
                                   save_steps=long_save_steps, train="long" in train, **ig))

@@ -89,11 +89,16 @@ def _load(model, device) -> tuple:
     return encoder, note
 
 
-def _check_method(method: str) -> str:
-    from .attribution import QUADRATURES, methods
+def _check_method(method):
+    """``method`` as given when it is a method object, else its registered name (checked)."""
+    from .attribution import QUADRATURES, Method, methods
 
+    if isinstance(method, Method):
+        method.validate()
+        return method
     if not isinstance(method, str):
-        raise TypeError(f"method must be a string ('ig' or 'shap'), got {type(method).__name__}.")
+        raise TypeError(f"method must be a method object (IG(...), SHAP(...)) or a name ('ig', 'shap', or another "
+                        f"registered method), got {type(method).__name__}.")
     key = method.lower()
     if key in QUADRATURES:
         raise ValueError(f"method={method!r} is a quadrature rule (captum's IntegratedGradients.attribute(method=...)); "
@@ -135,8 +140,8 @@ def _windows(encoder, text: str, overlap: float = 0.5) -> list[tuple[int, str]]:
     return windows
 
 
-def _text_weights(encoder, text, method, options, long, progress):
-    """Word weights of one text, in windows when it is long: (table, notes)."""
+def _text_weights(encoder, text, method, cache, long, progress):
+    """Word weights of one text (``method``: the method object), in windows when it is long: (table, notes)."""
     from .attribution import word_weights
 
     notes = []
@@ -149,8 +154,7 @@ def _text_weights(encoder, text, method, options, long, progress):
     if not too_long or long == "truncate":
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            table = word_weights(encoder, [text], method=method, progress=progress, gap_warning=float("inf"),
-                                 **options)
+            table = word_weights(encoder, [text], method, cache=cache, progress=progress, gap_warning=float("inf"))
         if too_long:
             n_words = len([u for u in _units(encoder, text) if u["word"] is not None])
             notes.append(f"truncated as model.encode() does: the model reads the first {encoder.max_length} tokens, "
@@ -161,7 +165,7 @@ def _text_weights(encoder, text, method, options, long, progress):
         return table, notes
     parts = []
     for n, (first, window) in enumerate(_windows(encoder, text)):
-        t = word_weights(encoder, [window], method=method, progress=False, gap_warning=float("inf"), **options)
+        t = word_weights(encoder, [window], method, cache=cache, progress=False, gap_warning=float("inf"))
         parts.append(t.assign(word_index=t["word_index"] + first, window=n))
     every = pd.concat(parts, ignore_index=True)
     words = [u["word"] for u in _units(encoder, text)]
@@ -204,10 +208,27 @@ def _reference_table(reference, encoder, data_dir):
     return word_information(reference, tokenizer=encoder.tokenizer)
 
 
+#: explain()'s keywords that are a method's settings: with a method object they live in the object instead.
+METHOD_KEYWORDS = {"exact": False, "n_steps": None, "projections": None, "baseline": "pad",
+                   "quadrature": "gausslegendre", "max_evals": None, "batch_size": 64, "internal_batch_size": 4,
+                   "seed": 0}
+
+
 def _check_applies(method, other, **given) -> None:
     """Refuse an argument that does not apply to this call (it would be dropped silently), naming it."""
+    from .attribution import Method
+
     pair = other is not None
     wrong = []
+    if isinstance(method, Method) or method not in ("ig", "shap"):  # the keywords below are IG's and SHAP's
+        set_too = [k for k, default in METHOD_KEYWORDS.items() if k in given and given[k] != default
+                   and not (k == "projections" and given[k] == DEFAULT_PROJECTIONS)]
+        if set_too:
+            name = type(method).__name__ if isinstance(method, Method) else f"the method {method!r}"
+            raise ValueError(f"{', '.join(set_too)}: {'this keyword is' if len(set_too) == 1 else 'these keywords are'}"
+                             f" IG's or SHAP's and do{'es' if len(set_too) == 1 else ''} not reach {name}; set the "
+                             "method's own settings in its object (method=IG(n_steps=20), or your method's class).")
+        method = getattr(method, "name", method)
     if pair and given["reference"] is not None:
         wrong.append("reference (a pair's explanation has no KL and I: explain one text for them)")
     if not pair and given["similarity"] is not None:
@@ -304,7 +325,8 @@ def explain(model, text, other: str | None = None, method: str = "ig", reference
     if quadrature not in QUADRATURES:
         raise ValueError(f"quadrature must be one of {QUADRATURES}, got {quadrature!r}.")
     _check_applies(method, other, reference=reference, similarity=similarity, max_evals=max_evals, exact=exact,
-                   long=long)
+                   long=long, n_steps=n_steps, projections=projections, baseline=baseline, quadrature=quadrature,
+                   batch_size=batch_size, internal_batch_size=internal_batch_size, seed=seed)
     from .precision import check_precision
 
     check_precision(precision, allow_auto=True)
@@ -319,6 +341,23 @@ def explain(model, text, other: str | None = None, method: str = "ig", reference
     for value in tqdm(texts, desc="explain", unit="text", disable=not show_progress_bar):
         out.append(_explain_loaded(loaded, value, None, options, info, progress=False))
     return ExplanationSet(out)
+
+
+def _text_method(o: dict, used: str):
+    """The method object one text is explained with: the one given, or one built from explain()'s keywords (IG's,
+    SHAP's, or a registered method's defaults) in the precision resolved for this model."""
+    from .attribution import IG, SHAP, make_method
+
+    method = o["method"]
+    if not isinstance(method, str):
+        return method
+    if method == "ig":
+        return IG(n_steps=o["n_steps"] or TEXT_STEPS, quadrature=o["quadrature"], baseline=o["baseline"],
+                  projections=None if o["exact"] else o["projections"], chunk_size=o["internal_batch_size"],
+                  seed=o["seed"], precision=used)
+    if method == "shap":
+        return SHAP(max_evals=o["max_evals"], shap_batch_size=o["batch_size"], precision=used)
+    return make_method(method, {"precision": used, "seed": o["seed"]})
 
 
 def _loaded(model, device, precision) -> dict:
@@ -340,34 +379,32 @@ def _explain_loaded(loaded: dict, text: str, other, o: dict, info, progress: boo
     encoder, used, label, method = loaded["encoder"], loaded["precision"], loaded["label"], o["method"]
     progress = o["show_progress_bar"] if progress is None else progress
     if other is None:
-        n_steps = o["n_steps"] or TEXT_STEPS
-        projections = None if o["exact"] else o["projections"]
-        options = ({"n_steps": n_steps, "quadrature": o["quadrature"], "baseline": o["baseline"],
-                    "projections": projections, "chunk_size": o["internal_batch_size"], "seed": o["seed"],
-                    "precision": used}
-                   if method == "ig" else {"max_evals": o["max_evals"], "shap_batch_size": o["batch_size"],
-                                           "precision": used})
-        options["cache"] = o["cache"]
-        table, notes = _text_weights(encoder, text, method, options, o["long"], progress)
+        spec = _text_method(o, used)
+        n_steps, projections = getattr(spec, "n_steps", None), getattr(spec, "projections", None)
+        table, notes = _text_weights(encoder, text, spec, o["cache"], o["long"], progress)
         notes.insert(0, loaded["note"])
         table = table.drop(columns=["sentence_id"])
         if info is not None:
             table = table.merge(info[["word", "kl", "self_info"]], on="word", how="left")
             table["seen"] = table["kl"].notna()
-        if method == "ig" and projections:
+        if spec.name == "ig" and projections:
             notes.append(f"IG sketched with {projections} random output directions of {encoder.dim} (Eq. eq-sketch): "
                          "each weight is an unbiased estimate; chapter 03 measures its error on real sentences "
                          "(pass exact=True, or --exact, for every direction)")
-        return Explanation(kind="text", model=label, texts=[text], method=method, table=table.reset_index(drop=True),
-                           marks=[], numbers={"completeness_gap": float(table["completeness_gap"].max()),
-                                              "dim": int(encoder.dim)},
-                           notes=notes, settings={"method": method, "exact": o["exact"], "n_steps": n_steps,
-                                                  "projections": projections, "baseline": o["baseline"],
+        return Explanation(kind="text", model=label, texts=[text], method=spec.name,
+                           table=table.reset_index(drop=True), marks=[],
+                           numbers={"completeness_gap": float(table["completeness_gap"].max()), "dim": int(encoder.dim)},
+                           notes=notes, settings={"method": spec.name, "exact": spec.name == "ig" and projections is None,
+                                                  "n_steps": n_steps, "projections": projections,
+                                                  "baseline": getattr(spec, "baseline", o["baseline"]),
                                                   "long": o["long"], "normalize": bool(encoder.normalize),
-                                                  "precision": used},
+                                                  "precision": getattr(spec, "precision", used)},
                            _encoder=encoder)
-    if method != "ig":
+    if getattr(method, "name", method) != "ig":
         raise ValueError("pairs are explained by IG only (its word-pair decomposition, Eq. eq-pair); use method='ig'.")
+    if not isinstance(method, str):  # an IG object: its settings, not the keywords'
+        o = {**o, "n_steps": method.n_steps, "baseline": method.baseline, "seed": method.seed}
+        used = method.precision
     own = similarity_of(loaded["model"], encoder)
     similarity = (o["similarity"] or own).lower()
     if similarity not in ("cosine", "dot"):

@@ -22,7 +22,7 @@ from .encoders import load_encoder
 from .information import word_information
 from .units import check_same_units, units_key
 
-__all__ = ["METHODS", "book_models", "reference_information", "sentence_weights", "palette", "colour_index", "heat_strip",
+__all__ = ["METHODS", "book_models", "reference_information", "explorer_method", "sentence_weights", "palette", "colour_index", "heat_strip",
            "bar_chart", "render", "Explorer", "render_html", "STATIC_METHODS", "static_sentences", "static_data",
            "static_explorer"]
 
@@ -55,7 +55,23 @@ def reference_information(dataset: str, data_dir=None, tokenizer=None) -> pd.Dat
     return _REFERENCE[key]
 
 
-def sentence_weights(sentence: str, model: str, pooling: str, info, method: str = "IG (sketched)",
+def explorer_method(method, n_steps: int = 20, max_evals: int = 500):
+    """The method object behind the explorer's choice: a label of :data:`METHODS` (with the widget's ``n_steps``
+    for IG and ``max_evals`` for SHAP), a registered method's name (its defaults), or a method object as given."""
+    from .attribution import Method, make_method, methods as registered
+
+    if isinstance(method, Method):
+        return method
+    if method not in METHODS and method not in registered():
+        raise ValueError(f"method must be one of {list(METHODS)}, a registered method ({', '.join(registered())}) or "
+                         f"a method object; got {method!r}.")
+    options = dict(METHODS.get(method, {"method": method}))
+    kind = options.pop("method")
+    given = {"n_steps": n_steps, **options} if kind == "ig" else {"max_evals": max_evals} if kind == "shap" else {}
+    return make_method(kind, given)
+
+
+def sentence_weights(sentence: str, model: str, pooling: str, info, method="IG (sketched)",
             n_steps: int = 20, max_evals: int = 500, data_dir=None) -> pd.DataFrame:
     """One model's word weights for one sentence, with the word's KL and I (``seen`` False: not in the corpus).
 
@@ -63,18 +79,11 @@ def sentence_weights(sentence: str, model: str, pooling: str, info, method: str 
     :func:`helpers.information.word_information` table, which must share the model's word units."""
     if not isinstance(sentence, str) or not sentence.strip():
         raise ValueError("Type a sentence first.")
-    from .attribution import methods as registered
-
-    if method not in METHODS and method not in registered():
-        raise ValueError(f"method must be one of {list(METHODS)} or a registered method ({', '.join(registered())}); "
-                         f"got {method!r}.")
-    options = dict(METHODS.get(method, {"method": method}))
-    kind = options.pop("method")
+    spec = explorer_method(method, n_steps, max_evals)
     encoder = _encoder(model, pooling)
     if isinstance(info, str):
         info = reference_information(info, data_dir, encoder.tokenizer)
-    extra = {"n_steps": n_steps, **options} if kind == "ig" else {"max_evals": max_evals} if kind == "shap" else options
-    weights = word_weights(encoder, [sentence], method=kind, truncate=False, progress=False, gap_warning=1.0, **extra)
+    weights = word_weights(encoder, [sentence], spec, truncate=False, progress=False, gap_warning=1.0)
     check_same_units(weights, info, f"{model}'s weights", "the reference table")
     out = weights.merge(info[["word", "kl", "self_info"]], on="word", how="left")
     out["seen"] = out["kl"].notna()
@@ -155,7 +164,10 @@ class Explorer:
         self.right = w.Dropdown(options=["(none)"] + names, value=default[1] if len(default) > 1 else "(none)",
                                 description="Model B")
         self.custom = w.Text(placeholder="e.g. princeton-nlp/sup-simcse-bert-base-uncased", description="Hub name")
-        self.method = w.Dropdown(options=list(METHODS), value="IG (sketched)", description="Method")
+        from .attribution import methods as registered
+
+        choices = list(METHODS) + [m for m in registered() if m not in ("ig", "shap")]  # a new method shows up here
+        self.method = w.Dropdown(options=choices, value="IG (sketched)", description="Method")
         self.dataset = w.Dropdown(options=list(datasets), value=datasets[0], description="KL / I from")
         self.button = w.Button(description="Explain", button_style="primary")
         self.out = w.Output()

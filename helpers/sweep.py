@@ -124,11 +124,19 @@ class Options:
     extra: dict = field(default_factory=dict)
 
     def for_method(self, method: str) -> dict:
-        """The options ``method`` takes (its own settings: each method gets only what its fields name)."""
+        """The options ``method`` takes (its own settings: each method gets only what its fields name), as the
+        shard's metadata records them."""
         from .attribution import method_options
 
         every = {k: v for k, v in asdict(self).items() if k not in ("extra", "word_agg", "normalize", "seed")}
         return method_options(method, {**every, **self.extra})
+
+    def method(self, name: str):
+        """The method ``name`` as the object :func:`helpers.attribution.word_weights` takes: these options' settings
+        for it, and ``seed`` where it has one."""
+        from .attribution import make_method
+
+        return make_method(name, {**self.for_method(name), "seed": self.seed})
 
 
 @lru_cache(maxsize=4)
@@ -207,10 +215,9 @@ def compute_shard(task: Task, output: str, options: Options) -> dict:
             return {"path": path, "status": "skipped", "seconds": 0.0, "rows": len(frame)}
     started = time.perf_counter()
     sentences = pd.DataFrame({"sentence_id": list(task.sentence_ids), "text": list(task.texts)})
-    extra = options.for_method(task.method)
     # no SQLite cache on workers: it is not safe to share between machines, and the shard is the cache
-    weights = word_weights(encoder, sentences, method=task.method, word_agg=options.word_agg,
-                           normalize=options.normalize, seed=options.seed, cache=False, progress=False, **extra)
+    weights = word_weights(encoder, sentences, options.method(task.method), word_agg=options.word_agg,
+                           normalize=options.normalize, cache=False, progress=False)
     frame = weights.assign(model=task.row, dataset=task.dataset, method=task.method)[SHARD_COLUMNS]
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"sweep": json.dumps(settings).encode(),
@@ -306,10 +313,10 @@ def estimate(tasks: list[Task], options: Options | None = None) -> pd.DataFrame:
         if key in per_sentence:
             continue
         encoder = _encoder(task.name, task.pooling)
-        extra = options.for_method(task.method)
-        word_weights(encoder, [task.texts[0]], method=task.method, cache=False, progress=False, **extra)  # warm-up
+        method = options.method(task.method)
+        word_weights(encoder, [task.texts[0]], method, cache=False, progress=False)  # warm-up
         started = time.perf_counter()
-        word_weights(encoder, [task.texts[-1]], method=task.method, cache=False, progress=False, **extra)
+        word_weights(encoder, [task.texts[-1]], method, cache=False, progress=False)
         per_sentence[key] = time.perf_counter() - started
     return pd.DataFrame([{"model": t.row, "dataset": t.dataset, "method": t.method, "shard": t.shard,
                           "sentences": len(t.sentence_ids),

@@ -520,11 +520,19 @@ SIMCSE_STEPS = 150  # the book's SimCSE run length (chapter 05 and the self-trai
 SAVE_STEPS = (0, 15, 50, 150)  # its measured checkpoints
 
 
+def checkpoint_method(method=None, seed: int = 0):
+    """The attribution method a checkpoint is measured with: ``method`` as given (a method object), or the
+    chapter's default, IG with 16 points and 16 sketched directions (Eq. eq-sketch)."""
+    from .attribution import IG, make_method
+
+    return IG(n_steps=16, projections=16, seed=seed) if method is None else make_method(method, {"seed": seed})
+
+
 def measure_checkpoint(checkpoint, pooling: str, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.DataFrame,
-                       n_steps: int = 16, projections: int | None = 16, seed: int = 0) -> tuple[dict, pd.DataFrame]:
+                       method=None, seed: int = 0) -> tuple[dict, pd.DataFrame]:
     """What the fine-tuning chapter tracks at each checkpoint (paper Table 1's quantities, plus STS):
 
-    IG word weights on ``sample`` (sketched with ``projections``; None = exact), R^2 and beta of
+    word weights on ``sample`` by ``method`` (:func:`checkpoint_method`: sketched IG by default), R^2 and beta of
     weight on KL and on I (``info`` from the attributed corpus), the same with the word's
     subword count as a covariate, and the STS Spearman of cosine similarity on ``stsb``.
     Returns (measurements, word weights).
@@ -534,7 +542,7 @@ def measure_checkpoint(checkpoint, pooling: str, sample: pd.DataFrame, info: pd.
     from .regression import regress, regress_with_covariates
 
     encoder = load_encoder(str(checkpoint), pooling=pooling)
-    weights = word_weights(encoder, sample, n_steps=n_steps, projections=projections, seed=seed, progress=False)
+    weights = word_weights(encoder, sample, checkpoint_method(method, seed), progress=False)
     row = {"stsb_spearman": sts_spearman(encoder, stsb)}
     for quantity in ("kl", "self_info"):
         fit = regress(weights, info, quantity, n_boot=200, seed=seed)
@@ -549,9 +557,10 @@ def measure_checkpoint(checkpoint, pooling: str, sample: pd.DataFrame, info: pd.
 def finetune_study(init, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.DataFrame, sentences: list[str],
                    triplets: pd.DataFrame | None, objectives=("sup",), pooling: str = "mean",
                    steps: int = SIMCSE_STEPS, save_steps=SAVE_STEPS, controls=("simcse_from_random", "mlm_only"),
-                   batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, ig_n_steps: int = 16,
-                   ig_projections: int | None = 16, seed: int = 0, progress: bool = True):
-    """Train every run of the fine-tuning chapter and measure each saved checkpoint.
+                   batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, method=None, seed: int = 0,
+                   progress: bool = True):
+    """Train every run of the fine-tuning chapter and measure each saved checkpoint (``method``: the attribution
+    method object, :func:`checkpoint_method`).
 
     Runs: ``mlm_then_simcse`` (one per objective), and the controls ``simcse_from_random``
     (same objective as the first, from re-initialised weights) and ``mlm_only`` (the MLM loss
@@ -579,7 +588,7 @@ def finetune_study(init, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.Data
             if from_init and start is not None:
                 row, w = start
             else:
-                row, w = measure_checkpoint(path, pooling, sample, info, stsb, ig_n_steps, ig_projections, seed)
+                row, w = measure_checkpoint(path, pooling, sample, info, stsb, method, seed)
                 start = (row, w) if from_init else start
             loss = history(path)["loss"] if step > 0 else pd.Series([np.nan])
             rows.append({"run": run, "objective": objective, "step": step, **row,

@@ -80,7 +80,7 @@ def test_word_aggregation_over_subwords():
 
 def test_word_weights_on_a_multi_subword_tokenizer(tmp_path):
     roberta = load_encoder("tiny-random-roberta")  # byte-level: every character is a token
-    table = attr.word_weights(roberta, ["A man is playing."], n_steps=8, cache=tmp_path / "c.sqlite", progress=False)
+    table = attr.word_weights(roberta, ["A man is playing."], attr.IG(n_steps=8), cache=tmp_path / "c.sqlite", progress=False)
     assert table["word"].tolist() == ["A", "man", "is", "playing", "."]  # a cased tokenizer keeps the case
     assert table["n_subwords"].tolist() == [1, 4, 3, 8, 1]  # the space marker joins the next word
     assert table["weight"].mean() == pytest.approx(1.0)
@@ -89,18 +89,18 @@ def test_word_weights_on_a_multi_subword_tokenizer(tmp_path):
 def test_word_weights_cache_resumes_and_reuses(bert, tmp_path, monkeypatch):
     db = tmp_path / "cache.sqlite"
     sentences = pd.DataFrame({"sentence_id": [10, 11, 12], "text": [SENTENCE, "A dog runs.", "Two kids play chess."]})
-    first = attr.word_weights(bert, sentences.iloc[:2], n_steps=8, cache=db, progress=False)
+    first = attr.word_weights(bert, sentences.iloc[:2], attr.IG(n_steps=8), cache=db, progress=False)
     assert len(attr.AttributionCache(db)) == 2
     calls = []
     original = attr.ig_token_norms
     monkeypatch.setattr(attr.ig, "ig_token_norms", lambda *a, **k: calls.append(1) or original(*a, **k))
-    full = attr.word_weights(bert, sentences, n_steps=8, cache=db, progress=False)
+    full = attr.word_weights(bert, sentences, attr.IG(n_steps=8), cache=db, progress=False)
     assert len(calls) == 1  # only the new sentence is computed
     pd.testing.assert_frame_equal(full[full["sentence_id"] != 12].reset_index(drop=True), first)
     # a different option is a different cache entry; post-processing options are not
-    attr.word_weights(bert, sentences.iloc[:1], n_steps=8, word_agg="rms", normalize="none", cache=db, progress=False)
+    attr.word_weights(bert, sentences.iloc[:1], attr.IG(n_steps=8), word_agg="rms", normalize="none", cache=db, progress=False)
     assert len(calls) == 1
-    attr.word_weights(bert, sentences.iloc[:1], n_steps=8, baseline="mask", cache=db, progress=False)
+    attr.word_weights(bert, sentences.iloc[:1], attr.IG(n_steps=8, baseline="mask"), cache=db, progress=False)
     assert len(calls) == 2
 
 
@@ -138,17 +138,16 @@ def test_bad_input(bert):
     with pytest.raises(ValueError, match="method"):
         attr.word_weights(bert, [SENTENCE], method="lime", cache=False)
     with pytest.raises(ValueError, match="n_steps"):
-        attr.word_weights(bert, [SENTENCE], n_steps=1, cache=False)
+        attr.word_weights(bert, [SENTENCE], attr.IG(n_steps=1), cache=False)
     with pytest.raises(ValueError, match="quadrature"):
-        attr.word_weights(bert, [SENTENCE], quadrature="simpson", cache=False)
+        attr.word_weights(bert, [SENTENCE], attr.IG(quadrature="simpson"), cache=False)
 
 
 def test_gap_warning(bert):
     # the tiny random model is nearly linear, so a coarse rule and a strict threshold trigger it
     with pytest.warns(UserWarning, match="completeness gap"):
-        table = attr.word_weights(bert, [SENTENCE], n_steps=2, quadrature="riemann_left", cache=False,
-                                  progress=False, gap_warning=1e-9)
+        table = attr.word_weights(bert, [SENTENCE], attr.IG(n_steps=2, quadrature="riemann_left"), cache=False, progress=False, gap_warning=1e-9)
     assert table["completeness_gap"].iloc[0] > 1e-9
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        attr.word_weights(bert, [SENTENCE], n_steps=16, cache=False, progress=False)
+        attr.word_weights(bert, [SENTENCE], attr.IG(n_steps=16), cache=False, progress=False)

@@ -88,26 +88,24 @@ CASES = [
     ("limit negative", lambda c: data.load_sentences("wiki", data_dir=c["data"], limit=-1),
      ValueError, "limit"),
     # attribution arguments
-    ("chunk_size -1", lambda c: attr.word_weights(c["bert"], [SENTENCE], n_steps=4, chunk_size=-1, cache=False),
+    ("chunk_size -1", lambda c: attr.word_weights(c["bert"], [SENTENCE], attr.IG(n_steps=4, chunk_size=-1), cache=False),
      ValueError, "chunk_size"),
-    ("chunk_size 0", lambda c: attr.word_weights(c["bert"], [SENTENCE], n_steps=4, chunk_size=0, cache=False),
+    ("chunk_size 0", lambda c: attr.word_weights(c["bert"], [SENTENCE], attr.IG(n_steps=4, chunk_size=0), cache=False),
      ValueError, "chunk_size"),
-    ("n_steps 2.5", lambda c: attr.word_weights(c["bert"], [SENTENCE], n_steps=2.5, cache=False), ValueError,
+    ("n_steps 2.5", lambda c: attr.word_weights(c["bert"], [SENTENCE], attr.IG(n_steps=2.5), cache=False), ValueError,
      "n_steps"),
-    ("projections 0", lambda c: attr.word_weights(c["bert"], [SENTENCE], n_steps=4, projections=0, cache=False),
+    ("projections 0", lambda c: attr.word_weights(c["bert"], [SENTENCE], attr.IG(n_steps=4, projections=0), cache=False),
      ValueError, "projections"),
-    ("shap max_evals 0", lambda c: attr.word_weights(c["bert"], [SENTENCE], method="shap", max_evals=0, cache=False),
+    ("shap max_evals 0", lambda c: attr.word_weights(c["bert"], [SENTENCE], attr.SHAP(max_evals=0), cache=False),
      ValueError, "max_evals"),
-    ("shap max_evals -5", lambda c: attr.word_weights(c["bert"], [SENTENCE], method="shap", max_evals=-5,
-                                                       cache=False), ValueError, "max_evals"),
-    ("duplicate sentence ids", lambda c: attr.word_weights(
-        c["bert"], pd.DataFrame({"sentence_id": [7, 7], "text": [SENTENCE, "A dog runs."]}), n_steps=4, cache=False),
+    ("shap max_evals -5", lambda c: attr.word_weights(c["bert"], [SENTENCE], attr.SHAP(max_evals=-5), cache=False), ValueError, "max_evals"),
+    ("duplicate sentence ids", lambda c: attr.word_weights(c["bert"], pd.DataFrame({"sentence_id": [7, 7], "text": [SENTENCE, "A dog runs."]}), attr.IG(n_steps=4), cache=False),
      ValueError, "sentence_id must be unique: [7]"),
-    ("no sentences", lambda c: attr.word_weights(c["bert"], [], n_steps=4, cache=False), ValueError,
+    ("no sentences", lambda c: attr.word_weights(c["bert"], [], attr.IG(n_steps=4), cache=False), ValueError,
      "no sentences"),
-    ("an int among sentences", lambda c: attr.word_weights(c["bert"], [SENTENCE, 3, None], n_steps=4, cache=False),
+    ("an int among sentences", lambda c: attr.word_weights(c["bert"], [SENTENCE, 3, None], attr.IG(n_steps=4), cache=False),
      TypeError, "sentence 1"),
-    ("word_agg unknown", lambda c: attr.word_weights(c["bert"], [SENTENCE], n_steps=4, word_agg="max", cache=False),
+    ("word_agg unknown", lambda c: attr.word_weights(c["bert"], [SENTENCE], attr.IG(n_steps=4), word_agg="max", cache=False),
      ValueError, "word_agg"),
     # information functions
     ("None among sentences", lambda c: information.word_information([SENTENCE, None]), TypeError, "sentence 1"),
@@ -157,7 +155,7 @@ def test_bad_input_is_refused_with_a_message(ctx, case):
 def test_too_small_shap_budget_is_raised_and_unsplit_blocks_are_reported(ctx):
     text = "A man with a hard hat is dancing."
     with pytest.warns(UserWarning) as record:
-        table = attr.word_weights(ctx["bert"], [text], method="shap", max_evals=5, cache=False, progress=False)
+        table = attr.word_weights(ctx["bert"], [text], attr.SHAP(max_evals=5), cache=False, progress=False)
     messages = " ".join(str(r.message) for r in record)
     assert "raised to 23" in messages and "share one SHAP value" in messages
     assert table.attrs["unresolved_sentences"] == 1 and table["weight"].round(9).nunique() < len(table)
@@ -165,14 +163,14 @@ def test_too_small_shap_budget_is_raised_and_unsplit_blocks_are_reported(ctx):
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a sufficient budget: every token resolved, no warning
-        full = attr.word_weights(ctx["bert"], [text], method="shap", max_evals=500, cache=False, progress=False)
+        full = attr.word_weights(ctx["bert"], [text], attr.SHAP(max_evals=500), cache=False, progress=False)
     assert full["weight"].round(9).nunique() == len(full) and full.attrs["unresolved_sentences"] == 0
 
 
 def test_long_sentence_is_truncated_for_shap_as_for_ig(ctx):
     long = " ".join(["word"] * 150) + " end"
     with pytest.warns(UserWarning, match="truncated"):
-        table = attr.word_weights(ctx["bert"], [long], method="shap", max_evals=300, cache=False, progress=False)
+        table = attr.word_weights(ctx["bert"], [long], attr.SHAP(max_evals=300), cache=False, progress=False)
     assert len(table) == ctx["bert"].max_length - 2 and "end" not in set(table["word"])
 
 
@@ -181,7 +179,7 @@ def test_non_finite_model_output_is_an_error_not_a_dropped_word(ctx, tmp_path):
     with torch.no_grad():
         enc.model.embeddings.LayerNorm.weight[3] = float("nan")
     with pytest.raises(ValueError, match="non-finite"):
-        attr.word_weights(enc, [SENTENCE], n_steps=4, cache=tmp_path / "c.sqlite", progress=False)
+        attr.word_weights(enc, [SENTENCE], attr.IG(n_steps=4), cache=tmp_path / "c.sqlite", progress=False)
     assert len(attr.AttributionCache(tmp_path / "c.sqlite")) == 0  # nothing wrong was cached
     with pytest.raises(ValueError, match="non-finite"):
         attr.aggregate_words([0.0, 1.0, np.nan, 0.0], [None, 0, 1, None], ["a", "b"])
@@ -190,7 +188,7 @@ def test_non_finite_model_output_is_an_error_not_a_dropped_word(ctx, tmp_path):
 # --------------------------------------------------------------------------- the cache checks itself
 def test_edited_or_nan_cache_rows_are_recomputed(ctx, tmp_path):
     db = tmp_path / "c.sqlite"
-    fresh = attr.word_weights(ctx["bert"], [SENTENCE, "A dog runs."], n_steps=4, cache=db, progress=False)
+    fresh = attr.word_weights(ctx["bert"], [SENTENCE, "A dog runs."], attr.IG(n_steps=4), cache=db, progress=False)
     con = sqlite3.connect(db)
     keys = [k for (k,) in con.execute("SELECT key FROM weights")]
     value = json.loads(con.execute("SELECT value FROM weights WHERE key = ?", (keys[0],)).fetchone()[0])
@@ -201,7 +199,7 @@ def test_edited_or_nan_cache_rows_are_recomputed(ctx, tmp_path):
                 (nan_row, attr.AttributionCache.checksum(nan_row), keys[1]))  # checksum right, numbers not
     con.commit()
     with pytest.warns(UserWarning, match="invalid") as record:
-        again = attr.word_weights(ctx["bert"], [SENTENCE, "A dog runs."], n_steps=4, cache=db, progress=False)
+        again = attr.word_weights(ctx["bert"], [SENTENCE, "A dog runs."], attr.IG(n_steps=4), cache=db, progress=False)
     assert len([r for r in record if "invalid" in str(r.message)]) == 2
     pd.testing.assert_frame_equal(again, fresh)
 
@@ -210,14 +208,13 @@ def test_damaged_cache_file_names_itself(ctx, tmp_path):
     db = tmp_path / "weights.sqlite"
     db.write_bytes(b"this is not a database" * 100)
     with pytest.raises(RuntimeError, match=str(db).replace("\\", "\\\\") + ".*Delete the file"):
-        attr.word_weights(ctx["bert"], [SENTENCE], n_steps=4, cache=db, progress=False)
+        attr.word_weights(ctx["bert"], [SENTENCE], attr.IG(n_steps=4), cache=db, progress=False)
 
 
 # --------------------------------------------------------------------------- kill and resume
 def test_shap_killed_midway_resumes_where_it_stopped(ctx, tmp_path, monkeypatch):
     texts = [SENTENCE, "A dog runs.", "Two kids play chess."]
-    whole = attr.word_weights(ctx["bert"], texts, method="shap", max_evals=100, cache=tmp_path / "a.sqlite",
-                              progress=False)
+    whole = attr.word_weights(ctx["bert"], texts, attr.SHAP(max_evals=100), cache=tmp_path / "a.sqlite", progress=False)
     calls = []
     original = attr.shap_token_norms
 
@@ -229,12 +226,11 @@ def test_shap_killed_midway_resumes_where_it_stopped(ctx, tmp_path, monkeypatch)
 
     monkeypatch.setattr(attr.shapley, "shap_token_norms", dies_on_the_second)
     with pytest.raises(Killed):
-        attr.word_weights(ctx["bert"], texts, method="shap", max_evals=100, cache=tmp_path / "b.sqlite", progress=False)
+        attr.word_weights(ctx["bert"], texts, attr.SHAP(max_evals=100), cache=tmp_path / "b.sqlite", progress=False)
     assert len(attr.AttributionCache(tmp_path / "b.sqlite")) == 1  # the finished sentence was kept
     calls.clear()
     monkeypatch.setattr(attr.shapley, "shap_token_norms", lambda *a, **k: calls.append(1) or original(*a, **k))
-    resumed = attr.word_weights(ctx["bert"], texts, method="shap", max_evals=100, cache=tmp_path / "b.sqlite",
-                                progress=False)
+    resumed = attr.word_weights(ctx["bert"], texts, attr.SHAP(max_evals=100), cache=tmp_path / "b.sqlite", progress=False)
     assert len(calls) == 2  # only the two unfinished sentences
     pd.testing.assert_frame_equal(resumed, whole)
 

@@ -241,7 +241,7 @@ def test_a_cased_model_with_an_uncased_reference_is_refused(uncased_reference):
 def test_a_join_of_cased_weights_and_an_uncased_table_is_refused_without_attrs(uncased_reference):
     roberta = load_encoder("tiny-random-roberta")
     texts = ["A Man plays the Guitar on a Stage.", "Two Dogs run in the Park."]
-    weights = attr.word_weights(roberta, texts, n_steps=4, cache=False, progress=False)
+    weights = attr.word_weights(roberta, texts, attr.IG(n_steps=4), cache=False, progress=False)
     plain_w, plain_i = pd.read_csv(io.StringIO(weights.to_csv(index=False))), \
         pd.read_csv(io.StringIO(uncased_reference.to_csv(index=False)))
     assert not plain_w.attrs and not plain_i.attrs
@@ -253,7 +253,7 @@ def test_the_tables_that_join_carry_their_units(uncased_reference):
     """The attrs check fires only where the mark is present: every table the book joins must carry it."""
     bert = load_encoder("tiny-random-bert")
     assert uncased_reference.attrs.get("units")
-    assert attr.word_weights(bert, [TEXT], n_steps=4, cache=False, progress=False).attrs.get("units")
+    assert attr.word_weights(bert, [TEXT], attr.IG(n_steps=4), cache=False, progress=False).attrs.get("units")
     assert ex.attrs_units(bert).attrs.get("units") == uncased_reference.attrs["units"]
 
 
@@ -367,15 +367,15 @@ def test_a_damaged_model_file_is_named(tmp_path):
 def test_a_permuted_weight_matrix_is_another_model_for_the_cache(tmp_path):
     enc = load_encoder("tiny-random-bert")
     db = tmp_path / "c.sqlite"
-    before = attr.word_weights(enc, [TEXT], n_steps=4, cache=db, progress=False)
+    before = attr.word_weights(enc, [TEXT], attr.IG(n_steps=4), cache=db, progress=False)
     key = enc.fingerprint()
     emb = enc.model.get_input_embeddings().weight
     ids = enc.tokenizer(TEXT, add_special_tokens=False)["input_ids"]
     with torch.no_grad():
         emb[[ids[1], ids[3]]] = emb[[ids[3], ids[1]]].clone()  # two rows swapped: same sums, another model
     assert enc.fingerprint() != key
-    after = attr.word_weights(enc, [TEXT], n_steps=4, cache=db, progress=False)
-    fresh = attr.word_weights(enc, [TEXT], n_steps=4, cache=False, progress=False)
+    after = attr.word_weights(enc, [TEXT], attr.IG(n_steps=4), cache=db, progress=False)
+    fresh = attr.word_weights(enc, [TEXT], attr.IG(n_steps=4), cache=False, progress=False)
     np.testing.assert_allclose(after["weight"], fresh["weight"], rtol=1e-6)  # the old row was served before
     assert not np.allclose(after["weight"], before["weight"])
 

@@ -45,7 +45,7 @@ def roberta():
 @pytest.mark.parametrize("name", ["tiny-random-bert", "tiny-random-roberta"])
 def test_special_token_strings_do_not_shift_the_words(name):
     enc = load_encoder(name)
-    table = attr.word_weights(enc, [SPECIAL], n_steps=4, cache=False, progress=False)
+    table = attr.word_weights(enc, [SPECIAL], attr.IG(n_steps=4), cache=False, progress=False)
     expected = units.split_words(SPECIAL, enc.tokenizer)
     assert table["word"].tolist() == expected  # every word keeps its own weight; none vanish at the end
     assert expected[-2:] == ["now", "."] and expected[0].lower() == "a"
@@ -65,7 +65,7 @@ def test_special_token_strings_do_not_shift_the_words(name):
 @pytest.mark.parametrize("name", ["tiny-random-bert", "tiny-random-roberta"])
 def test_composed_and_decomposed_accents_are_one_word(name):
     enc = load_encoder(name)
-    table = attr.word_weights(enc, [NFC, NFD], n_steps=4, cache=False, progress=False)
+    table = attr.word_weights(enc, [NFC, NFD], attr.IG(n_steps=4), cache=False, progress=False)
     for sid in (0, 1):
         words = table.loc[table["sentence_id"] == sid, "word"].tolist()
         assert words[1] == "caf\u00e9"  # NFC, never the accent-stripped "cafe" an uncased model reads
@@ -79,18 +79,18 @@ def test_composed_and_decomposed_accents_are_one_word(name):
 @pytest.mark.parametrize("name", ["tiny-random-bert", "tiny-random-roberta"])
 def test_invisible_characters_are_not_words(name):
     enc = load_encoder(name)
-    words = attr.word_weights(enc, [INVISIBLE], n_steps=4, cache=False, progress=False)["word"].tolist()
+    words = attr.word_weights(enc, [INVISIBLE], attr.IG(n_steps=4), cache=False, progress=False)["word"].tolist()
     assert all(w.strip() and not any(unicodedata.category(c) in ("Cf", "Mn") for c in w) for w in words), words
     assert words == units.split_words(INVISIBLE, enc.tokenizer)
 
 
 def test_all_methods_agree_on_the_units_and_the_information_table_joins_one_to_one(bert):
     texts = [SPECIAL, NFD, INVISIBLE]
-    ig = attr.word_weights(bert, texts, n_steps=4, cache=False, progress=False)
+    ig = attr.word_weights(bert, texts, attr.IG(n_steps=4), cache=False, progress=False)
     assert ig.groupby("sentence_id")["word"].agg(list).tolist() == [
         ["a", "dog", "runs", "fast", "<", "/", "s", ">", "home", "<", "mask", ">", "now", "."],
         ["a", "caf\u00e9", "opens", "."], ["a", "zerowidth", "softhyphen", "and", "a", "lone", "mark", "."]]
-    shap = attr.word_weights(bert, texts, method="shap", max_evals=200, cache=False, progress=False)
+    shap = attr.word_weights(bert, texts, attr.SHAP(max_evals=200), cache=False, progress=False)
     assert ig[["sentence_id", "word_index", "word"]].equals(shap[["sentence_id", "word_index", "word"]])
     pair = pairs.pair_weights(bert, SPECIAL, NFD, n_steps=4, cache=False)
     assert pair.drop_duplicates("index_a")["word_a"].tolist() == ig.loc[ig["sentence_id"] == 0, "word"].tolist()
@@ -108,14 +108,14 @@ def test_a_word_cut_by_truncation_is_not_reported_whole(bert):
     # "antidisestablishmentarianism" is many word pieces: put it across the limit
     long = " ".join(["dog"] * (bert.max_length - 4)) + " antidisestablishmentarianism end"
     with pytest.warns(UserWarning, match="antidisestablishmentarianism"):
-        table = attr.word_weights(bert, [long], n_steps=4, cache=False, progress=False)
+        table = attr.word_weights(bert, [long], attr.IG(n_steps=4), cache=False, progress=False)
     assert "antidisestablishmentarianism" not in set(table["word"])
 
 
 # --------------------------------------------------------------------------- 2. tables that do not belong together
 def test_cased_weights_against_an_uncased_information_table_are_refused(roberta):
     texts = ["The Man runs.", "A Dog barks.", "the man sits ."]
-    weights = attr.word_weights(roberta, texts, n_steps=4, cache=False, progress=False)
+    weights = attr.word_weights(roberta, texts, attr.IG(n_steps=4), cache=False, progress=False)
     uncased = information.word_information(texts)  # the default units: bert-base-uncased's
     with pytest.raises(ValueError, match="do not share word units.*tokenizer=encoder.tokenizer"):
         regression.regress(weights, uncased, n_boot=10)
@@ -238,7 +238,7 @@ def test_a_ranking_with_words_from_another_sentence_is_refused(bert):
 
 
 def test_rankings_warn_when_the_information_table_lacks_words(bert):
-    weights = attr.word_weights(bert, SENTENCES, n_steps=4, cache=False, progress=False)
+    weights = attr.word_weights(bert, SENTENCES, attr.IG(n_steps=4), cache=False, progress=False)
     info = information.word_information(["a dog runs home .", "two cats ."], tokenizer=bert.tokenizer)
     with pytest.warns(UserWarning, match="1 of 9 words are not in the information table"):
         faithfulness.rankings({"IG": weights}, info, weights)
@@ -256,13 +256,12 @@ def test_aopc_names_what_its_input_lacks_and_never_averages_nothing():
 # --------------------------------------------------------------------------- 5. cache errors
 def test_a_locked_cache_is_not_called_damaged(bert, tmp_path):
     db = tmp_path / "weights.sqlite"
-    attr.word_weights(bert, ["A dog runs."], n_steps=4, cache=db, progress=False)
+    attr.word_weights(bert, ["A dog runs."], attr.IG(n_steps=4), cache=db, progress=False)
     holder = sqlite3.connect(db)
     holder.execute("BEGIN EXCLUSIVE")  # another process writing
     try:
         with pytest.raises(attr.CacheError) as info:
-            attr.word_weights(bert, ["A cat sleeps."], n_steps=4, cache=attr.AttributionCache(db, timeout=0.2),
-                              progress=False)
+            attr.word_weights(bert, ["A cat sleeps."], attr.IG(n_steps=4), cache=attr.AttributionCache(db, timeout=0.2), progress=False)
         message = str(info.value)
         assert "locked by another process" in message and "healthy" in message and "Delete" not in message
     finally:
@@ -273,13 +272,13 @@ def test_a_locked_cache_is_not_called_damaged(bert, tmp_path):
     holder.execute("BEGIN EXCLUSIVE")
     threading.Timer(0.5, holder.rollback).start()
     store = attr.AttributionCache(db, timeout=10)
-    assert len(attr.word_weights(bert, ["A cat sleeps."], n_steps=4, cache=store, progress=False)) == 4
+    assert len(attr.word_weights(bert, ["A cat sleeps."], attr.IG(n_steps=4), cache=store, progress=False)) == 4
     holder.close()
 
 
 def test_a_read_only_cache_serves_its_rows(bert, tmp_path, monkeypatch):
     db = tmp_path / "weights.sqlite"
-    first = attr.word_weights(bert, ["A dog runs."], n_steps=4, cache=db, progress=False)
+    first = attr.word_weights(bert, ["A dog runs."], attr.IG(n_steps=4), cache=db, progress=False)
     import os
 
     real = os.access
@@ -290,7 +289,7 @@ def test_a_read_only_cache_serves_its_rows(bert, tmp_path, monkeypatch):
     calls = []
     original = attr.ig_token_norms
     monkeypatch.setattr(attr.ig, "ig_token_norms", lambda *a, **k: calls.append(1) or original(*a, **k))
-    again = attr.word_weights(bert, ["A dog runs.", "A cat sleeps."], n_steps=4, cache=store, progress=False)
+    again = attr.word_weights(bert, ["A dog runs.", "A cat sleeps."], attr.IG(n_steps=4), cache=store, progress=False)
     assert len(calls) == 1  # the stored sentence was served, the new one computed
     pd.testing.assert_frame_equal(again[again["sentence_id"] == 0], first)
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM weights").fetchone()[0] == 1  # nothing written
@@ -298,17 +297,17 @@ def test_a_read_only_cache_serves_its_rows(bert, tmp_path, monkeypatch):
 
 def test_a_folder_as_the_cache_path_says_so_and_only_a_corrupt_file_is_damaged(bert, tmp_path):
     with pytest.raises(attr.CacheError, match="is a folder, not a file") as info:
-        attr.word_weights(bert, ["A dog runs."], n_steps=4, cache=tmp_path, progress=False)
+        attr.word_weights(bert, ["A dog runs."], attr.IG(n_steps=4), cache=tmp_path, progress=False)
     assert "damaged" not in str(info.value)
     db = tmp_path / "weights.sqlite"
     db.write_bytes(b"not a database" * 200)
     with pytest.raises(attr.CacheError, match="damaged.*Delete the file"):
-        attr.word_weights(bert, ["A dog runs."], n_steps=4, cache=db, progress=False)
+        attr.word_weights(bert, ["A dog runs."], attr.IG(n_steps=4), cache=db, progress=False)
 
 
 def test_a_row_stored_under_other_word_units_is_recomputed(bert, tmp_path):
     db = tmp_path / "weights.sqlite"
-    fresh = attr.word_weights(bert, [SPECIAL], n_steps=4, cache=db, progress=False)
+    fresh = attr.word_weights(bert, [SPECIAL], attr.IG(n_steps=4), cache=db, progress=False)
     con = sqlite3.connect(db)
     key, value = con.execute("SELECT key, value FROM weights").fetchone()
     old = json.loads(value)
@@ -318,7 +317,7 @@ def test_a_row_stored_under_other_word_units_is_recomputed(bert, tmp_path):
                 (text, attr.AttributionCache.checksum(text), key))
     con.commit()
     with pytest.warns(UserWarning, match="word units differ"):
-        again = attr.word_weights(bert, [SPECIAL], n_steps=4, cache=db, progress=False)
+        again = attr.word_weights(bert, [SPECIAL], attr.IG(n_steps=4), cache=db, progress=False)
     pd.testing.assert_frame_equal(again, fresh)
 
 

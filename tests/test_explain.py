@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from helpers import explain as ex
-from helpers.attribution import word_weights
+from helpers.attribution import IG, word_weights
 from helpers.encoders import load_encoder, resolve_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,8 +39,7 @@ def one(st_model):
 
 
 def test_one_text_from_object_folder_and_name_equals_word_weights(st_model, folder, one):
-    expected = word_weights(load_encoder(folder, normalize="auto"), [TEXT], n_steps=20, projections=16, seed=0,
-                            progress=False)
+    expected = word_weights(load_encoder(folder, normalize="auto"), [TEXT], IG(n_steps=20, projections=16, seed=0), progress=False)
     np.testing.assert_allclose(one.table["weight"], expected["weight"], rtol=1e-5)
     assert list(one.table["word"]) == list(expected["word"])
     for model in (folder, "all-MiniLM-L6-v2"):
@@ -153,7 +152,7 @@ def test_a_long_text_is_refused_or_explained_in_windows_by_the_stated_rule():
     assert len(windows) >= 2 and all(ex._n_tokens(encoder, w) <= encoder.max_length for _, w in windows)
     parts = []  # the rule: each window normalised to mean 1; a word's weight is its mean over its windows,
     for first, w in windows:  # renormalised to mean 1 over the text
-        t = word_weights(encoder, [w], n_steps=4, projections=4, progress=False)
+        t = word_weights(encoder, [w], IG(n_steps=4, projections=4), progress=False)
         parts.append(t.assign(word_index=t["word_index"] + first))
     mean = pd.concat(parts).groupby("word_index")["weight"].mean()
     np.testing.assert_allclose(e.table["weight"], mean / mean.mean(), rtol=1e-6)

@@ -49,13 +49,13 @@ def test_widget_updates_and_reports_errors(data_dir):
 
 
 def _static_inputs():
-    from helpers.attribution import word_weights
+    from helpers.attribution import IG, SHAP, word_weights
     from helpers.encoders import load_encoder
 
     sentences = pd.DataFrame({"sentence_id": [0, 1], "text": ["a man is playing a theremin .", "a dog runs </script> ."]})
     encoder = load_encoder("tiny-random-bert", pooling="mean")
-    weights = {("tiny", "ig"): word_weights(encoder, sentences, n_steps=4, projections=4, progress=False),
-               ("tiny", "shap"): word_weights(encoder, sentences, method="shap", max_evals=40, progress=False)}
+    weights = {("tiny", "ig"): word_weights(encoder, sentences, IG(n_steps=4, projections=4), progress=False),
+               ("tiny", "shap"): word_weights(encoder, sentences, SHAP(max_evals=40), progress=False)}
     info = word_information(["a man is playing a guitar .", "the man is dancing .", "a dog runs </script> ."])
     return sentences, weights, {"tiny": info}
 

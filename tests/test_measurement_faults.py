@@ -56,7 +56,7 @@ def test_roster_results_falls_back_and_labels_the_row(no_pooler, tmp_path, monke
     sentences = ["A man is playing a guitar.", "A dog runs in the park.", "Two kids play chess outside."]
     rows = [{"row": "mlm (CLS)", "name": no_pooler, "pooling": "cls", "base": None}]
     with pytest.warns(UserWarning, match="no trained pooler"):
-        table, _, _ = roster_results(rows, sentences, sentences, "toy", ig_options={"n_steps": 4}, n_boot=20,
+        table, _, _ = roster_results(rows, sentences, sentences, "toy", [attr.IG(n_steps=4)], n_boot=20,
                                      progress=False)
     assert set(table["pooling"]) == {"cls_before_pooler"}
 
@@ -71,7 +71,7 @@ def test_unknown_token_is_attributed():
     baseline = attr.baseline_embeddings(enc, inputs["input_ids"], "pad")
     pad = enc.embed_tokens(torch.tensor([[enc.tokenizer.pad_token_id]]))[0, 0]
     torch.testing.assert_close(baseline[0, unk][0], pad)  # replaced like any word, not kept as a special token
-    table = attr.word_weights(enc, [text], n_steps=8, cache=False, progress=False)
+    table = attr.word_weights(enc, [text], attr.IG(n_steps=8), cache=False, progress=False)
     emoji = table.set_index("word").loc["\U0001F600", "weight"]
     assert emoji > 0.05  # before the fix: exactly 0.0
 
@@ -118,7 +118,7 @@ def test_attribution_words_equal_information_words(tokenizers, kind):
 def test_white_space_pieces_get_no_weight(tokenizers):
     enc = load_encoder("tiny-random-roberta")
     assert None in surface_words("so  much", enc.tokenizer)  # the byte-level piece " " exists...
-    table = attr.word_weights(enc, ["so  much\tmore"], n_steps=8, cache=False, progress=False)
+    table = attr.word_weights(enc, ["so  much\tmore"], attr.IG(n_steps=8), cache=False, progress=False)
     assert table["word"].tolist() == ["so", "much", "more"]  # ...but is no word
 
 
@@ -147,9 +147,9 @@ def test_every_sketched_row_reports_its_error(tmp_path, monkeypatch):
     sentences = ["A man is playing a guitar.", "A dog runs in the park.", "Two kids play chess outside.",
                  "The woman slices an onion."]
     rows = [{"row": "bert", "name": "tiny-random-bert", "pooling": "mean", "base": None}]
-    coarse, _, _ = roster_results(rows, sentences, sentences, "toy", ig_options={"n_steps": 6, "projections": 2},
+    coarse, _, _ = roster_results(rows, sentences, sentences, "toy", [attr.IG(n_steps=6, projections=2)],
                                   n_boot=20, progress=False, sketch_check_sentences=3)
-    full, _, _ = roster_results(rows, sentences, sentences, "toy", ig_options={"n_steps": 6, "projections": 32},
+    full, _, _ = roster_results(rows, sentences, sentences, "toy", [attr.IG(n_steps=6, projections=32)],
                                 n_boot=20, progress=False, sketch_check_sentences=3)
     assert list(full.columns) == TABLE_COLUMNS
     # 32 orthogonal directions span the 32-wide model's output: the sketch is exact
@@ -171,7 +171,7 @@ def test_choice_sensitivity_covers_every_choice(tmp_path, monkeypatch):
     calls = []
     original = attr.ig_token_norms
     monkeypatch.setattr(attr.ig, "ig_token_norms", lambda *a, **k: calls.append(1) or original(*a, **k))
-    choices = choice_sensitivity(rows, sentences, infos, {"n_steps": 4}, n_boot=20, progress=False)
+    choices = choice_sensitivity(rows, sentences, infos, attr.IG(n_steps=4), n_boot=20, progress=False)
     assert len(calls) == 2 * len(sentences)  # token attributions computed once per model, then served by the cache
     assert len(choices) == 2 * len(attr.WORD_AGGS) * len(attr.NORMALIZATIONS)
     per_model = choices[choices["model"] == "b"].set_index(["word_agg", "normalize"])
@@ -213,7 +213,7 @@ def test_the_roster_shares_an_information_table_only_between_rows_that_cut_words
         rows.append({"row": "mpnet", "name": "all-mpnet-base-v2", "pooling": "mean", "base": None})
     sentences = ["A man is playing a guitar.", "A woman slices an onion."]
     info = sentences * 5 + ["The dog runs in the park.", "Two men play chess."] * 5
-    table, _, infos = roster_results(rows, sentences, info, "toy", ig_options={"n_steps": 4, "projections": 4},
+    table, _, infos = roster_results(rows, sentences, info, "toy", [attr.IG(n_steps=4, projections=4)],
                                      n_boot=10, progress=False)
     assert set(table["model"]) == {r["row"] for r in rows}  # every row regressed: no refused join
     keys = {r["row"]: units_key(load_encoder(r["name"]).tokenizer) for r in rows}

@@ -8,7 +8,7 @@ from scipy.stats import spearmanr
 
 from helpers import precision as prec
 from helpers import sweep, training
-from helpers.attribution import tokenize, word_weights
+from helpers.attribution import IG, SHAP, tokenize, word_weights
 from helpers.attribution.ig import ig_token_norms, ig_token_outputs
 from helpers.attribution.pairs import pair_weights
 from helpers.encoders import load_encoder
@@ -25,8 +25,8 @@ def bert():
 
 
 def test_bf16_word_weights_are_close_to_fp32_and_the_gap_is_measured_in_fp32(bert):
-    a = word_weights(bert, [TEXT], n_steps=8, cache=False, progress=False)
-    b = word_weights(bert, [TEXT], n_steps=8, cache=False, progress=False, precision="bf16")
+    a = word_weights(bert, [TEXT], IG(n_steps=8), cache=False, progress=False)
+    b = word_weights(bert, [TEXT], IG(n_steps=8, precision="bf16"), cache=False, progress=False)
     assert spearmanr(a["weight"], b["weight"])[0] > 0.98
     assert np.abs(a["weight"] - b["weight"]).max() < 0.05 * a["weight"].max()
     # bf16's gap includes its rounding: larger than fp32's, and still small
@@ -38,7 +38,7 @@ def test_bf16_word_weights_are_close_to_fp32_and_the_gap_is_measured_in_fp32(ber
 
 
 def test_bf16_reaches_every_path(bert):
-    shap_b = word_weights(bert, [TEXT], method="shap", max_evals=60, cache=False, progress=False, precision="bf16")
+    shap_b = word_weights(bert, [TEXT], SHAP(max_evals=60, precision="bf16"), cache=False, progress=False)
     assert np.isfinite(shap_b["weight"]).all()
     p32, p16 = (pair_weights(bert, TEXT, "A person dances.", n_steps=4, cache=False, precision=p)
                 for p in ("fp32", "bf16"))
@@ -53,9 +53,9 @@ def test_bf16_reaches_every_path(bert):
 
 def test_precisions_never_share_a_cache_row(bert, tmp_path):
     db = tmp_path / "c.sqlite"
-    a = word_weights(bert, [TEXT], n_steps=4, cache=db, progress=False)
-    b = word_weights(bert, [TEXT], n_steps=4, cache=db, progress=False, precision="bf16")
-    again = word_weights(bert, [TEXT], n_steps=4, cache=db, progress=False)
+    a = word_weights(bert, [TEXT], IG(n_steps=4), cache=db, progress=False)
+    b = word_weights(bert, [TEXT], IG(n_steps=4, precision="bf16"), cache=db, progress=False)
+    again = word_weights(bert, [TEXT], IG(n_steps=4), cache=db, progress=False)
     assert not np.array_equal(a["raw_weight"], b["raw_weight"])
     np.testing.assert_array_equal(again["raw_weight"], a["raw_weight"])
     assert a.attrs["settings"] != b.attrs["settings"] and "precision" not in a.attrs["settings"]  # fp32: old keys
@@ -65,7 +65,7 @@ def test_precisions_never_share_a_cache_row(bert, tmp_path):
                                              ("auto", "precision must be one of")])
 def test_an_unknown_precision_is_refused_naming_it(bert, value, fragment):
     with pytest.raises(ValueError, match=fragment):
-        word_weights(bert, [TEXT], n_steps=4, cache=False, progress=False, precision=value)
+        word_weights(bert, [TEXT], IG(n_steps=4, precision=value), cache=False, progress=False)
 
 
 def test_training_in_bf16_is_its_own_run(tmp_path, monkeypatch):

@@ -34,11 +34,11 @@ def test_partition_shap_additivity_and_agreement_with_exact(bert, text):
 
 def test_word_weights_shap_and_cache(bert, tmp_path):
     db = tmp_path / "c.sqlite"
-    table = attr.word_weights(bert, ["A man is playing a guitar."], method="shap", max_evals=200, cache=db, progress=False)
+    table = attr.word_weights(bert, ["A man is playing a guitar."], attr.SHAP(max_evals=200), cache=db, progress=False)
     assert table["word"].tolist() == ["a", "man", "is", "playing", "a", "guitar", "."]
     assert table["weight"].mean() == pytest.approx(1.0)
     assert table["completeness_gap"].max() < 1e-4
-    again = attr.word_weights(bert, ["A man is playing a guitar."], method="shap", max_evals=200, cache=db, progress=False)
+    again = attr.word_weights(bert, ["A man is playing a guitar."], attr.SHAP(max_evals=200), cache=db, progress=False)
     assert again.equals(table) and len(attr.AttributionCache(db)) == 1
 
 
@@ -52,7 +52,7 @@ def test_mask_collapse_is_a_visible_choice(bert):
         masked = masker(nothing, text)[0][0]
         assert masked.count("[MASK]") == expected, (mask, masked)
     with pytest.raises(ValueError, match="shap_mask"):
-        attr.word_weights(bert, [text], method="shap", shap_mask="blank", cache=False)
+        attr.word_weights(bert, [text], attr.SHAP(shap_mask="blank"), cache=False)
 
 
 def test_string_pitfalls(bert):
@@ -62,7 +62,7 @@ def test_string_pitfalls(bert):
     as_list = f(["A dog runs.", "A cat."])
     np.testing.assert_allclose(as_array, as_list)
     assert f("A dog runs.").shape == (1, bert.dim)
-    table = attr.word_weights(bert, "A dog runs.", method="shap", max_evals=100, cache=False, progress=False)
+    table = attr.word_weights(bert, "A dog runs.", attr.SHAP(max_evals=100), cache=False, progress=False)
     assert table["word"].tolist() == ["a", "dog", "runs", "."]
 
 
@@ -70,5 +70,5 @@ def test_roberta_mask_token():
     roberta = load_encoder("tiny-random-roberta")
     masker = attr.shap_masker(roberta)
     assert masker.mask_token == "<mask>"
-    table = attr.word_weights(roberta, ["Dogs run."], method="shap", max_evals=100, cache=False, progress=False)
+    table = attr.word_weights(roberta, ["Dogs run."], attr.SHAP(max_evals=100), cache=False, progress=False)
     assert table["word"].tolist() == ["Dogs", "run", "."]  # RoBERTa-type tokenizers are cased

@@ -9,7 +9,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from helpers import sweep  # noqa: E402
-from helpers.attribution import word_weights  # noqa: E402
+from helpers.attribution import IG, SHAP, word_weights  # noqa: E402
 from helpers.encoders import load_encoder  # noqa: E402
 
 ROSTER = [{"name": "tiny-random-bert", "pooling": "mean"}, {"name": "tiny-random-roberta", "pooling": "mean"}]
@@ -40,10 +40,9 @@ def _sequential(tasks):
         ts = list(group["task"])
         sentences = pd.DataFrame({"sentence_id": [i for t in ts for i in t.sentence_ids],
                                   "text": [x for t in ts for x in t.texts]})
-        extra = ({"n_steps": OPTIONS.n_steps, "projections": OPTIONS.projections} if method == "ig"
-                 else {"max_evals": OPTIONS.max_evals})
-        w = word_weights(load_encoder(name, pooling=pooling), sentences, method=method, cache=False, progress=False,
-                         **extra)
+        spec = (IG(n_steps=OPTIONS.n_steps, projections=OPTIONS.projections) if method == "ig"
+                else SHAP(max_evals=OPTIONS.max_evals))
+        w = word_weights(load_encoder(name, pooling=pooling), sentences, spec, cache=False, progress=False)
         frames.append(w.assign(model=row, dataset=dataset, method=method))
     return pd.concat(frames)[sweep.SHARD_COLUMNS]
 

@@ -25,10 +25,10 @@ class Displacement(Method):
         if self.baseline not in BASELINES:
             raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}.")
 
-    def settings(self, seed: int) -> dict:
+    def settings(self) -> dict:
         return {"method": "displacement", "baseline": self.baseline}
 
-    def token_norms(self, encoder, text, inputs, seed):
+    def token_norms(self, encoder, text, inputs):
         keep = torch.tensor([[w is None for w in inputs["word_ids"]]])
         with torch.no_grad():
             x = encoder.embed_tokens(inputs["input_ids"])

@@ -213,23 +213,26 @@ class IG(Method):
     chunk_size: int = 4
     #: the arithmetic of the path's passes, ``fp32`` or ``bf16`` (:mod:`helpers.precision`)
     precision: str = DEFAULT_PRECISION
+    #: the sketch's random directions (each sentence draws its own from this seed and its text); unused when exact
+    seed: int = 0
 
     def validate(self) -> None:
         check_precision(self.precision)
         check_count("chunk_size", self.chunk_size, 1)
+        check_count("seed", self.seed, 0)
         check_count("projections", self.projections, 1, allow_none=True)
         _quadrature(self.quadrature, self.n_steps)
         if self.baseline not in BASELINES:
             raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}.")
 
-    def settings(self, seed: int) -> dict:
+    def settings(self) -> dict:
         out = {"method": "ig", "n_steps": self.n_steps, "quadrature": self.quadrature, "baseline": self.baseline,
                "projections": self.projections, "sketch": self.sketch if self.projections else None,
-               "seed": seed if self.projections else None}
+               "seed": self.seed if self.projections else None}
         return out if self.precision == "fp32" else {**out, "precision": self.precision}  # fp32 keys as before
 
-    def token_norms(self, encoder, text, inputs, seed):
-        sentence_seed = seed * 1_000_003 + int(hashlib.sha1(text.encode()).hexdigest()[:7], 16)
+    def token_norms(self, encoder, text, inputs):
+        sentence_seed = self.seed * 1_000_003 + int(hashlib.sha1(text.encode()).hexdigest()[:7], 16)
         keep = torch.tensor([[w is None for w in inputs["word_ids"]]])
         return ig_token_norms(encoder, inputs["input_ids"], self.n_steps, self.quadrature, self.baseline,
                               self.projections, self.sketch, self.chunk_size, sentence_seed, keep, self.precision)

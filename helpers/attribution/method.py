@@ -2,8 +2,10 @@
 
 A method is one file in this folder: a dataclass that subclasses :class:`Method`, with a ``name``, its
 settings as fields and ``token_norms``. Defining the class registers it (``helpers.attribution`` imports
-every module of its folder), so :func:`helpers.attribution.word_weights`, the roster run, the sweep and the
-explorer accept it by name with no other edit.
+every module of its folder), so :func:`helpers.attribution.word_weights`, the roster run, the sweep, the
+explorer and :func:`helpers.explain.explain` accept it, by name or as an object (``IG(n_steps=20)``), with no
+other edit. The object is the one place a method's settings live: the entry points take it whole, as captum's
+and shap's explainers are objects holding theirs.
 """
 from __future__ import annotations
 
@@ -20,9 +22,10 @@ class Method:
     roster run (:func:`helpers.roster.roster_results`), the sweep (:mod:`helpers.sweep`) and the explorer
     look methods up here and pass each method only the options its fields name.
 
-    A subclass defines ``name``, its settings as dataclass fields, and :meth:`token_norms`; it may set
-    ``shortens_text`` (the method sees the text itself, not token ids, so a long text is shortened
-    before it) and override :meth:`settings` (its part of the cache key) and :meth:`validate`.
+    A subclass defines ``name``, its settings as dataclass fields (a random method holds its ``seed`` there
+    too), and :meth:`token_norms`; it may set ``shortens_text`` (the method sees the text itself, not token
+    ids, so a long text is shortened before it) and override :meth:`settings` (its part of the cache key)
+    and :meth:`validate`.
     """
 
     name: str = ""
@@ -55,13 +58,23 @@ class Method:
     def validate(self) -> None:
         """Raise an error naming the setting at fault (called before any sentence is attributed)."""
 
-    def settings(self, seed: int) -> dict:
+    def settings(self) -> dict:
         """The method's part of the cache key: everything that changes its numbers."""
         import dataclasses
 
         return {"method": self.name, **dataclasses.asdict(self)}
 
-    def token_norms(self, encoder: Encoder, text: str, inputs: dict, seed: int) -> dict:
+    def replace(self, **changes) -> "Method":
+        """A copy with ``changes`` to its settings (``IG(...).replace(projections=None)``: the exact run of a
+        sketch); a name that is not one of its settings is an error naming it."""
+        import dataclasses
+
+        unknown = sorted(set(changes) - set(self.option_names()))
+        if unknown:
+            raise TypeError(f"method {self.name!r} takes the settings {list(self.option_names())}; got {unknown}.")
+        return dataclasses.replace(self, **changes)
+
+    def token_norms(self, encoder: Encoder, text: str, inputs: dict) -> dict:
         """``token_norms`` (one non-negative number per token of ``inputs``), ``completeness_gap`` and
         optionally ``unresolved_tokens``."""
         raise NotImplementedError

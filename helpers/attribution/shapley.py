@@ -43,11 +43,11 @@ class SHAP(Method):
         if self.shap_mask not in SHAP_MASKS:
             raise ValueError(f"shap_mask must be one of {SHAP_MASKS}, got {self.shap_mask!r}.")
 
-    def settings(self, seed: int) -> dict:
+    def settings(self) -> dict:
         out = {"method": "shap", "max_evals": self.max_evals, "shap_mask": self.shap_mask}
         return out if self.precision == "fp32" else {**out, "precision": self.precision}  # fp32 keys as before
 
-    def token_norms(self, encoder, text, inputs, seed):
+    def token_norms(self, encoder, text, inputs):
         return shap_token_norms(encoder, text, inputs, max_evals=self.max_evals, mask=self.shap_mask,
                                 batch_size=self.shap_batch_size, precision=self.precision)
 

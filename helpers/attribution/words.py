@@ -14,7 +14,7 @@ from ..encoders import Encoder
 from ..units import sentence_table, units_key
 from .cache import AttributionCache
 from .method import Method, make_method, methods
-from .tokens import BASELINES, tokenize, truncate_text
+from .tokens import tokenize, truncate_text
 
 __all__ = ["WORD_AGGS", "NORMALIZATIONS", "ENGINE_VERSION", "GAP_THRESHOLD", "aggregate_words", "word_weights", "compare_weights",
            "sketch_error", "per_sentence_spearman", "mean_word_weights"]
@@ -60,102 +60,117 @@ def aggregate_words(token_norms, word_ids, words, word_agg: str = "frobenius", n
                          "n_subwords": grouped.size().values})
 
 
-def word_weights(encoder: Encoder, sentences, method="ig", n_steps: int = 50,
-                 quadrature: str = "gausslegendre", baseline: str = "pad", projections: int | None = None,
-                 sketch: str = "orthogonal", word_agg: str = "frobenius", normalize: str = "mean1",
-                 chunk_size: int = 4, max_evals: int | None = None, shap_mask: str = "per_token",
-                 shap_batch_size: int = 64, truncate: bool = True, cache=True, seed: int = 0,
-                 progress: bool = True, gap_warning: float = GAP_THRESHOLD, **options) -> pd.DataFrame:
+def word_weights(encoder: Encoder, sentences, method: Method | str = "ig", *, word_agg: str = "frobenius",
+                 normalize: str = "mean1", truncate: bool = True, cache=True, progress: bool = True,
+                 gap_warning: float = GAP_THRESHOLD, **misplaced) -> pd.DataFrame:
     """Word weights of every sentence (paper sections 3.1.1 and D.4; the book's Eqs. eq-ig-norm, eq-sketch and eq-normalise).
 
     Returns one row per word: ``sentence_id, word_index, word, weight, raw_weight``, plus
     ``n_subwords`` and the sentence's ``completeness_gap`` (IG: the completeness residual;
-    SHAP: the additivity residual). ``method="ig"`` (exact, or sketched with ``projections``)
-    or ``"shap"`` (see :func:`helpers.attribution.shap_token_norms`), or any other registered
-    :class:`Method` by name (its own settings as further keyword ``options``) or as an instance
-    (``method=IG(n_steps=20)``; the IG and SHAP keywords here are then ignored).
-    ``cache``: True (``.cache/attribution``), a path, or False. Per-token results are cached,
-    so ``word_agg`` and ``normalize`` can change without recomputation; an interrupted run
-    resumes where it stopped.
+    SHAP: the additivity residual). ``method``: the attribution method as an object holding its settings
+    (``IG(n_steps=20, projections=16, seed=0)``, ``SHAP(max_evals=500)``, any registered :class:`Method`),
+    or a registered name for its defaults. The keywords here are what happens after the method: how a word's
+    tokens merge (``word_agg``), the length normalisation (``normalize``), whether a long text is truncated
+    to the model's length, the cache (True: ``.cache/attribution``, a path, or False), the progress bar,
+    and the completeness gap above which a warning is given.
+    Per-token results are cached, so ``word_agg`` and ``normalize`` can change without recomputation;
+    an interrupted run resumes where it stopped.
     """
-    if isinstance(method, str) and method not in Method.registry:
-        raise ValueError(f"method must be one of {methods()} (or a Method instance), got {method!r}.")
+    spec = _method_for(method, misplaced)
     if word_agg not in WORD_AGGS:
         raise ValueError(f"word_agg must be one of {WORD_AGGS}, got {word_agg!r}.")
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}.")
     df = sentence_table(sentences)
-    if isinstance(method, Method):
-        if options:
-            raise TypeError(f"options {sorted(options)} go into the Method instance, not word_weights.")
-        spec = method
-    else:
-        known = {"n_steps": n_steps, "quadrature": quadrature, "baseline": baseline, "projections": projections,
-                 "sketch": sketch, "chunk_size": chunk_size, "max_evals": max_evals, "shap_mask": shap_mask,
-                 "shap_batch_size": shap_batch_size}
-        if options:  # a registered method's own settings: each must be one it takes
-            make_method(method, options, strict=True)
-        spec = make_method(method, {**known, **options})
-    spec.validate()
-    if baseline not in BASELINES:
-        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}.")
-    settings = spec.settings(seed)
+    settings = spec.settings()
     settings.update(engine=ENGINE_VERSION, model=encoder.name, fingerprint=encoder.fingerprint(), pooling=encoder.pooling,
                     normalize_output=encoder.normalize)
     store = AttributionCache.open(cache)
-    frames, gaps, seconds, unresolved = [], [], [], []
+    frames, results = [], []
     for sentence_id, text in tqdm(list(df.itertuples(index=False, name=None)), desc=f"{spec.name} word weights",
                                   disable=not progress):
-        key = AttributionCache.key(settings, sentence_id, text)
-        if spec.shortens_text and truncate:
-            text_used = truncate_text(encoder, text)  # shap's masker sees the text itself: shorten it
-        else:
-            text_used = text
-        with warnings.catch_warnings():
-            if store is not None and store.has(key):
-                warnings.simplefilter("ignore")  # the truncation warning was given when the row was computed
-            inputs = tokenize(encoder, text_used, truncate=truncate)
-
-        def same_units(value, inputs=inputs):  # a row stored under other word units is recomputed, not served
-            return AttributionCache.check_weights(value) or (
-                None if (value["word_ids"], value["words"]) == (inputs["word_ids"], inputs["words"])
-                else "its word units differ from the tokenizer's today")
-
-        result = store.get(key, same_units) if store is not None else None
-        if result is None:
-            started = time.perf_counter()
-            out = spec.token_norms(encoder, text_used, inputs, seed)
-            if not np.isfinite(out["token_norms"]).all():
-                raise ValueError(f"sentence {sentence_id!r} ({text[:60]!r}): the model gave non-finite attributions "
-                                 "(overflow or NaN in its output); nothing was cached. Check the model's weights "
-                                 "and dtype.")
-            result = {"token_norms": [float(c) for c in out["token_norms"]], "word_ids": inputs["word_ids"],
-                      "words": inputs["words"], "completeness_gap": out["completeness_gap"],
-                      "unresolved_tokens": int(out.get("unresolved_tokens", 0)),
-                      "seconds": time.perf_counter() - started}
-            if store is not None:
-                store.put(key, result)
+        result = _sentence_result(encoder, spec, store, AttributionCache.key(settings, sentence_id, text), sentence_id,
+                                  text, truncate)
         words = aggregate_words(result["token_norms"], result["word_ids"], result["words"], word_agg, normalize)
         words.insert(0, "sentence_id", sentence_id)
         words["completeness_gap"] = result["completeness_gap"]
-        gaps.append(result["completeness_gap"])
-        unresolved.append(result.get("unresolved_tokens", 0))
-        seconds.append(result.get("seconds", np.nan))
         frames.append(words)
+        results.append(result)
     table = pd.concat(frames, ignore_index=True)
-    bad = int(np.sum(np.asarray(gaps) > gap_warning))
-    if bad:
-        warnings.warn(f"{bad} of {len(gaps)} sentences have a completeness gap above {gap_warning:.0%} "
-                      f"(worst {max(gaps):.2%}); raise n_steps (IG) or max_evals (SHAP).", stacklevel=2)
-    blocked = int(np.sum(np.asarray(unresolved) > 0))
-    if blocked:
-        warnings.warn(f"{blocked} of {len(unresolved)} sentences have word tokens that share one SHAP value (blocks "
-                      f"PartitionSHAP did not split within max_evals={getattr(spec, 'max_evals', None) or 500}; {int(np.sum(unresolved))} "
-                      "tokens in all): their weights are block averages. Raise max_evals (the longest sentences "
-                      "need about 20 x their tokens).", stacklevel=2)
-    table.attrs.update(units=units_key(encoder.tokenizer), settings=settings, word_agg=word_agg, normalize=normalize, unresolved_sentences=blocked,
+    blocked = _warn_about(results, spec, gap_warning)
+    seconds = [r.get("seconds", np.nan) for r in results]
+    table.attrs.update(units=units_key(encoder.tokenizer), settings=settings, word_agg=word_agg, normalize=normalize,
+                       unresolved_sentences=blocked,
                        seconds_per_sentence=float(np.nanmean(seconds)) if seconds else float("nan"))
     return table
+
+
+def _method_for(method, misplaced: dict) -> Method:
+    """``method`` as a validated :class:`Method`. A method setting given to ``word_weights`` itself (``n_steps=20``)
+    is an error that shows the object to pass instead: settings live in the method, never beside it."""
+    if isinstance(method, str) and method not in Method.registry:
+        raise ValueError(f"method must be one of {methods()} (or a Method object), got {method!r}.")
+    if not isinstance(method, (str, Method)):
+        raise TypeError(f"method must be a Method object (IG(...), SHAP(...)) or one of {methods()}, got {method!r}.")
+    spec = make_method(method)
+    if misplaced:
+        given = ", ".join(f"{k}={v!r}" for k, v in sorted(misplaced.items()))
+        if set(misplaced) <= set(spec.option_names()):
+            raise TypeError(f"word_weights() got {given}: these are settings of the method, so they go into its "
+                            f"object: method={type(spec).__name__}({given}).")
+        raise TypeError(f"word_weights() got {given}, which neither it nor the method {spec.name!r} takes (its "
+                        f"settings: {list(spec.option_names())}).")
+    spec.validate()
+    return spec
+
+
+def _sentence_result(encoder, spec: Method, store, key: str, sentence_id, text: str, truncate: bool) -> dict:
+    """One sentence's token attributions: from the cache when a row computed under the same word units is there,
+    else computed (and cached)."""
+    text_used = truncate_text(encoder, text) if spec.shortens_text and truncate else text  # shap sees the text
+    with warnings.catch_warnings():
+        if store is not None and store.has(key):
+            warnings.simplefilter("ignore")  # the truncation warning was given when the row was computed
+        inputs = tokenize(encoder, text_used, truncate=truncate)
+
+    def same_units(value):  # a row stored under other word units is recomputed, not served
+        return AttributionCache.check_weights(value) or (
+            None if (value["word_ids"], value["words"]) == (inputs["word_ids"], inputs["words"])
+            else "its word units differ from the tokenizer's today")
+
+    result = store.get(key, same_units) if store is not None else None
+    if result is not None:
+        return result
+    started = time.perf_counter()
+    out = spec.token_norms(encoder, text_used, inputs)
+    if not np.isfinite(out["token_norms"]).all():
+        raise ValueError(f"sentence {sentence_id!r} ({text[:60]!r}): the model gave non-finite attributions "
+                         "(overflow or NaN in its output); nothing was cached. Check the model's weights "
+                         "and dtype.")
+    result = {"token_norms": [float(c) for c in out["token_norms"]], "word_ids": inputs["word_ids"],
+              "words": inputs["words"], "completeness_gap": out["completeness_gap"],
+              "unresolved_tokens": int(out.get("unresolved_tokens", 0)), "seconds": time.perf_counter() - started}
+    if store is not None:
+        store.put(key, result)
+    return result
+
+
+def _warn_about(results: list[dict], spec: Method, gap_warning: float) -> int:
+    """Warn about sentences whose completeness gap is above ``gap_warning`` and sentences with unresolved SHAP
+    blocks; returns the number of the latter."""
+    gaps = np.asarray([r["completeness_gap"] for r in results])
+    unresolved = np.asarray([r.get("unresolved_tokens", 0) for r in results])
+    bad = int(np.sum(gaps > gap_warning))
+    if bad:
+        warnings.warn(f"{bad} of {len(gaps)} sentences have a completeness gap above {gap_warning:.0%} "
+                      f"(worst {gaps.max():.2%}); raise n_steps (IG) or max_evals (SHAP).", stacklevel=3)
+    blocked = int(np.sum(unresolved > 0))
+    if blocked:
+        warnings.warn(f"{blocked} of {len(unresolved)} sentences have word tokens that share one SHAP value (blocks "
+                      f"PartitionSHAP did not split within max_evals={getattr(spec, 'max_evals', None) or 500}; "
+                      f"{int(unresolved.sum())} tokens in all): their weights are block averages. Raise max_evals "
+                      "(the longest sentences need about 20 x their tokens).", stacklevel=3)
+    return blocked
 
 
 def compare_weights(tables: dict, reference: str | None = None) -> pd.DataFrame:
@@ -178,13 +193,18 @@ def compare_weights(tables: dict, reference: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sketch_error(encoder: Encoder, sentences, exact: pd.DataFrame, ks, seeds=(0, 1, 2), progress: bool = True,
-                 **options) -> pd.DataFrame:
-    """Error of the sketched weights against the exact ones, for each k and seed (the book's Eq. eq-sketch)."""
+def sketch_error(encoder: Encoder, sentences, exact: pd.DataFrame, ks, seeds=(0, 1, 2), method=None) -> pd.DataFrame:
+    """Error of the sketched weights against the exact ones, for each k and seed (the book's Eq. eq-sketch).
+
+    ``method``: the IG settings the sketches share (an :class:`IG`; its ``projections`` and ``seed`` are set
+    to each k and seed)."""
+    from .ig import IG
+
+    method = IG() if method is None else method
     rows = []
     for k in ks:
         for seed in seeds:
-            sketch = word_weights(encoder, sentences, projections=k, seed=seed, progress=False, **options)
+            sketch = word_weights(encoder, sentences, method.replace(projections=k, seed=seed), progress=False)
             cmp = compare_weights({"exact": exact, "sketch": sketch}, reference="exact").iloc[0]
             rows.append({"projections": k, "seed": seed, "spearman": cmp["spearman"],
                          "median_rel_error": cmp["median_rel_diff"]})
