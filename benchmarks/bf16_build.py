@@ -12,7 +12,7 @@ Then, from this checkout:
 
 writes ``benchmarks/bf16_build_cpu.json``: each chapter's seconds in bf16 beside the recorded fp32 build
 (``benchmarks/book_build_cpu.json``), the MLM pre-training's steps per second read from the build's log, and
-``helpers.book.compare_within_intervals`` of every table both builds wrote (values outside the fp32 intervals,
+``helpers.builds.compare_within_intervals`` of every table both builds wrote (values outside the fp32 intervals,
 verdicts that differ). A partial build is recorded as partial: only the chapters it ran.
 """
 from __future__ import annotations
@@ -27,7 +27,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpers import book  # noqa: E402
 from helpers.precision import hardware  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "bf16_build_cpu.json"
@@ -41,9 +40,9 @@ def mlm_rate(log: Path) -> float | None:
 
 def record(bf16_results: Path, fp32_results: Path, log: Path | None = None, note: str = "") -> dict:
     times = json.loads((bf16_results / "book" / "run_times.json").read_text())
-    reference = book.reference_times() or {"seconds": {}}
+    reference = builds.reference_times() or {"seconds": {}}
     ran = [stem for stem in reference["seconds"] if stem in times]
-    within = book.compare_within_intervals(fp32_results, bf16_results)
+    within = builds.compare_within_intervals(fp32_results, bf16_results)
     from helpers.config import CHAPTER_RESULTS
 
     folders = {CHAPTER_RESULTS[s] for s in ran if s in CHAPTER_RESULTS}

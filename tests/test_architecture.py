@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import book
+from helpers import book, chapter_files
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPERS = ROOT / "helpers"
@@ -14,7 +14,8 @@ HELPERS = ROOT / "helpers"
 #: The layers from the bottom up, as ARCHITECTURE.md draws them. A module may import its own layer and those
 #: below it, except that analysis skips measure (tables in, tables out) and drawing imports nothing that computes.
 LAYERS = {
-    "base": {"config", "results", "data", "units", "information", "live", "publishing", "book", "artifacts"},
+    "base": {"config", "results", "data", "units", "information", "live", "publishing", "book", "artifacts",
+             "chapter_files", "pages", "builds"},
     "measure": {"encoders", "precision", "attribution", "faithfulness"},
     "analyse": {"regression", "rules", "verdicts"},
     "study": {"roster", "training", "standin", "contrast", "theory", "sweep", "explorer", "explain", "views"},
@@ -177,13 +178,13 @@ def test_every_chapter_has_its_text_twin_and_they_agree(tmp_path):
     import shutil
 
     for path in book.notebooks():
-        assert not book.text_differences(path), (path.name, book.text_differences(path)[:3],
+        assert not chapter_files.text_differences(path), (path.name, chapter_files.text_differences(path)[:3],
                                                 "run `make text` (python -m helpers.book sync-text)")
     # the check can fail: a twin edited on its own disagrees with its notebook, and a missing twin is named
     chapter = book.notebooks()[-1]
     shutil.copy(chapter, tmp_path / chapter.name)
-    edited = book.text_twin(chapter).read_text().replace("# Explain your own model", "# Explain a model", 1)
-    book.text_twin(tmp_path / chapter.name).write_text(edited)
-    assert any("Explain your own model" in d for d in book.text_differences(tmp_path / chapter.name))
-    book.text_twin(tmp_path / chapter.name).unlink()
-    assert book.text_differences(tmp_path / chapter.name) == [f"{book.text_twin(chapter).name} is missing"]
+    edited = chapter_files.text_twin(chapter).read_text().replace("# Explain your own model", "# Explain a model", 1)
+    chapter_files.text_twin(tmp_path / chapter.name).write_text(edited)
+    assert any("Explain your own model" in d for d in chapter_files.text_differences(tmp_path / chapter.name))
+    chapter_files.text_twin(tmp_path / chapter.name).unlink()
+    assert chapter_files.text_differences(tmp_path / chapter.name) == [f"{chapter_files.text_twin(chapter).name} is missing"]

@@ -5,7 +5,7 @@ import nbformat
 import papermill as pm
 import pytest
 
-from helpers import book
+from helpers import book, builds, chapter_files, pages
 
 NOTEBOOKS = book.notebooks()
 
@@ -48,7 +48,7 @@ def test_failing_notebook_names_notebook_and_cell(tmp_path):
 
 def test_parameters_page_lists_every_parameter(tmp_path):
     out = tmp_path / "parameters.md"
-    book.parameters_page(out)
+    pages.parameters_page(out)
     text = out.read_text()
     for path in NOTEBOOKS:
         assert f"## {path.stem}" in text
@@ -98,7 +98,7 @@ def test_lab_preset_names_one_pair_and_declared_parameters():
     for field, value in training.SELF_TRAINED_PRESETS["lab"].items():
         assert book.LAB_PARAMETERS["05_finetuning"][named.get(field, field)] == value == getattr(lab, field), field
     for stem, params in book.LAB_PARAMETERS.items():
-        declared = pm.inspect_notebook(str(book.NOTEBOOK_DIR / f"{stem}.ipynb"))
+        declared = pm.inspect_notebook(str(chapter_files.NOTEBOOK_DIR / f"{stem}.ipynb"))
         assert set(params) <= set(declared), (stem, set(params) - set(declared))
         if stem != "05_finetuning":
             assert params["self_trained"] == "lab" and ast.literal_eval(declared["self_trained"]["default"]) == "book"
@@ -113,7 +113,7 @@ def test_presets_pass_the_checks_a_readers_parameters_pass(preset, tmp_path, mon
     only where taken), by run_all before any chapter runs: a wrong preset value stops the run at once."""
     presets = book.SMOKE_PARAMETERS if preset == "smoke" else book.LAB_PARAMETERS
     for stem in presets:
-        book.check_chapter_parameters(book.NOTEBOOK_DIR / f"{stem}.ipynb", book.preset_parameters(stem, **{preset: True}))
+        book.check_chapter_parameters(chapter_files.NOTEBOOK_DIR / f"{stem}.ipynb", book.preset_parameters(stem, **{preset: True}))
     ran = []
     monkeypatch.setattr(book, "run_notebook", lambda *a, **k: ran.append(a))
     broken = {**presets["06_regression"], "n_sentences": "30"}  # a string where the chapter takes an int
@@ -128,18 +128,18 @@ def test_presets_pass_the_checks_a_readers_parameters_pass(preset, tmp_path, mon
 
 
 def test_the_lab_time_is_read_from_its_record(tmp_path):
-    assert "benchmarks/lab_path.py" in book.lab_time_line(tmp_path / "missing.json")
+    assert "benchmarks/lab_path.py" in pages.lab_time_line(tmp_path / "missing.json")
     record = tmp_path / "lab.json"
     record.write_text(json.dumps({"machine": "2 CPU cores", "date": "2026-12-06", "commit": "abc", "total_seconds": 275.4,
                                   "seconds": {"05_finetuning": 100.0, "06_regression": 150.2}, "output_mb": 1.2}))
-    line = book.lab_time_line(record)
+    line = pages.lab_time_line(record)
     assert "4 min 35 s" in line and "06_regression (150 s)" in line
     # a bf16 run says so, and what a CPU without native bf16 units gets (the fp32 run of the same record)
     record.write_text(json.dumps({"machine": "2 CPU cores", "date": "2026-12-06", "commit": "abc", "total_seconds": 280.2,
                                   "precision": "bf16", "bf16_units": ["avx512_bf16"], "output_mb": 1.7,
                                   "seconds": {"05_finetuning": 121.2, "06_regression": 70.1},
                                   "runs": {"fp32": {"total_seconds": 401.0}}}))
-    line = book.lab_time_line(record)
+    line = pages.lab_time_line(record)
     assert "4 min 40 s in all in bf16, which this CPU computes natively (avx512_bf16)" in line
     assert "without native bf16 units the lab computes in fp32" in line and "6 min 41 s" in line
 
@@ -195,38 +195,38 @@ def test_teaching_page_reads_prerequisites_and_times(tmp_path, monkeypatch):
     import nbformat
     import pandas as pd
 
-    assert book.chapter_prerequisites(book.NOTEBOOK_DIR / "04_shap.ipynb") == ["03_integrated_gradients"]
-    assert "06_regression" in book.chapter_prerequisites(book.NOTEBOOK_DIR / "08_other_datasets.ipynb")
-    levels = book.dependency_levels({"a": [], "b": ["a"], "c": ["a", "b"], "d": []})
+    assert pages.chapter_prerequisites(chapter_files.NOTEBOOK_DIR / "04_shap.ipynb") == ["03_integrated_gradients"]
+    assert "06_regression" in pages.chapter_prerequisites(chapter_files.NOTEBOOK_DIR / "08_other_datasets.ipynb")
+    levels = pages.dependency_levels({"a": [], "b": ["a"], "c": ["a", "b"], "d": []})
     assert levels == [["a", "d"], ["b"], ["c"]]
     with pytest.raises(ValueError, match="circle"):
-        book.dependency_levels({"a": ["b"], "b": ["a"]})
+        pages.dependency_levels({"a": ["b"], "b": ["a"]})
     monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path / "results"))
     executed = tmp_path / "book"
     executed.mkdir()
-    nb = nbformat.read(book.NOTEBOOK_DIR / "02_information.ipynb", as_version=4)
+    nb = nbformat.read(chapter_files.NOTEBOOK_DIR / "02_information.ipynb", as_version=4)
     nb.metadata["papermill"] = {"duration": 90.0}
     nbformat.write(nb, executed / "02_information.ipynb")
     (tmp_path / "results" / "reproduced").mkdir(parents=True)
     pd.DataFrame([{"claim": "A claim | with a bar", "chapter": "06_regression", "verdict": "partly reproduced"}]).to_csv(
         tmp_path / "results" / "reproduced" / "claims.csv", index=False)
     # the recorded full build: refused when a chapter is missing, shown beside this build's times otherwise
-    monkeypatch.setattr(book, "REFERENCE_TIMES", tmp_path / "reference.json")
+    monkeypatch.setattr(builds, "REFERENCE_TIMES", tmp_path / "reference.json")
     times = {p.stem: 60.0 * (i + 1) for i, p in enumerate(book.notebooks())}
     (tmp_path / "partial.json").write_text(json.dumps({"01_theory": 1.0}))
     with pytest.raises(ValueError, match="no time for 02_information"):
-        book.record_times(tmp_path / "partial.json")
+        builds.record_times(tmp_path / "partial.json")
     (tmp_path / "times.json").write_text(json.dumps(times))
-    book.record_times(tmp_path / "times.json", note="a test")
+    builds.record_times(tmp_path / "times.json", note="a test")
     out = tmp_path / "teaching.md"
-    book.teaching_page(executed, out)
+    pages.teaching_page(executed, out)
     text = out.read_text()
     row = next(line for line in text.splitlines() if "<02_information>` |" in line and line.startswith("| {doc}"))
-    assert f"| {book.reading_minutes(book.NOTEBOOK_DIR / '02_information.ipynb')} | 1.5 | 2.0 |" in row
+    assert f"| {pages.reading_minutes(chapter_files.NOTEBOOK_DIR / '02_information.ipynb')} | 1.5 | 2.0 |" in row
     assert "a test" in text
     assert "not executed" in next(l for l in text.splitlines() if l.startswith("| {doc}") and "<01_theory>` |" in l)
     assert "A claim \\| with a bar" in text and "**partly reproduced**" in text
-    assert book.LAB_COMMAND in text and text.count("**Session") == len(book.SESSIONS)
+    assert pages.LAB_COMMAND in text and text.count("**Session") == len(pages.SESSIONS)
 
 
 def test_self_trained_settings_refuse_unknown_names():
@@ -244,7 +244,7 @@ def test_self_trained_settings_refuse_unknown_names():
 def test_widgets_are_stripped_from_executed_copies(tmp_path):
     import nbformat
 
-    from helpers.book import WIDGET_MIME, strip_widgets
+    from helpers.chapter_files import WIDGET_MIME, strip_widgets
 
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("w")
@@ -254,10 +254,10 @@ def test_widgets_are_stripped_from_executed_copies(tmp_path):
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     path = tmp_path / "n.ipynb"
     nbformat.write(nb, path)
-    assert book.strip_widgets(path) == 1
+    assert chapter_files.strip_widgets(path) == 1
     out = nbformat.read(path, as_version=4)
     assert "widgets" not in out.metadata and out.cells[0].outputs[0]["data"] == {"text/plain": "Explorer(...)"}
-    assert book.strip_widgets(path) == 0  # idempotent
+    assert chapter_files.strip_widgets(path) == 0  # idempotent
 
 
 def test_compare_results_finds_a_changed_cell_and_ignores_timings(tmp_path, capsys):
@@ -271,12 +271,12 @@ def test_compare_results_finds_a_changed_cell_and_ignores_timings(tmp_path, caps
     table.assign(seconds=[5.0, 6.0]).to_csv(after / "ch" / "t.csv", index=False)
     (before / "ch" / "s.json").write_text(json.dumps({"slope": 1.5, "minutes": 3}))
     (after / "ch" / "s.json").write_text(json.dumps({"slope": 1.5, "minutes": 4}))
-    report = book.compare_results(before, after).set_index("file")
+    report = builds.compare_results(before, after).set_index("file")
     assert (report["status"] == "same").all() and report.loc["ch/t.csv", "timing_columns"] == "seconds"
     assert book.main(["compare-results", str(before), str(after)]) == 0
     table.assign(r2=[0.1, 0.25]).to_csv(after / "ch" / "t.csv", index=False)
     (after / "ch" / "new.csv").write_text("x\n1\n")
-    report = book.compare_results(before, after).set_index("file")
+    report = builds.compare_results(before, after).set_index("file")
     assert report.loc["ch/t.csv", "status"] == "differs" and report.loc["ch/t.csv", "cells_differ"] == 1
     assert report.loc["ch/t.csv", "max_abs_diff"] == pytest.approx(0.05)
     assert report.loc["ch/new.csv", "status"] == "only after"
@@ -290,7 +290,7 @@ def test_a_lab_run_says_its_numbers_are_the_lab_runs_not_the_books(tmp_path):
     import nbformat
 
     copy = tmp_path / "06_regression.ipynb"
-    shutil.copy(book.NOTEBOOK_DIR / "06_regression.ipynb", copy)
+    shutil.copy(chapter_files.NOTEBOOK_DIR / "06_regression.ipynb", copy)
     book.mark_lab_run(copy)
     book.mark_lab_run(copy)  # once, however often it runs
     cells = nbformat.read(copy, as_version=4).cells
@@ -317,10 +317,10 @@ def test_compare_within_intervals_flags_a_value_outside_and_a_changed_verdict(tm
     base.to_csv(before / "table.csv", index=False)
     # inside, its own estimate (outside its percentile interval), and a row without an interval: all fine
     base.assign(r2=[0.39, 0.50, 0.05]).to_csv(after / "table.csv", index=False)
-    ok = book.compare_within_intervals(tmp_path / "before", tmp_path / "after")
+    ok = builds.compare_within_intervals(tmp_path / "before", tmp_path / "after")
     assert ok.to_dict("records") == [{"file": "t/table.csv", "checked": 2, "outside": 0, "worst": "",
                                       "findings_differ": ""}]
     base.assign(r2=[0.45, 0.50, 0.90], verdict=["partly reproduced", "not reproduced", "n/a"]).to_csv(
         after / "table.csv", index=False)
-    bad = book.compare_within_intervals(tmp_path / "before", tmp_path / "after").iloc[0]
+    bad = builds.compare_within_intervals(tmp_path / "before", tmp_path / "after").iloc[0]
     assert bad["outside"] == 1 and bad["worst"].startswith("r2 row 0 (0.50") and bad["findings_differ"] == "verdict"

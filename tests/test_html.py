@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from helpers import book
+from helpers import book, pages
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -34,7 +34,7 @@ def built_html(smoke_book, tmp_path_factory):
     saved = os.environ.get("SENTENCE_RESULTS_DIR")
     os.environ["SENTENCE_RESULTS_DIR"] = str(smoke_book["results"])
     try:
-        book.write_pages(project / "book")
+        pages.write_pages(project / "book")
     finally:
         os.environ.pop("SENTENCE_RESULTS_DIR") if saved is None else os.environ.__setitem__("SENTENCE_RESULTS_DIR", saved)
     jb = Path(sys.executable).parent / "jupyter-book"

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import book
+from helpers import book, chapter_files
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = book.notebooks()
@@ -241,6 +241,6 @@ def test_solutions_are_folded_for_jupyterlab_readers(path):
     """In JupyterLab a solution's code shows below its closed dropdown unless the cell is collapsed: every code cell
     between a solution's gates carries JupyterLab's collapsed flags (``make text`` sets them)."""
     nb = nbformat.read(path, as_version=4)
-    cells = book.solution_cells(nb)
-    open_ = [nb.cells[i].source.splitlines()[0] for i in cells if nb.cells[i].metadata.get("jupyter") != book.HIDDEN]
+    cells = chapter_files.solution_cells(nb)
+    open_ = [nb.cells[i].source.splitlines()[0] for i in cells if nb.cells[i].metadata.get("jupyter") != chapter_files.HIDDEN]
     assert not open_, f"{path.name}: solution code shown in JupyterLab (run make text): {open_}"
