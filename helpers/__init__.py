@@ -11,7 +11,8 @@ One module per concept, in the layers ARCHITECTURE.md draws:
 * analyse: ``regression`` (OLS, the bootstrap, frequency control), ``rules`` (the one rule for a contrast),
   ``verdicts`` (the closing chapter's claims);
 * study: ``roster``, ``training``, ``standin`` (what the self-trained pair stands for), ``contrast``, ``theory``,
-  ``sweep``, ``explorer``, ``explain`` (and its pictures, ``views``);
+  ``sweep``, ``explorer``, ``explain`` (what it returns: ``explanation``, ``explanation_sets``; its command line,
+  ``explain_cli``; its pictures, ``views``);
 * draw: ``plots``.
 """
 __version__ = "0.2.0"

@@ -1,10 +1,10 @@
 """``python -m helpers COMMAND``: the book's command lines in one place.
 
-* ``explain``: which words drive an embedding or a similarity score (:func:`helpers.explain.main`).
+* ``explain``: which words drive an embedding or a similarity score (:func:`helpers.explain_cli.main`).
 """
 import sys
 
-COMMANDS = {"explain": "helpers.explain"}
+COMMANDS = {"explain": "helpers.explain_cli"}
 
 
 def main(argv=None) -> int:

@@ -22,19 +22,15 @@ finds (normalised AOPC; raw AOPC is not comparable across models).
 """
 from __future__ import annotations
 
-import dataclasses
-import html
-import json
-import sys
-import textwrap
 import warnings
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from .explanation import Explanation, _n_tokens, shap_text_html
+from .explanation_sets import Comparison, ExplanationSet
+
 __all__ = ["explain", "Explanation", "Comparison", "ExplanationSet", "similarity_of", "shap_text_html", "LONG",
-           "TEXT_STEPS", "PAIR_STEPS", "main"]
+           "TEXT_STEPS", "PAIR_STEPS"]
 
 #: What to do with a text longer than the model reads.
 LONG = ("refuse", "windows", "truncate")
@@ -109,10 +105,6 @@ def _check_method(method):
     if key not in methods():
         raise ValueError(f"method must be one of {methods()}, got {method!r}.")
     return key
-
-
-def _n_tokens(encoder, text: str) -> int:
-    return len(encoder.tokenizer(text, add_special_tokens=True, verbose=False)["input_ids"])
 
 
 def _windows(encoder, text: str, overlap: float = 0.5) -> list[tuple[int, str]]:
@@ -289,9 +281,6 @@ def explain(model, text, other: str | None = None, method: str = "ig", reference
     is measured against fp32 outputs, so it includes the rounding) or ``auto`` (bf16 where the hardware
     computes it natively, else fp32); the explanation's notes say which was used.
     """
-    from .attribution import BASELINES, QUADRATURES
-    from .config import check_count
-
     options = {"method": method, "reference": reference, "exact": exact, "n_steps": n_steps,
                "projections": projections, "baseline": baseline, "quadrature": quadrature, "max_evals": max_evals,
                "similarity": similarity, "long": long, "batch_size": batch_size,
@@ -303,36 +292,9 @@ def explain(model, text, other: str | None = None, method: str = "ig", reference
         raise TypeError("other must be one text: pairs are explained one at a time (explain(model, a, b)); a list "
                         "of texts goes in `text`, for their word weights.")
     texts = list(text) if isinstance(text, (list, tuple)) else None
-    if texts is not None:
-        if other is not None:
-            raise ValueError("a list of texts is explained text by text (word weights); `other` does not apply. For "
-                             "pairs, call explain(model, a, b) for each pair.")
-        if not texts:
-            raise ValueError("text is an empty list: give at least one text.")
-    method = _check_method(method)
-    if long not in LONG:
-        raise ValueError(f"long must be one of {LONG}, got {long!r}.")
-    given = [(f"text[{i}]", t) for i, t in enumerate(texts)] if texts is not None else [("text", text)]
-    for name, value in given + [("other", other)]:
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise ValueError(f"{name} must be a non-empty string, got {value!r}.")
-    check_count("n_steps", n_steps, 1, allow_none=True)
-    check_count("batch_size", batch_size, 1)
-    check_count("internal_batch_size", internal_batch_size, 1)
-    check_count("projections", projections, 1, allow_none=True)
-    if baseline not in BASELINES:
-        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}.")
-    if quadrature not in QUADRATURES:
-        raise ValueError(f"quadrature must be one of {QUADRATURES}, got {quadrature!r}.")
-    _check_applies(method, other, reference=reference, similarity=similarity, max_evals=max_evals, exact=exact,
-                   long=long, n_steps=n_steps, projections=projections, baseline=baseline, quadrature=quadrature,
-                   batch_size=batch_size, internal_batch_size=internal_batch_size, seed=seed)
-    from .precision import check_precision
-
-    check_precision(precision, allow_auto=True)
+    options["method"] = _check_arguments(texts, text, other, options)
     loaded = _loaded(model, device, precision)  # the model and the reference table once, however many texts
     info = _reference_table(reference, loaded["encoder"], data_dir)
-    options["method"] = method
     if texts is None:
         return _explain_loaded(loaded, text, other, options, info)
     from .config import tqdm
@@ -341,6 +303,41 @@ def explain(model, text, other: str | None = None, method: str = "ig", reference
     for value in tqdm(texts, desc="explain", unit="text", disable=not show_progress_bar):
         out.append(_explain_loaded(loaded, value, None, options, info, progress=False))
     return ExplanationSet(out)
+
+
+def _check_arguments(texts, text, other, o: dict):
+    """Every check of :func:`explain`'s arguments before a model is loaded, each error naming the argument; returns
+    the method (a checked name, or the method object as given)."""
+    from .attribution import BASELINES, QUADRATURES
+    from .config import check_count
+    from .precision import check_precision
+
+    if texts is not None:
+        if other is not None:
+            raise ValueError("a list of texts is explained text by text (word weights); `other` does not apply. For "
+                             "pairs, call explain(model, a, b) for each pair.")
+        if not texts:
+            raise ValueError("text is an empty list: give at least one text.")
+    method = _check_method(o["method"])
+    if o["long"] not in LONG:
+        raise ValueError(f"long must be one of {LONG}, got {o['long']!r}.")
+    given = [(f"text[{i}]", t) for i, t in enumerate(texts)] if texts is not None else [("text", text)]
+    for name, value in given + [("other", other)]:
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ValueError(f"{name} must be a non-empty string, got {value!r}.")
+    check_count("n_steps", o["n_steps"], 1, allow_none=True)
+    check_count("batch_size", o["batch_size"], 1)
+    check_count("internal_batch_size", o["internal_batch_size"], 1)
+    check_count("projections", o["projections"], 1, allow_none=True)
+    if o["baseline"] not in BASELINES:
+        raise ValueError(f"baseline must be one of {BASELINES}, got {o['baseline']!r}.")
+    if o["quadrature"] not in QUADRATURES:
+        raise ValueError(f"quadrature must be one of {QUADRATURES}, got {o['quadrature']!r}.")
+    _check_applies(method, other, **{k: o[k] for k in ("reference", "similarity", "max_evals", "exact", "long",
+                                                       "n_steps", "projections", "baseline", "quadrature",
+                                                       "batch_size", "internal_batch_size", "seed")})
+    check_precision(o["precision"], allow_auto=True)
+    return method
 
 
 def _text_method(o: dict, used: str):
@@ -376,30 +373,39 @@ def _loaded(model, device, precision) -> dict:
 
 def _explain_loaded(loaded: dict, text: str, other, o: dict, info, progress: bool | None = None) -> "Explanation":
     """One text or one pair through a loaded model (the checks are done)."""
-    encoder, used, label, method = loaded["encoder"], loaded["precision"], loaded["label"], o["method"]
     progress = o["show_progress_bar"] if progress is None else progress
-    if other is None:
-        spec = _text_method(o, used)
-        n_steps, projections = getattr(spec, "n_steps", None), getattr(spec, "projections", None)
-        table, notes = _text_weights(encoder, text, spec, o["cache"], o["long"], progress)
-        notes.insert(0, loaded["note"])
-        table = table.drop(columns=["sentence_id"])
-        if info is not None:
-            table = table.merge(info[["word", "kl", "self_info"]], on="word", how="left")
-            table["seen"] = table["kl"].notna()
-        if spec.name == "ig" and projections:
-            notes.append(f"IG sketched with {projections} random output directions of {encoder.dim} (Eq. eq-sketch): "
-                         "each weight is an unbiased estimate; chapter 03 measures its error on real sentences "
-                         "(pass exact=True, or --exact, for every direction)")
-        return Explanation(kind="text", model=label, texts=[text], method=spec.name,
-                           table=table.reset_index(drop=True), marks=[],
-                           numbers={"completeness_gap": float(table["completeness_gap"].max()), "dim": int(encoder.dim)},
-                           notes=notes, settings={"method": spec.name, "exact": spec.name == "ig" and projections is None,
-                                                  "n_steps": n_steps, "projections": projections,
-                                                  "baseline": getattr(spec, "baseline", o["baseline"]),
-                                                  "long": o["long"], "normalize": bool(encoder.normalize),
-                                                  "precision": getattr(spec, "precision", used)},
-                           _encoder=encoder)
+    return _explain_text(loaded, text, o, info, progress) if other is None else _explain_pair(loaded, text, other, o)
+
+
+def _explain_text(loaded: dict, text: str, o: dict, info, progress: bool) -> "Explanation":
+    """One text's word weights (and KL and I with a reference table)."""
+    encoder, used, label = loaded["encoder"], loaded["precision"], loaded["label"]
+    spec = _text_method(o, used)
+    n_steps, projections = getattr(spec, "n_steps", None), getattr(spec, "projections", None)
+    table, notes = _text_weights(encoder, text, spec, o["cache"], o["long"], progress)
+    notes.insert(0, loaded["note"])
+    table = table.drop(columns=["sentence_id"])
+    if info is not None:
+        table = table.merge(info[["word", "kl", "self_info"]], on="word", how="left")
+        table["seen"] = table["kl"].notna()
+    if spec.name == "ig" and projections:
+        notes.append(f"IG sketched with {projections} random output directions of {encoder.dim} (Eq. eq-sketch): "
+                     "each weight is an unbiased estimate; chapter 03 measures its error on real sentences "
+                     "(pass exact=True, or --exact, for every direction)")
+    return Explanation(kind="text", model=label, texts=[text], method=spec.name,
+                       table=table.reset_index(drop=True), marks=[],
+                       numbers={"completeness_gap": float(table["completeness_gap"].max()), "dim": int(encoder.dim)},
+                       notes=notes, settings={"method": spec.name, "exact": spec.name == "ig" and projections is None,
+                                              "n_steps": n_steps, "projections": projections,
+                                              "baseline": getattr(spec, "baseline", o["baseline"]),
+                                              "long": o["long"], "normalize": bool(encoder.normalize),
+                                              "precision": getattr(spec, "precision", used)},
+                       _encoder=encoder)
+
+
+def _explain_pair(loaded: dict, text: str, other: str, o: dict) -> "Explanation":
+    """One pair's word-pair contributions to the model's own similarity score (Eq. eq-pair)."""
+    encoder, used, label, method = loaded["encoder"], loaded["precision"], loaded["label"], o["method"]
     if getattr(method, "name", method) != "ig":
         raise ValueError("pairs are explained by IG only (its word-pair decomposition, Eq. eq-pair); use method='ig'.")
     if not isinstance(method, str):  # an IG object: its settings, not the keywords'
@@ -493,642 +499,3 @@ def _compare(models, text, other, options: dict) -> "Comparison":
         table["change"] = table["contribution_b"] - table["contribution_a"]
     return Comparison(kind=a.kind, models=[a.model, b.model], explanations=[a, b], table=table)
 
-
-def _top_pairs(table: pd.DataFrame, column: str, n: int) -> str:
-    """The ``n`` word pairs of largest absolute ``column``, as ``a~b +0.123``."""
-    ranked = table.loc[table[column].abs().sort_values(ascending=False).index].head(n)
-    return ", ".join(f"{a}~{b} {c:+.3f}" for a, b, c in zip(ranked["word_a"], ranked["word_b"], ranked[column]))
-
-
-def _top_words(table: pd.DataFrame, column: str, n: int, signed: bool = False) -> str:
-    order = table[column].abs() if signed else table[column]
-    ranked = table.loc[order.sort_values(ascending=False).index].head(n)
-    return ", ".join(f"{w} {v:+.2f}" if signed else f"{w} {v:.2f}" for w, v in zip(ranked["word"], ranked[column]))
-
-
-@dataclasses.dataclass(repr=False)
-class Explanation:
-    """What :func:`explain` returns: ``table`` (a DataFrame), ``marks`` (pairs: each text's words with the sum of
-    their contributions), ``numbers`` (the gap; for pairs the score and reference terms), ``notes``. Views:
-    ``show()`` (HTML in a notebook, coloured text in a terminal), ``to_text()``, ``to_html()``, ``plot()`` (a
-    matplotlib figure); ``matrix()`` is a pair's word-by-word table."""
-
-    kind: str
-    model: str
-    texts: list
-    method: str
-    table: pd.DataFrame
-    marks: list
-    numbers: dict
-    notes: list
-    settings: dict
-    _encoder: object = dataclasses.field(default=None, repr=False, compare=False)
-
-    def __repr__(self) -> str:
-        """A summary, as pandas and shap print one: the model, the kind, the score and gap, the top words."""
-        if self.kind == "text":
-            how = "sketched" if self.settings.get("projections") else "exact"
-            return (f"<Explanation of one text by {self.model}: {self.method.upper()} ({how}) word weights of "
-                    f"{len(self.table)} words, completeness gap {self.numbers['completeness_gap']:.2%}; top words: "
-                    f"{_top_words(self.table, 'weight', 5)}>")
-        n = self.numbers
-        pairs = _top_pairs(self.table, "contribution", 3)
-        closes = "" if n.get("closes", True) else " (the parts do not add up: see the notes)"
-        return (f"<Explanation of a pair by {self.model}: {self.settings['similarity']} similarity {n['score']:.4f}, "
-                f"word pairs {n['sum_of_contributions']:.4f}, reference {n['reference']:+.4f}, gap "
-                f"{n['completeness_gap']:.2%}{closes}; top pairs: {pairs}>")
-
-    # ------------------------------------------------------------------ tables
-    def matrix(self) -> pd.DataFrame:
-        """A pair's contributions word by word: rows the first text's words, columns the second's (in order;
-        a word that occurs twice keeps both rows). Row sums are ``marks[0]``, column sums ``marks[1]``."""
-        if self.kind != "pair":
-            raise ValueError("matrix() is a pair's word-by-word table; this explanation is of one text.")
-        from .attribution.pairs import pair_matrix
-
-        m = pair_matrix(self.table)
-        m.index.name, m.columns.name = self.texts
-        return m
-
-    # ------------------------------------------------------------------ rendering
-    def _title(self) -> str:
-        return f"{self.model}: {self.method.upper()} " + (
-            "word weights" if self.kind == "text" else f"{self.settings['similarity']} similarity")
-
-    def to_text(self, width: int = 80, colour: bool = True, top: int = 10) -> str:
-        """The explanation as terminal text, wrapped at ``width`` (``colour=False``: plain, values in brackets)."""
-        from .views import ansi_words, fit_lines, reference_sentence, score_line, wrap
-
-        lines = [self._title()]
-        if self.kind == "text":
-            lines += wrap(ansi_words(self.table["word"], self.table["weight"], colour, signed=False), width)
-            lines.append(f"top words: {_top_words(self.table, 'weight', top)}")
-            lines.append(f"completeness gap {self.numbers['completeness_gap']:.2%}")
-        else:
-            for name, marks in zip(("a", "b"), self.marks):
-                lines.append(f"{name}:")
-                lines += wrap(ansi_words(marks["word"], marks["contribution"], colour, signed=True), width)
-            lines.append(score_line(self.numbers, self.settings["similarity"]))
-            lines.append(reference_sentence(self.numbers))
-            lines.append(f"top pairs: {_top_pairs(self.table, 'contribution', top)}")
-        lines += ["note: " + note for note in self.notes]
-        return fit_lines(lines, width)
-
-    def _body(self) -> str:
-        from .publishing import page_url
-        from .views import pair_matrix_svg, reference_sentence, score_line, spans
-
-        head = f"<p style='font-size:1.1em'><b>{html.escape(self._title())}</b></p>"
-        if self.kind == "text":
-            body = f'<p class="t">{spans(self.table["word"], self.table["weight"], False)}</p>'
-            body += f"<p>completeness gap {self.numbers['completeness_gap']:.2%}</p>"
-            body += ("<details><summary>the table</summary>" + self.table.round(4).to_html(index=False, classes="table")
-                     + "</details>")
-        else:
-            body = "".join(f'<p class="t"><span class="lbl">{"first" if name == "a" else "second"} text</span> '
-                           f'{spans(m["word"], m["contribution"], True)}</p>' for name, m in zip("ab", self.marks))
-            body += pair_matrix_svg(self.matrix(), self.marks[0]["contribution"], self.marks[1]["contribution"])
-            body += f"<p class='score'>{html.escape(score_line(self.numbers, self.settings['similarity']))}</p>"
-            body += (f"<p>{html.escape(reference_sentence(self.numbers))} <a href="
-                     f"'{page_url('10_pair_similarity', 'equation-eq-pair')}'>Chapter 10</a> derives the "
-                     "decomposition.</p>")
-            body += ("<details><summary>every word pair (the table)</summary>"
-                     + self.table.round(4).to_html(index=False, classes="table") + "</details>")
-        body += "".join(f"<p class='n'>{html.escape(n)}</p>" for n in self.notes)
-        return head + body
-
-    def to_html(self, path=None, full: bool = True) -> str:
-        """A self-contained HTML page (inline styles and SVG, no script, nothing loaded from a network); written to
-        ``path`` when given. Every word is a span whose title holds its value; a pair's matrix cells carry their
-        contribution in ``data-value``. ``full=False``: a fragment to embed in a notebook or a page."""
-        from .views import page
-
-        return page(self._body(), full, path, title=f"{self.model}: explanation")
-
-    def _repr_html_(self) -> str:
-        return self.to_html(full=False)
-
-    def show(self, width: int | None = None) -> None:
-        """HTML in a notebook; coloured text in a terminal (plain text when the output is not a terminal)."""
-        _show(self, width)
-
-    def plot(self):
-        """A matplotlib figure (for papers and the book): a text's word weights as bars in sentence order; a pair's
-        matrix with each word's total in the margins. Returns the figure."""
-        from . import views
-
-        if self.kind == "text":
-            return views.word_strip({self.model: self.table}, title=self.texts[0])
-        return views.pair_matrix({self.model: self.matrix()}, title=_pair_title(self))
-
-    # ------------------------------------------------------------------ storage and other libraries
-    #: The format of :meth:`save`'s files (2: every column with its dtype, and a sha256 of the content).
-    FORMAT = 2
-
-    def to_dict(self) -> dict:
-        """The explanation as the JSON object :meth:`save` writes (with its sha256)."""
-        content = {"format": self.FORMAT, "kind": self.kind, "model": self.model, "texts": list(self.texts),
-                   "method": self.method, "table": _frame_to_json(self.table),
-                   "marks": [_frame_to_json(m) for m in self.marks], "numbers": _plain(self.numbers),
-                   "notes": list(self.notes), "settings": _plain(self.settings)}
-        return {**content, "sha256": _digest(content)}
-
-    def save(self, path) -> Path:
-        """Write the explanation as JSON (the table, marks, numbers, notes and settings), every column with its
-        dtype so that any text reads back exactly ("007" stays a word, never the number 7), and a sha256 of the
-        content that :meth:`load` checks. Written to a temporary file, then renamed: never half a file."""
-        import os
-
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
-
-    @classmethod
-    def load(cls, path) -> "Explanation":
-        """Read an explanation :meth:`save` wrote; a file cut short, edited or of another format is an error
-        naming the file and what is wrong."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: no such explanation file.") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path} is not a complete explanation file ({exc}): it was cut short or damaged. "
-                             "Save the explanation again (Explanation.save, or explain --json).") from None
-        return cls.from_dict(data, str(path))
-
-    @classmethod
-    def from_dict(cls, data, where: str = "the explanation") -> "Explanation":
-        """An explanation from :meth:`to_dict`'s object, its format and sha256 checked (``where`` names the file
-        and line in errors)."""
-        if not isinstance(data, dict) or data.get("format") != cls.FORMAT:
-            found = data.get("format", "none") if isinstance(data, dict) else type(data).__name__
-            raise ValueError(f"{where} is not an explanation file of format {cls.FORMAT} (found format {found}): "
-                             "files of earlier versions stored words as JSON values that read back as numbers "
-                             "('007' as 7). Explain the text again and save it.")
-        required = {"kind", "model", "texts", "method", "table", "marks", "numbers", "notes", "settings", "sha256"}
-        missing = sorted(required - set(data))
-        if missing:
-            raise ValueError(f"{where} lacks {', '.join(missing)}: it is not a whole explanation file. Save it again.")
-        data = dict(data)
-        stored = data.pop("sha256")
-        if stored != _digest(data):
-            raise ValueError(f"{where}: its content does not match the sha256 stored with it (edited or damaged "
-                             "after it was saved), so its numbers are not served. Explain the text again and save it.")
-        try:
-            table, marks = _frame_from_json(data["table"]), [_frame_from_json(m) for m in data["marks"]]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: a table in it cannot be read ({exc}). Save the explanation again.") from None
-        return cls(kind=data["kind"], model=data["model"], texts=data["texts"], method=data["method"], table=table,
-                   marks=marks, numbers=data["numbers"], notes=data["notes"], settings=data["settings"])
-
-    def to_shap(self):
-        """A ``shap.Explanation`` whose values add up as shap's do (``base_values + values.sum()`` = f(x)), so that
-        ``shap.plots.text(e.to_shap())`` draws it. One text: each word's share of the text's total weight (IG
-        weights are norms, not additive parts of one number, so f(x) = 1 is "the whole attribution"). A pair: both
-        texts' words (the second after a ``[SEP]`` marker of value 0), each word carrying half of its total over
-        the other text's words (every pair counted once), and ``base_values`` = score - pairs (the reference terms
-        and the gap), so f(x) is the model's score.
-
-        shap 0.51.0 (the newest release) writes its colours as ``rgba(np.float64(...))`` under numpy 2, which
-        browsers ignore; the fix (shap#4332) is merged but not released: :func:`shap_text_html` repairs the page."""
-        import shap
-
-        if self.kind == "text":
-            weights = self.table["weight"].to_numpy(float)
-            values, words, base = weights / weights.sum(), self.table["word"].astype(str).tolist(), 0.0
-        else:
-            a, b = self.marks
-            values = np.concatenate([0.5 * a["contribution"].to_numpy(float), [0.0],
-                                     0.5 * b["contribution"].to_numpy(float)])
-            words = a["word"].astype(str).tolist() + ["[SEP]"] + b["word"].astype(str).tolist()
-            base = self.numbers["score"] - float(values.sum())
-        return shap.Explanation(values=values, base_values=base, data=np.array([w + " " for w in words], dtype=object),
-                                feature_names=words)
-
-    # ------------------------------------------------------------------ how far to trust it
-    def faithfulness(self, k_max: int = 10, n_random: int = 20, removal: str = "mask", seed: int = 0) -> dict:
-        """Deletion AOPC of this explanation's ranking (words removed highest weight first, up to ``k_max``), of
-        ``n_random`` random orderings, and of the best and worst orderings a greedy search finds; ``normalised``
-        = (AOPC - worst) / (best - worst): 1 as good as the best ordering found, 0 as bad as the worst, and
-        ``random_normalised`` the same for the random orderings' mean (Edin et al., normalised AOPC). Where there
-        is no ordering to judge (a one-word text, or every ordering equal) the numbers are NaN and ``reason`` says
-        why; otherwise ``reason`` is empty."""
-        from .faithfulness import aopc, deletion_curve, greedy_bounds
-
-        if self.kind != "text":
-            raise ValueError("faithfulness() measures a single text's word ranking; explain one text for it.")
-        if self._encoder is None:
-            raise ValueError("this explanation was loaded from a file and has no model; explain the text again.")
-        if len(self.texts[0]) and _n_tokens(self._encoder, self.texts[0]) > self._encoder.max_length:
-            raise ValueError("faithfulness() needs a text the model reads whole; this one is longer than its limit.")
-        sentences = pd.DataFrame({"sentence_id": [0], "text": self.texts[0]})
-        words = self.table[["word_index", "word"]].assign(sentence_id=0)
-        if len(words) < 2:
-            return self._unjudged(k_max, removal, f"a text of {len(words)} word has no ordering of its words to judge")
-        own = words.assign(score=self.table["weight"].to_numpy())
-        k = min(k_max, len(words))
-        curve = deletion_curve(self._encoder, sentences, own, k_max=k, removal=removal)
-        value = aopc(curve, n_boot=1)["aopc"]
-        rng = np.random.default_rng(seed)
-        randoms = [aopc(deletion_curve(self._encoder, sentences, words.assign(score=rng.permutation(len(words))),
-                                       k_max=k, removal=removal), n_boot=1)["aopc"] for _ in range(n_random)]
-        worst, best = greedy_bounds(self._encoder, self.texts[0], k, removal)
-        if not best - worst > 1e-12 * max(1.0, abs(best)):
-            return {**self._unjudged(k, removal, "every ordering deletes the words with the same effect (best = "
-                                     "worst), so no ordering is better than another"), "aopc": value,
-                    "best": best, "worst": worst}
-        span = best - worst
-        return {"aopc": value, "random_mean": float(np.mean(randoms)), "random_low": float(np.quantile(randoms, 0.025)),
-                "random_high": float(np.quantile(randoms, 0.975)), "best": best, "worst": worst,
-                "normalised": (value - worst) / span, "random_normalised": (float(np.mean(randoms)) - worst) / span,
-                "k_max": k, "removal": removal, "reason": ""}
-
-    @staticmethod
-    def _unjudged(k_max: int, removal: str, reason: str) -> dict:
-        """faithfulness() where there is nothing to judge: NaN with the reason (never 0, "as bad as the worst")."""
-        nan = float("nan")
-        return {"aopc": nan, "random_mean": nan, "random_low": nan, "random_high": nan, "best": nan, "worst": nan,
-                "normalised": nan, "random_normalised": nan, "k_max": int(k_max), "removal": removal, "reason": reason}
-
-
-def _pair_title(e: "Explanation") -> str:
-    return f"{e.settings['similarity']} similarity {e.numbers['score']:.3f}: {e.texts[0]!r} ~ {e.texts[1]!r}"
-
-
-def _show(view, width):
-    try:
-        from IPython import get_ipython
-
-        in_kernel = get_ipython() is not None and "IPKernelApp" in get_ipython().config
-    except ImportError:
-        in_kernel = False
-    if in_kernel:
-        from IPython.display import HTML, display
-
-        display(HTML(view.to_html(full=False)))
-    else:
-        import shutil
-
-        print(view.to_text(width or shutil.get_terminal_size().columns, colour=sys.stdout.isatty()))
-
-
-def shap_text_html(explanation) -> str:
-    """``shap.plots.text(explanation.to_shap(), display=False)`` with its colours repaired: shap 0.51.0 writes
-    ``rgba(np.float64(255.0), ...)`` under numpy 2, which browsers ignore (shap#4146; fixed in shap#4332, not yet
-    released). Written here only until a shap release carries the fix; with one, the page is returned unchanged."""
-    import re
-
-    import shap
-
-    page = shap.plots.text(explanation.to_shap(), display=False)
-    return re.sub(r"np\.float(?:64|32)\(([^()]*)\)", r"\1", page)
-
-
-@dataclasses.dataclass(repr=False)
-class Comparison:
-    """Two models explained on the same text or pair (``explain([model_a, model_b], ...)``).
-
-    ``table``: for a text, ``word_index``, ``word``, ``weight_a``, ``weight_b`` and ``change`` (b - a; weights are
-    normalised to mean 1 in each model, so a change is a shift of relative weight); for a pair, every word pair's
-    ``contribution_a``, ``contribution_b`` and ``change``. ``explanations``: the two :class:`Explanation`."""
-
-    kind: str
-    models: list
-    explanations: list
-    table: pd.DataFrame
-
-    @property
-    def texts(self) -> list:
-        return self.explanations[0].texts
-
-    def __repr__(self) -> str:
-        a, b = self.models
-        if self.kind == "text":
-            return (f"<Comparison of {a} and {b} on one text ({len(self.table)} words); largest changes of weight "
-                    f"(b - a): {_top_words(self.table, 'change', 5, signed=True)}>")
-        sa, sb = (e.numbers["score"] for e in self.explanations)
-        return f"<Comparison of {a} and {b} on a pair: similarity {sa:.4f} and {sb:.4f}>"
-
-    def matrices(self) -> dict:
-        """A pair's matrices: each model's and their change (b - a), rows the first text's words."""
-        if self.kind != "pair":
-            raise ValueError("matrices() are a pair's; this comparison is of one text.")
-        ma, mb = (e.matrix() for e in self.explanations)
-        return {self.models[0]: ma, self.models[1]: mb, "change": mb - ma}
-
-    def to_text(self, width: int = 80, colour: bool = True, top: int = 8) -> str:
-        from .views import ansi_words, fit_lines, wrap
-
-        a, b = self.models
-        lines = [f"{a} → {b} · {self.explanations[0].method.upper()}"]
-        if self.kind == "text":
-            for label, column, signed in ((a, "weight_a", False), (b, "weight_b", False), ("change", "change", True)):
-                lines.append(f"{label}:")
-                lines += wrap(ansi_words(self.table["word"], self.table[column], colour, signed), width)
-            up, down = self.table[self.table["change"] > 0], self.table[self.table["change"] < 0]
-            lines.append(f"raised most (b - a): {_top_words(up, 'change', top, True) or 'none'}")
-            lines.append(f"lowered most (b - a): {_top_words(down, 'change', top, True) or 'none'}")
-        else:
-            for e in self.explanations:
-                lines.append(f"{e.model}: {e.settings['similarity']} similarity {e.numbers['score']:.4f} (gap "
-                             f"{e.numbers['completeness_gap']:.2%})")
-            lines.append(f"pairs changed most: {_top_pairs(self.table, 'change', top)}")
-        return fit_lines(lines, width)
-
-    def to_html(self, path=None, full: bool = True) -> str:
-        """Both models' pictures and the change between them, self-contained (as :meth:`Explanation.to_html`); the
-        two models share one colour scale, so a word as dark in both weighs as much in both."""
-        from .views import page, pair_matrix_svg, spans
-
-        a, b = self.models
-        body = f"<p style='font-size:1.1em'><b>{html.escape(a)} → {html.escape(b)}</b></p>"
-        if self.kind == "text":
-            shared = float(self.table[["weight_a", "weight_b"]].abs().to_numpy().max()) or None  # one scale for both
-            for label, column, signed in ((a, "weight_a", False), (b, "weight_b", False),
-                                          ("change (b − a)", "change", True)):
-                body += (f'<p class="t"><span class="lbl">{html.escape(label)}</span> '
-                         f'{spans(self.table["word"], self.table[column], signed, None if signed else shared)}</p>')
-            body += ("<details><summary>the table</summary>" + self.table.round(4).to_html(index=False, classes="table")
-                     + "</details>")
-        else:
-            body += "<div class='mats'>"
-            titles = [f"{label}: {e.numbers['score']:.3f}" for label, e in zip(self.models, self.explanations)]
-            mats = list(self.matrices().values())
-            shared = float(max(np.abs(mats[0].to_numpy()).max(), np.abs(mats[1].to_numpy()).max())) or None
-            for title, m, top in zip(titles + ["change (b − a)"], mats, [shared, shared, None]):
-                body += pair_matrix_svg(m, m.sum(axis=1).to_numpy(), m.sum(axis=0).to_numpy(), title=title, top=top)
-            body += "</div>"
-            body += ("<details><summary>every word pair (the table)</summary>"
-                     + self.table.round(4).to_html(index=False, classes="table") + "</details>")
-        for e in self.explanations:
-            body += "".join(f"<p class='n'>{html.escape(e.model)}: {html.escape(n)}</p>" for n in e.notes)
-        return page(body, full, path, title=f"{a} → {b}")
-
-    def _repr_html_(self) -> str:
-        return self.to_html(full=False)
-
-    def show(self, width: int | None = None) -> None:
-        _show(self, width)
-
-    def plot(self):
-        """A matplotlib figure: a text's weights in both models and the change as bars; a pair's matrices side by
-        side with the change."""
-        from . import views
-
-        if self.kind == "text":
-            return views.compare_strips(self.table, self.models, title=self.texts[0])
-        titles = [f"{label}: {e.numbers['score']:.3f}" for label, e in zip(self.models, self.explanations)]
-        return views.pair_matrix(dict(zip(titles + ["change (b − a)"], self.matrices().values())),
-                                 title=f"{self.texts[0]!r} ~ {self.texts[1]!r}")
-
-
-class ExplanationSet:
-    """Many texts explained one by one (``explain(model, [t1, t2, ...])``): ``table`` is one tidy table
-    (``text_id``, the word columns of each :class:`Explanation`), ``explanations[i]`` (or ``s[i]``) each text's
-    explanation with its pictures. :meth:`to_jsonl`/:meth:`read_jsonl` keep them as JSON lines, one per text."""
-
-    def __init__(self, explanations: list):
-        self.explanations = list(explanations)
-
-    def __len__(self) -> int:
-        return len(self.explanations)
-
-    def __getitem__(self, i) -> Explanation:
-        return self.explanations[i]
-
-    def __iter__(self):
-        return iter(self.explanations)
-
-    @property
-    def model(self) -> str:
-        return self.explanations[0].model
-
-    @property
-    def texts(self) -> list:
-        return [e.texts[0] for e in self.explanations]
-
-    @property
-    def table(self) -> pd.DataFrame:
-        return pd.concat([e.table.assign(text_id=i) for i, e in enumerate(self.explanations)], ignore_index=True)[
-            ["text_id", *self.explanations[0].table.columns]]
-
-    def __repr__(self) -> str:
-        gaps = [e.numbers["completeness_gap"] for e in self.explanations]
-        return (f"<ExplanationSet of {len(self)} texts by {self.model}: {self.explanations[0].method.upper()} word "
-                f"weights, {sum(len(e.table) for e in self.explanations)} words, largest completeness gap {max(gaps):.2%}>")
-
-    def to_text(self, width: int = 80, colour: bool = True, top: int = 5) -> str:
-        return "\n\n".join(f"[{i}] " + e.to_text(width, colour, top) for i, e in enumerate(self.explanations))
-
-    def to_html(self, path=None, full: bool = True) -> str:
-        from .views import page, spans
-
-        body = (f"<p style='font-size:1.1em'><b>{html.escape(self.model)}: {self.explanations[0].method.upper()} word "
-                f"weights of {len(self)} texts</b></p>")
-        body += "".join(f'<p class="t"><span class="lbl">{i}</span> {spans(e.table["word"], e.table["weight"], False)}'
-                        f"</p>" for i, e in enumerate(self.explanations))
-        body += ("<details><summary>the table</summary>" + self.table.round(4).to_html(index=False, classes="table")
-                 + "</details>")
-        return page(body, full, path, title=f"{self.model}: explanations")
-
-    def _repr_html_(self) -> str:
-        return self.to_html(full=False)
-
-    def show(self, width: int | None = None) -> None:
-        _show(self, width)
-
-    def to_jsonl(self, path) -> Path:
-        """One JSON line per text (the object :meth:`Explanation.save` writes, with its sha256); written to a
-        temporary file, then renamed."""
-        import os
-
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as out:
-            for e in self.explanations:
-                out.write(json.dumps(e.to_dict()) + "\n")
-        os.replace(tmp, path)
-        return path
-
-    @classmethod
-    def read_jsonl(cls, path) -> "ExplanationSet":
-        """Read :meth:`to_jsonl`'s file (or the CLI's ``--jsonl``); an error names the file and line."""
-        path = Path(path)
-        out = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except ValueError as exc:
-                raise ValueError(f"{path}, line {number}: not a JSON object ({exc}); the file was cut short or "
-                                 "edited. Explain the texts again.") from None
-            out.append(Explanation.from_dict(data, f"{path}, line {number}"))
-        if not out:
-            raise ValueError(f"{path} holds no explanation.")
-        return cls(out)
-
-
-def _plain(value):
-    """Numbers, strings, lists and dicts as JSON holds them (numpy scalars become Python's)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _digest(content: dict) -> str:
-    """sha256 of an explanation file's content (canonical JSON: sorted keys, ASCII escapes, so any string has one
-    digest; floats as Python writes them, which read back exactly)."""
-    import hashlib
-
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode("ascii")).hexdigest()
-
-
-def _frame_to_json(frame: pd.DataFrame) -> dict:
-    """A table as columns of plain values with their dtypes: no JSON type inference on the way back. pandas'
-    ``to_json``/``read_json`` would read the word "007" as 7 and "nan" as NaN; this keeps every value."""
-    return {"columns": [str(c) for c in frame.columns], "dtypes": [str(t) for t in frame.dtypes],
-            "data": [_plain(frame[c].tolist()) for c in frame.columns]}
-
-
-def _frame_from_json(spec: dict) -> pd.DataFrame:
-    columns, dtypes, data = spec["columns"], spec["dtypes"], spec["data"]
-    if not len(columns) == len(dtypes) == len(data) or len({len(v) for v in data}) > 1:
-        raise ValueError("its columns, dtypes and values do not line up")
-    out = {}
-    for name, dtype, values in zip(columns, dtypes, data):
-        if dtype in ("object", "str", "string"):  # text stays text, whatever it looks like
-            out[name] = pd.Series(values, dtype=object if dtype == "object" else dtype)
-        else:
-            out[name] = pd.Series([np.nan if v is None else v for v in values], dtype=dtype)
-    return pd.DataFrame(out, columns=columns)
-
-
-# --------------------------------------------------------------------------- the command line
-def _unwritable(target) -> str | None:
-    """Why a file cannot be written at ``target`` (None: it can), checked before any work is done."""
-    import os
-
-    if target is None:
-        return None
-    path = Path(target)
-    if path.is_dir():
-        return "is a folder; name a file in it"
-    parent = path.parent
-    if not parent.is_dir():
-        return f"its folder {parent} does not exist; create it first (mkdir -p {parent})"
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        return "cannot be written here (permissions)"
-    return None
-
-
-def _read_texts(source: str) -> list:
-    """The texts of ``--texts-file``: one per line of a file, or of standard input for ``-``; blank lines skipped.
-    An error names the file."""
-    if source == "-":
-        lines = sys.stdin.read().splitlines()
-        where = "standard input"
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"--texts-file {source}: no such file (give a file with one text per line, or - "
-                                    "for standard input).")
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"--texts-file {source}: not UTF-8 text ({exc}).") from None
-        where = str(path)
-    texts = [line.strip() for line in lines if line.strip()]
-    if not texts:
-        raise ValueError(f"--texts-file: {where} holds no text (one text per line).")
-    return texts
-
-
-def main(argv=None) -> int:
-    """``python -m helpers explain --model NAME_OR_PATH "text" ["other text"] [--html out.html] ...``; many texts:
-    ``--texts-file FILE`` (or ``-`` for standard input, one text per line) with ``--jsonl out.jsonl``; two models
-    side by side: ``--compare OTHER_MODEL``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m helpers explain",
-                                     description="Which words drive a sentence embedding, or a similarity score.")
-    parser.add_argument("texts", nargs="*", metavar="TEXT", help="one text (word weights) or two (a pair)")
-    parser.add_argument("--model", required=True, help="a hub name, a sentence-transformers folder")
-    parser.add_argument("--compare", metavar="MODEL", help="a second model: both side by side, and the change")
-    parser.add_argument("--texts-file", metavar="FILE", help="many texts, one per line (- reads standard input)")
-    parser.add_argument("--method", default="ig", help="ig (default) or shap")
-    parser.add_argument("--exact", action="store_true", help="IG over every output dimension (no sketch)")
-    parser.add_argument("--n-steps", type=int, default=None,
-                        help=f"IG quadrature points (default {TEXT_STEPS} for a text; for a pair the first of "
-                             f"{', '.join(map(str, PAIR_STEPS))} whose gap is within 1%% of the score)")
-    parser.add_argument("--reference", help="a dataset name (stsb, wiki, nli, sts12) for KL and I")
-    parser.add_argument("--long", choices=LONG, default="refuse", help="a text longer than the model reads")
-    parser.add_argument("--html", help="write a self-contained HTML page here")
-    parser.add_argument("--json", help="write the explanation here (Explanation.load reads it)")
-    parser.add_argument("--jsonl", help="with --texts-file: one JSON line per text here (ExplanationSet.read_jsonl)")
-    parser.add_argument("--width", type=int, default=100, help="terminal width of the coloured text")
-    parser.add_argument("--no-colour", action="store_true", help="plain text")
-    parser.add_argument("--faithfulness", action="store_true", help="also measure the normalised AOPC (one text)")
-    parser.add_argument("--show-progress-bar", action="store_true")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
-                        help="fp32 (default), bf16, or auto: bf16 where the CPU or GPU computes it natively")
-    args = parser.parse_args(argv)
-    many = args.texts_file is not None
-    if many and args.texts:
-        parser.error("give the texts either as arguments or in --texts-file, not both")
-    if not many and not args.texts:
-        parser.error("give one text or two (quote each), or --texts-file FILE")
-    if len(args.texts) > 2:
-        parser.error(f"give one text or two, not {len(args.texts)} (quote each text; many texts: --texts-file)")
-    pair, ig = len(args.texts) == 2, args.method.lower() not in ("shap", "partition", "partitionshap")
-    not_applying = [option for option, given, applies in (
-        ("--faithfulness", args.faithfulness, not pair and not many and not args.compare),
-        ("--reference", args.reference, not pair), ("--exact", args.exact, ig and not pair),
-        ("--n-steps", args.n_steps is not None, ig), ("--long windows", args.long == "windows", not pair),
-        ("--jsonl", args.jsonl, many), ("--json", args.json, not many and not args.compare),
-        ("--compare", args.compare, not many)) if given and not applies]
-    if not_applying:
-        parser.error(f"{', '.join(not_applying)} {'does' if len(not_applying) == 1 else 'do'} not apply to "
-                     f"{'many texts' if many else 'a pair of texts' if pair else 'one text'}"
-                     f"{' compared across two models' if args.compare else ''} explained with {args.method} (a pair "
-                     "is always exact IG and has no KL, I or faithfulness; SHAP has no sketch or quadrature; --jsonl "
-                     "goes with --texts-file, --json with one explanation); leave it out.")
-    for option, target in (("--html", args.html), ("--json", args.json), ("--jsonl", args.jsonl)):
-        problem = _unwritable(target)
-        if problem:  # checked before anything is computed: never minutes of work, then a traceback
-            parser.error(f"{option} {target}: {problem}")
-    try:
-        texts = _read_texts(args.texts_file) if many else args.texts
-        model = [args.model, args.compare] if args.compare else args.model
-        e = explain(model, texts if many else texts[0], texts[1] if pair else None, method=args.method,
-                    exact=args.exact, n_steps=args.n_steps, reference=args.reference, long=args.long,
-                    show_progress_bar=args.show_progress_bar or many, precision=args.precision)
-    except (ValueError, TypeError, FileNotFoundError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    colour = not args.no_colour and sys.stdout.isatty()
-    print(e.to_text(args.width, colour=colour))
-    if not many:
-        print()
-        print(e.table.to_string(index=False, float_format=lambda x: f"{x:.6f}"))
-    if args.faithfulness and isinstance(e, Explanation) and e.kind == "text":
-        f = e.faithfulness()
-        print(f"\nnormalised AOPC {f['normalised']:.2f} (random orderings {f['random_normalised']:.2f}; raw "
-              f"{f['aopc']:.4f}, best {f['best']:.4f}, worst {f['worst']:.4f}, k ≤ {f['k_max']})")
-    if args.html:
-        e.to_html(args.html)
-        print(f"wrote {args.html}", file=sys.stderr)
-    if args.json:
-        e.save(args.json)
-        print(f"wrote {args.json}", file=sys.stderr)
-    if args.jsonl:
-        e.to_jsonl(args.jsonl)
-        print(f"wrote {args.jsonl} ({len(e)} lines)", file=sys.stderr)
-    return 0

@@ -18,7 +18,8 @@ LAYERS = {
              "chapter_files", "pages", "builds"},
     "measure": {"encoders", "precision", "attribution", "faithfulness"},
     "analyse": {"regression", "rules", "verdicts"},
-    "study": {"roster", "training", "standin", "contrast", "theory", "sweep", "explorer", "explain", "views"},
+    "study": {"roster", "training", "standin", "contrast", "theory", "sweep", "explorer", "explain", "explanation",
+              "explanation_sets", "explain_cli", "views"},
     "draw": {"plots"},
 }
 ALLOWED = {"base": {"base"}, "measure": {"base", "measure"}, "analyse": {"base", "analyse"},
