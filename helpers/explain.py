@@ -308,7 +308,7 @@ def explain(model, text, other: str | None = None, method: str = "ig", reference
 def _check_arguments(texts, text, other, o: dict):
     """Every check of :func:`explain`'s arguments before a model is loaded, each error naming the argument; returns
     the method (a checked name, or the method object as given)."""
-    from .attribution import BASELINES, QUADRATURES
+    from .attribution import QUADRATURES, check_baseline
     from .config import check_count
     from .precision import check_precision
 
@@ -329,8 +329,7 @@ def _check_arguments(texts, text, other, o: dict):
     check_count("batch_size", o["batch_size"], 1)
     check_count("internal_batch_size", o["internal_batch_size"], 1)
     check_count("projections", o["projections"], 1, allow_none=True)
-    if o["baseline"] not in BASELINES:
-        raise ValueError(f"baseline must be one of {BASELINES}, got {o['baseline']!r}.")
+    check_baseline(o["baseline"])
     if o["quadrature"] not in QUADRATURES:
         raise ValueError(f"quadrature must be one of {QUADRATURES}, got {o['quadrature']!r}.")
     _check_applies(method, other, **{k: o[k] for k in ("reference", "similarity", "max_evals", "exact", "long",

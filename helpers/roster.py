@@ -12,7 +12,7 @@ from .regression import BASELINE_COLUMNS, TABLE_COLUMNS, regress
 from .rules import roster_contrasts
 from .units import units_key
 
-__all__ = ["roster_results", "sketch_check", "choice_sensitivity", "baseline_results", "rows_named"]
+__all__ = ["roster_results", "datasets_results", "sketch_check", "choice_sensitivity", "baseline_results", "rows_named"]
 
 
 def rows_named(rows: list[dict], names, parameter: str = "baseline_rows") -> list[dict]:
@@ -126,6 +126,44 @@ def roster_results(rows: list[dict], sentences, info_sentences, dataset: str, me
                                 "base": row.get("base"), "method": spec.name, "quantity": quantity,
                                 **{k: fit[k] for k in TABLE_COLUMNS[6:14]}, **check})
     return pd.DataFrame(records, columns=TABLE_COLUMNS), weights, infos
+
+
+def datasets_results(rows: list[dict], datasets, methods=("ig",), n_sentences: int = 60, info_sentences=None,
+                     data_dir=None, n_boot: int = 1000, seed: int = 0, sweep_output=None, progress: bool = True):
+    """Chapter 08's study: the roster run (:func:`roster_results`) on each of ``datasets`` (paper appendix F).
+
+    Per dataset, KL and I come from ``info_sentences`` of its evaluation sentences (all when None,
+    :func:`helpers.data.evaluation_sentences`), of which ``n_sentences`` (drawn with ``seed``) are attributed by
+    ``methods`` (method objects or names); ``sweep_output``: a sweep's folder or URL whose weights are read
+    instead of computed. Returns (Table 1 rows of every dataset, their matched pairs' contrasts by the book's
+    rule, KL beyond log-frequency), each with a ``dataset`` column.
+    """
+    from .data import evaluation_sentences
+    from .regression import frequency_controls
+
+    union = None
+    if sweep_output:
+        from .sweep import load
+
+        union = load(sweep_output)
+    names = [getattr(m, "name", m) for m in methods]
+    tables, contrasts, frequencies = [], [], []
+    for dataset in datasets:
+        info_sample = evaluation_sentences(dataset, data_dir, limit=info_sentences, seed=seed)
+        attributed = info_sample.sample(n=min(n_sentences, len(info_sample)), random_state=seed).sort_values(
+            "sentence_id")
+        precomputed = None
+        if union is not None:
+            from .sweep import weights_by_row
+
+            precomputed = weights_by_row(union, dataset)
+        table, weights, infos = roster_results(rows, attributed, info_sample, dataset=dataset, methods=methods,
+                                               n_boot=n_boot, seed=seed, progress=progress, precomputed=precomputed)
+        tables.append(table)
+        contrasts.append(roster_contrasts(rows, weights, infos, names, dataset=dataset, n_boot=n_boot, seed=seed))
+        frequencies.append(frequency_controls(rows, weights, infos, dataset, n_boot=n_boot, seed=seed))
+    return (pd.concat(tables, ignore_index=True), pd.concat(contrasts, ignore_index=True),
+            pd.concat(frequencies, ignore_index=True))
 
 
 def choice_sensitivity(rows: list[dict], sentences, infos: dict, method=None, quantities=("kl",), word_aggs=None,

@@ -27,13 +27,13 @@ from .ig import (QUADRATURES, SKETCHES, IG, completeness_by_steps, ig_captum_tok
 from .method import Method, make_method, method_options, methods
 from .shapley import (SHAP, SHAP_MASKS, shap_masker, shap_model, shap_token_norms, shapley_by_enumeration,
                       unresolved_tokens)
-from .tokens import BASELINES, added_special_ids, baseline_embeddings, math_attention, tokenize, truncate_text
+from .tokens import BASELINES, added_special_ids, baseline_embeddings, check_baseline, math_attention, tokenize, truncate_text
 from .words import (ENGINE_VERSION, GAP_THRESHOLD, NORMALIZATIONS, WORD_AGGS, aggregate_words, compare_weights, mean_word_weights,
                     per_sentence_spearman, sketch_error, word_weights)
 
 __all__ = ["AttributionCache", "CacheError", "Method", "IG", "SHAP", "Displacement", "make_method", "method_options",
            "methods", "word_weights", "aggregate_words", "tokenize", "truncate_text", "baseline_embeddings",
-           "added_special_ids", "math_attention", "ig_token_norms", "ig_token_outputs", "ig_captum_token_norms",
+           "added_special_ids", "check_baseline", "math_attention", "ig_token_norms", "ig_token_outputs", "ig_captum_token_norms",
            "projection_matrix", "completeness_by_steps", "shap_token_norms", "shap_masker", "shap_model",
            "shapley_by_enumeration", "unresolved_tokens", "compare_weights", "sketch_error", "per_sentence_spearman",
            "mean_word_weights", "BASELINES", "QUADRATURES", "SKETCHES", "SHAP_MASKS", "WORD_AGGS", "NORMALIZATIONS",

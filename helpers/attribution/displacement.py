@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from .method import Method
-from .tokens import BASELINES, baseline_embeddings
+from .tokens import baseline_embeddings, check_baseline
 
 __all__ = ["Displacement"]
 
@@ -22,8 +22,7 @@ class Displacement(Method):
     baseline: str = "pad"
 
     def validate(self) -> None:
-        if self.baseline not in BASELINES:
-            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}.")
+        check_baseline(self.baseline)
 
     def settings(self) -> dict:
         return {"method": "displacement", "baseline": self.baseline}

@@ -28,7 +28,7 @@ from ..config import check_count, tqdm
 from ..encoders import Encoder
 from ..precision import autocast, check_precision
 from .method import Method
-from .tokens import BASELINES, baseline_embeddings, math_attention, tokenize
+from .tokens import baseline_embeddings, check_baseline, math_attention, tokenize
 
 __all__ = ["QUADRATURES", "SKETCHES", "projection_matrix", "ig_token_norms", "ig_token_outputs",
            "ig_captum_token_norms", "IG", "completeness_by_steps"]
@@ -222,8 +222,7 @@ class IG(Method):
         check_count("seed", self.seed, 0)
         check_count("projections", self.projections, 1, allow_none=True)
         _quadrature(self.quadrature, self.n_steps)
-        if self.baseline not in BASELINES:
-            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}.")
+        check_baseline(self.baseline)
 
     def settings(self) -> dict:
         out = {"method": "ig", "n_steps": self.n_steps, "quadrature": self.quadrature, "baseline": self.baseline,

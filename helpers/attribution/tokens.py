@@ -12,7 +12,7 @@ import torch
 
 from ..encoders import Encoder
 
-__all__ = ["BASELINES", "tokenize", "added_special_ids", "baseline_embeddings", "math_attention", "truncate_text"]
+__all__ = ["BASELINES", "tokenize", "added_special_ids", "check_baseline", "baseline_embeddings", "math_attention", "truncate_text"]
 
 BASELINES = ("pad", "mask", "zero", "unk")
 
@@ -81,6 +81,14 @@ def added_special_ids(tokenizer) -> set[int]:
     return set(tokenizer.build_inputs_with_special_tokens([]))
 
 
+def check_baseline(baseline) -> str:
+    """``baseline`` when it is one of :data:`BASELINES` (the IG baselines x' of Eq. eq-ig); else an error naming it
+    and the choices (the one check every entry point uses)."""
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}.")
+    return baseline
+
+
 def baseline_embeddings(encoder: Encoder, input_ids: torch.Tensor, baseline: str = "pad",
                         keep: torch.Tensor | None = None) -> torch.Tensor:
     """X' for the paper's baseline "[CLS] [PAD] ... [PAD] [SEP]" (``pad``) or ``mask``, ``unk``, ``zero``.
@@ -89,8 +97,7 @@ def baseline_embeddings(encoder: Encoder, input_ids: torch.Tensor, baseline: str
     attribution); by default the special tokens the tokenizer adds (:func:`added_special_ids`).
     An [UNK] token stands for a word of the text and is replaced like any other word.
     """
-    if baseline not in BASELINES:
-        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}.")
+    check_baseline(baseline)
     tok = encoder.tokenizer
     if keep is None:
         added = added_special_ids(tok)
