@@ -10,7 +10,7 @@ One module per concept, in the layers ARCHITECTURE.md draws:
   ``attribution`` (IG, SHAP and the displacement baseline, word weights, word pairs), ``faithfulness``;
 * analyse: ``regression`` (OLS, the bootstrap, frequency control), ``rules`` (the one rule for a contrast),
   ``verdicts`` (the closing chapter's claims);
-* study: ``roster``, ``training``, ``standin`` (what the self-trained pair stands for), ``contrast``, ``theory``,
+* study: ``roster``, ``training``, ``finetuning`` (chapter 05's study), ``standin`` (what the self-trained pair stands for), ``contrast``, ``theory``,
   ``sweep``, ``explorer``, ``explain`` (what it returns: ``explanation``, ``explanation_sets``; its command line,
   ``explain_cli``; its pictures, ``views``);
 * draw: ``plots``.

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from .config import check_count, settings_differences, settings_location, tqdm
 
 __all__ = ["DESIGN_COLUMNS", "BOW_OBJECTIVES", "long_design", "reverse_design", "bow_vocabulary", "bow_init",
-           "train_sentence_bow", "bow_weights", "bow_sts", "bow_design", "COMPARISONS", "default_design_rows",
+           "train_sentence_bow", "bow_weights", "bow_sts", "bow_design", "COMPARISONS", "chapter_verdicts", "default_design_rows",
            "default_design_weights", "design_verdicts", "DESIGNS", "run_designs", "main"]
 
 DESIGN_COLUMNS = ["design", "objective", "steps", "r2", "r2_low", "r2_high", "beta", "beta_low", "beta_high",
@@ -55,7 +55,8 @@ def _design_row(design: str, objective: str, step: int, m: dict, minutes: float)
 def _measure_runs(design, runs, sample, info, stsb, pooling, method, seed, measured, weights=None):
     """Measure every checkpoint of ``runs`` ({objective: {step: path}}); ``measured`` shares step-0 rows;
     ``weights`` (a dict) collects each checkpoint's word weights under (design, objective, step)."""
-    from .training import measure_checkpoint, run_minutes
+    from .finetuning import measure_checkpoint
+    from .training import run_minutes
 
     rows = []
     for objective, ckpts in runs.items():
@@ -308,7 +309,7 @@ COMPARISONS = {
 
 
 def default_design_rows(trajectory: pd.DataFrame) -> pd.DataFrame:
-    """The chapter's own runs (``training.finetune_study``'s trajectory) as rows of the design table (design
+    """The chapter's own runs (``finetuning.finetune_study``'s trajectory) as rows of the design table (design
     ``default``): objective ``sup``/``unsup`` for SimCSE from the MLM, ``mlm`` for the continued MLM,
     ``random_<objective>`` for SimCSE from random initialisation."""
     from .training import run_minutes
@@ -322,13 +323,28 @@ def default_design_rows(trajectory: pd.DataFrame) -> pd.DataFrame:
 
 
 def default_design_weights(weights: pd.DataFrame) -> dict:
-    """{(``default``, objective, step): word weights} from ``training.finetune_study``'s weights (the objectives of
+    """{(``default``, objective, step): word weights} from ``finetuning.finetune_study``'s weights (the objectives of
     :func:`default_design_rows`)."""
     out = {}
     for (run, objective, step), w in weights.groupby(["run", "objective", "step"], sort=False):
         name = {"mlm_then_simcse": objective, "mlm_only": "mlm"}.get(run, f"random_{objective}")
         out[_key("default", name, step)] = w.drop(columns=["run", "objective", "step"]).reset_index(drop=True)
     return out
+
+
+def chapter_verdicts(default_contrasts: pd.DataFrame, designs: pd.DataFrame, weights: dict, info: pd.DataFrame,
+                     seed: int = 0) -> pd.DataFrame:
+    """Chapter 05's verdict table: its own runs' comparisons (``default_contrasts``, :func:`design_verdicts` of
+    :func:`default_design_rows`) and every other design's in ``designs``, each row's verdict Holm-corrected within
+    its family (the chapter's own comparisons; the other designs together), as
+    :func:`helpers.rules.corrected_verdicts` corrects one claim's rows."""
+    from .rules import corrected_verdicts
+
+    other = designs[designs["design"] != "default"]
+    table = pd.concat([default_contrasts, design_verdicts(other, weights, info, seed=seed)], ignore_index=True)
+    table["verdict"] = corrected_verdicts(table, table["design"].eq("default").map({True: "default",
+                                                                                   False: "designs"}))
+    return table
 
 
 def design_verdicts(designs: pd.DataFrame, weights: dict, info: pd.DataFrame, n_boot: int = 1000,
@@ -375,7 +391,7 @@ def run_designs(mlm, sample, info, stsb, sentences, triplets, designs=DESIGNS, t
                 method=None, seed: int = 0, progress: bool = True, weights: dict | None = None) -> pd.DataFrame:
     """Every design of ``designs`` (see :data:`DESIGNS`), trained where missing only if it is in ``train``;
     one row per measured checkpoint with :data:`DESIGN_COLUMNS`, measured by ``method`` (the attribution method
-    object, :func:`helpers.training.checkpoint_method`). ``weights`` (a dict) collects every
+    object, :func:`helpers.finetuning.checkpoint_method`). ``weights`` (a dict) collects every
     checkpoint's word weights for :func:`design_verdicts`."""
     unknown = sorted(set(designs) - set(DESIGNS)) + sorted(set(train) - set(DESIGNS))
     if unknown:

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import contrast, training
+from helpers import contrast, finetuning, training
 from helpers.training import MLMConfig
 
 SENTENCES = [f"a {w} is {v} the {o} ." for w in ("man", "dog", "child", "woman", "cat", "bird")
@@ -141,7 +141,7 @@ def test_chapter_05_verdict_and_the_closing_row_agree(tmp_path, monkeypatch):
         rows = pd.DataFrame([{**_row("default", o, s), "beta": b} for o, s, b in
                              (("sup", 0, start), ("sup", 150, end), ("mlm", 150, mlm))])
         contrasts = contrast.design_verdicts(rows, contrast.default_design_weights(w), info)
-        chapter05 = training.finetune_verdict(traj, contrasts)["verdict"]
+        chapter05 = finetuning.finetune_verdict(traj, contrasts)["verdict"]
         monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path))
         (tmp_path / "finetune").mkdir(exist_ok=True)
         contrasts.to_csv(tmp_path / "finetune" / "contrasts.csv", index=False)
@@ -160,3 +160,19 @@ def test_simcse_runs_only_when_asked_and_records_its_minutes(tmp_path):
     assert training.run_minutes(trained[3]) > 0
     with pytest.raises(ValueError, match="unknown designs"):
         contrast.run_designs(mlm, None, None, None, SENTENCES, TRIPLETS, designs=["longer"])
+
+
+def test_the_masked_sides_with_a_negative_slope_are_named():
+    """MiniLM as published (the reverse design's step 0) is a contrastive side; the MLM a SimCSE run starts from, the
+    continued MLM, MiniLM after MLM training and CBOW are masked sides, named when their slope is negative."""
+    designs = pd.DataFrame([
+        {"design": "default", "objective": "sup", "steps": 0, "beta": -0.2},     # the MLM SimCSE starts from
+        {"design": "default", "objective": "sup", "steps": 150, "beta": -0.5},   # SimCSE: not a masked side
+        {"design": "reverse", "objective": "mlm", "steps": 0, "beta": -0.3},     # MiniLM as published: contrastive
+        {"design": "bow", "objective": "cbow", "steps": 500, "beta": 0.1},       # positive: not named
+    ])
+    assert finetuning.masked_sides_with_negative_slope(designs) == ["the self-trained MLM"]
+    designs.loc[len(designs)] = {"design": "reverse", "objective": "mlm", "steps": 200, "beta": -0.1}
+    designs.loc[len(designs)] = {"design": "bow", "objective": "cbow", "steps": 900, "beta": -0.1}
+    assert finetuning.masked_sides_with_negative_slope(designs) == ["CBOW (bag of words)", "MiniLM after MLM training",
+                                                                  "the self-trained MLM"]

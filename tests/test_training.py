@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from helpers import training
+from helpers import finetuning, training
 from helpers.training import MLMConfig
 
 TINY = MLMConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=24)
@@ -103,8 +103,8 @@ def test_finetune_study_measures_the_shared_start_once(mlm, tmp_path, monkeypatc
         return {"r2_kl": float(len(measured)), "beta_kl": 0.0, "r2_self_info": 0.0, "beta_self_info": 0.0,
                 "stsb_spearman": 0.0}, pd.DataFrame({"sentence_id": [0], "weight": [1.0]})
 
-    monkeypatch.setattr(training, "measure_checkpoint", fake_measure)
-    traj, weights = training.finetune_study(mlm, None, None, None, SENTENCES, triplets, steps=4, save_steps=(0, 4),
+    monkeypatch.setattr(finetuning, "measure_checkpoint", fake_measure)
+    traj, weights = finetuning.finetune_study(mlm, None, None, None, SENTENCES, triplets, steps=4, save_steps=(0, 4),
                                             batch_size=16, progress=False)
     assert len(measured) == 5  # 6 checkpoints; mlm_only's step 0 is the MLM already measured
     start = traj[traj["step"] == 0].set_index("run")["r2_kl"]
@@ -116,7 +116,7 @@ def test_trajectory_summary():
     traj = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 2, "objective": "sup", "step": [50, 0, 10, 0, 50],
                          "r2_kl": [0.5, 0.1, 0.2, 0.3, 0.2], "beta_kl": 1.0, "r2_self_info": 0.0,
                          "beta_self_info": 0.0, "stsb_spearman": [0.6, 0.4, 0.5, 0.4, 0.4]})
-    summary = training.trajectory_summary(traj).set_index(["run", "quantity"])
+    summary = finetuning.trajectory_summary(traj).set_index(["run", "quantity"])
     assert summary.loc[("a", "r2_kl"), ["start", "end", "end_step"]].tolist() == [0.1, 0.5, 50]
     assert summary.loc[("a", "r2_kl"), "change"] == pytest.approx(0.4)
     assert summary.loc[("b", "r2_kl"), "change"] == pytest.approx(-0.1)
@@ -177,7 +177,7 @@ def test_finetune_verdict_reports_the_runs_ends(r2, beta):
     traj = pd.DataFrame({"run": ["mlm_then_simcse"] * 2 + ["mlm_only"] * 2, "objective": ["sup", "sup", "mlm", "mlm"],
                          "step": [0, 150, 0, 150], "r2_kl": [*r2, r2[0], r2[0]], "beta_kl": [*beta, beta[0], beta[0]],
                          "stsb_spearman": 0.5, "r2_kl_low": 0, "r2_kl_high": 1})
-    out = training.finetune_verdict(traj, pd.DataFrame(columns=["design", "p_r", "p_beta"]))
+    out = finetuning.finetune_verdict(traj, pd.DataFrame(columns=["design", "p_r", "p_beta"]))
     assert out["verdict"] == "not measured"  # no contrast rows: the verdict comes from them, not the ends
     assert out["mlm_then_simcse_beta_kl_end"] == beta[1] and out["mlm_only_r2_kl_end"] == r2[0]
     assert out["start_slope_sign"] == ("negative" if beta[0] < 0 else "positive")
