@@ -6,8 +6,8 @@ One module per concept, in the layers ARCHITECTURE.md draws:
   sentences), ``information`` (KL, I, IDF, SIF), ``artifacts`` (published runs), ``live`` (glue), ``publishing``
   (repository, launch buttons), ``chapter_files`` (the notebooks, their text twins), ``book`` (the notebook runner
   and its command line), ``pages`` (the generated pages), ``builds`` (two builds compared, recorded times);
-* measure: ``encoders`` (loading a model as its library computes it), ``precision`` (fp32 or bf16),
-  ``attribution`` (IG, SHAP and the displacement baseline, word weights, word pairs), ``faithfulness``;
+* measure: ``encoders`` (loading a model as its library computes it), ``sts`` (STS evaluation), ``precision``
+  (fp32 or bf16), ``attribution`` (IG, SHAP and the displacement baseline, word weights, word pairs), ``faithfulness``;
 * analyse: ``regression`` (OLS, the bootstrap, frequency control), ``rules`` (the one rule for a contrast),
   ``verdicts`` (the closing chapter's claims);
 * study: ``roster``, ``training``, ``finetuning`` (chapter 05's study), ``standin`` (what the self-trained pair stands for), ``contrast``, ``theory``,

@@ -246,8 +246,8 @@ def bow_weights(vectors: np.ndarray, vocab: list[str], sentences) -> pd.DataFram
 
 
 def bow_sts(vectors: np.ndarray, vocab: list[str], pairs: pd.DataFrame) -> float:
-    """STS Spearman of the cosine of mean word vectors (:func:`helpers.encoders.sts_spearman_of`)."""
-    from .encoders import sts_spearman_of
+    """STS Spearman of the cosine of mean word vectors (:func:`helpers.sts.sts_spearman_of`)."""
+    from .sts import sts_spearman_of
 
     index = {w: i for i, w in enumerate(vocab)}
     pairs = pairs.sort_values(["pair_id", "side"])

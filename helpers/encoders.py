@@ -33,7 +33,7 @@ __all__ = ["POOLINGS", "POOLING_ALIASES", "CLS_MEANINGS", "ST_POOLINGS", "TOKENI
            "OFFLINE_MODELS", "OPTIONAL_PACKAGES", "display_name", "MissingPoolerError", "UnsupportedPooling", "Truncate", "SIMILARITY_NAMES", "similarity_name", "ST_FILES",
            "MINILM_SHA256", "OFFLINE_STAND_INS", "hub_reachable",
            "weights_source", "resolve_model_path", "OfflineWeights", "L2Normalize", "Encoder", "PoolingChoice",
-           "sentence_transformers_modules", "load_encoder", "pair_cosines", "sts_spearman_of", "sts_spearman", "random_init_copy", "roster_rows"]
+           "sentence_transformers_modules", "load_encoder", "random_init_copy", "roster_rows"]
 
 POOLINGS = ("mean", "cls", "cls_before_pooler")
 #: Other names a user may pass: ``cls_pooler`` says explicitly what the book's (and the paper's) ``cls`` means.
@@ -759,29 +759,6 @@ def _hub_st_folder(repo_id: str):
     except Exception:  # noqa: BLE001 - no network and nothing cached: AutoModel's own error says so below
         return None
     return folder if (folder / "modules.json").is_file() else None
-
-
-def pair_cosines(vectors) -> np.ndarray:
-    """The cosine of each pair of consecutive rows (0 and 1, 2 and 3, ...): an STS set's sentences as the loader
-    orders them (sorted by ``pair_id`` and ``side``)."""
-    vectors = np.asarray(vectors)
-    a, b = vectors[0::2], vectors[1::2]
-    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
-
-
-def sts_spearman_of(vectors, pairs) -> float:
-    """STS Spearman of sentence vectors already computed for ``pairs`` sorted by ``pair_id`` and ``side`` (the one
-    definition :func:`sts_spearman` and the bag-of-words encoders share)."""
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(pair_cosines(vectors), pairs["score"].to_numpy()[0::2])[0])
-
-
-def sts_spearman(encoder: Encoder, pairs, batch_size: int = 128) -> float:
-    """Spearman correlation of cosine similarity with the gold scores on an STS set (the loader's DataFrame:
-    consecutive ``side`` 0/1 rows form a pair with a ``score``): is the model a better sentence encoder?"""
-    pairs = pairs.sort_values(["pair_id", "side"])
-    return sts_spearman_of(encoder.encode(pairs["text"].tolist(), batch_size=batch_size), pairs)
 
 
 def random_init_copy(name_or_path: str, seed: int = 0) -> str:

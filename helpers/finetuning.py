@@ -36,7 +36,8 @@ def measure_checkpoint(checkpoint, pooling: str, sample: pd.DataFrame, info: pd.
     Returns (measurements, word weights).
     """
     from .attribution import word_weights
-    from .encoders import load_encoder, sts_spearman
+    from .encoders import load_encoder
+    from .sts import sts_spearman
     from .regression import regress, regress_with_covariates
 
     encoder = load_encoder(str(checkpoint), pooling=pooling)

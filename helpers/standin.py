@@ -89,7 +89,8 @@ def mlm_quality(checkpoint, texts, train_texts, n_sentences: int = 1000, mask_pr
 
 
 def _cosines(checkpoint, pooling: str, pairs: pd.DataFrame) -> np.ndarray:
-    from .encoders import load_encoder, pair_cosines
+    from .encoders import load_encoder
+    from .sts import pair_cosines
 
     encoder = load_encoder(str(checkpoint), pooling=pooling)
     return pair_cosines(encoder.encode(pairs["text"].tolist(), batch_size=128))

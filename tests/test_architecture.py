@@ -16,7 +16,7 @@ HELPERS = ROOT / "helpers"
 LAYERS = {
     "base": {"config", "results", "data", "units", "information", "live", "publishing", "book", "artifacts",
              "chapter_files", "pages", "builds"},
-    "measure": {"encoders", "precision", "attribution", "faithfulness"},
+    "measure": {"encoders", "sts", "precision", "attribution", "faithfulness"},
     "analyse": {"regression", "rules", "verdicts"},
     "study": {"roster", "training", "finetuning", "standin", "contrast", "theory", "sweep", "explorer", "explain",
               "explanation", "explanation_sets", "explain_cli", "views"},
@@ -195,7 +195,7 @@ def test_every_chapter_has_its_text_twin_and_they_agree(tmp_path):
 #: A module of one concept reads in one sitting: at most this many lines ...
 MODULE_LINES = 450
 #: ... except these, each held at its size today so that it can only shrink (the split is still to come).
-LARGER_MODULES = {"encoders": 860, "training": 620, "theory": 570, "explain": 505, "verdicts": 485, "book": 470,
+LARGER_MODULES = {"encoders": 830, "training": 620, "theory": 570, "explain": 505, "verdicts": 485, "book": 470,
                   "plots": 455}
 #: A function fits on a screen: at most this many lines, except these (held at their size today).
 FUNCTION_LINES = 60

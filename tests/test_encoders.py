@@ -145,3 +145,29 @@ def test_sentence_transformers_modules_the_book_cannot_follow(tmp_path):
     assert load_encoder(str(folder), pooling="mean").pooling == "mean"  # an explicit choice overrides it
     with pytest.raises(ValueError, match="normalize must be True, False or 'auto'"):
         load_encoder("tiny-random-bert", normalize="yes")
+
+
+def test_sts_spearman_is_computed_once_per_model_and_pair_set(tmp_path, monkeypatch, data_dir):
+    """A rebuild reads a checkpoint's STS-B Spearman from .cache/sts; another weight or another pair set recomputes."""
+    from helpers import sts
+    from helpers.data import load_sentences
+
+    monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))
+    pairs = load_sentences("stsb", "validation", data_dir=data_dir).head(40)
+    encoder = load_encoder("tiny-random-bert", pooling="mean")
+    first = sts.sts_spearman(encoder, pairs)
+    assert first == pytest.approx(sts.sts_spearman(encoder, pairs, cache=False))
+    calls = []
+    original = encoder.encode
+    monkeypatch.setattr(encoder, "encode", lambda *a, **k: calls.append(1) or original(*a, **k))
+    assert sts.sts_spearman(encoder, pairs) == first and not calls  # served from the cache
+    other = pairs.assign(score=pairs["score"].to_numpy()[::-1])  # the same texts, other gold scores
+    assert sts.sts_spearman(encoder, other) != first and len(calls) == 1
+    with torch.no_grad():
+        encoder.model.get_input_embeddings().weight[5:9] *= -1.0  # a changed weight: another fingerprint
+    sts.sts_spearman(encoder, pairs)
+    assert len(calls) == 2
+    assert len(list((tmp_path / "sts").glob("*.json"))) == 3
+    for entry in (tmp_path / "sts").glob("*.json"):
+        entry.write_text("not json")  # a damaged entry is recomputed, not trusted
+    assert sts.sts_spearman(load_encoder("tiny-random-bert", pooling="mean"), pairs) == pytest.approx(first)

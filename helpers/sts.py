@@ -1,0 +1,59 @@
+"""STS evaluation (measure layer): is a model a better sentence encoder? The Spearman correlation of its cosine
+similarities with the gold scores of an STS set (chapter 05's STS-B column, the stand-in's comparison), computed once
+per model and pair set (a small cache under the model's fingerprint)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from .encoders import Encoder
+
+__all__ = ["pair_cosines", "sts_spearman_of", "sts_spearman"]
+
+
+def pair_cosines(vectors) -> np.ndarray:
+    """The cosine of each pair of consecutive rows (0 and 1, 2 and 3, ...): an STS set's sentences as the loader
+    orders them (sorted by ``pair_id`` and ``side``)."""
+    vectors = np.asarray(vectors)
+    a, b = vectors[0::2], vectors[1::2]
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+
+
+def sts_spearman_of(vectors, pairs) -> float:
+    """STS Spearman of sentence vectors already computed for ``pairs`` sorted by ``pair_id`` and ``side`` (the one
+    definition :func:`sts_spearman` and the bag-of-words encoders share)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(pair_cosines(vectors), pairs["score"].to_numpy()[0::2])[0])
+
+
+def sts_spearman(encoder: Encoder, pairs, batch_size: int = 128, cache: bool = True) -> float:
+    """Spearman correlation of cosine similarity with the gold scores on an STS set (the loader's DataFrame:
+    consecutive ``side`` 0/1 rows form a pair with a ``score``): is the model a better sentence encoder?
+
+    ``cache``: the value is kept in ``.cache/sts/`` under the model's fingerprint (its weights' bytes and settings),
+    the pairs (texts and scores) and the batch size, so a rebuild does not encode STS-B again for every checkpoint
+    (chapter 05 measures about ten); a changed weight or another pair set is computed anew."""
+    import hashlib
+
+    from .config import cache_dir, settings_key
+
+    pairs = pairs.sort_values(["pair_id", "side"])
+    path = None
+    if cache:
+        data = pairs[["pair_id", "side", "text", "score"]].to_json(orient="values")
+        key = settings_key({"fingerprint": encoder.fingerprint(), "batch_size": batch_size,
+                            "pairs": hashlib.sha1(data.encode()).hexdigest()}, None)
+        path = cache_dir("sts") / f"{key}.json"
+        if path.is_file():
+            try:
+                return float(json.loads(path.read_text())["spearman"])
+            except (ValueError, KeyError, TypeError):
+                pass  # a damaged entry is computed again and rewritten
+    value = sts_spearman_of(encoder.encode(pairs["text"].tolist(), batch_size=batch_size), pairs)
+    if path is not None:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps({"spearman": value}))
+        tmp.replace(path)  # a reader sees the whole entry or none
+    return value
