@@ -6,7 +6,8 @@ One module per concept, in the layers ARCHITECTURE.md draws:
   sentences), ``information`` (KL, I, IDF, SIF), ``artifacts`` (published runs), ``live`` (glue), ``publishing``
   (repository, launch buttons), ``chapter_files`` (the notebooks, their text twins), ``book`` (the notebook runner
   and its command line), ``pages`` (the generated pages), ``builds`` (two builds compared, recorded times);
-* measure: ``encoders`` (loading a model as its library computes it), ``sts`` (STS evaluation), ``precision``
+* measure: ``weights`` (where a model's weights come from: offline packages, tiny models, the hub), ``encoders``
+  (loading a model as its library computes it), ``sts`` (STS evaluation), ``precision``
   (fp32 or bf16), ``attribution`` (IG, SHAP and the displacement baseline, word weights, word pairs), ``faithfulness``;
 * analyse: ``regression`` (OLS, the bootstrap, frequency control), ``rules`` (the one rule for a contrast),
   ``verdicts`` (the closing chapter's claims);

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["ROOT", "data_dir", "results_dir", "CHAPTER_RESULTS", "cache_dir", "settings_key",
-           "settings_location", "as_stored", "settings_differences", "check_count", "seed_everything",
+           "settings_location", "as_stored", "settings_differences", "cached_table", "frame_digest", "code_digest",
+           "check_count", "seed_everything",
            "TEXT_PROGRESS", "tqdm"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +87,73 @@ def settings_key(settings, length: int | None = 10) -> str:
 def settings_location(kind: str, settings: dict, suffix: str = "") -> Path:
     """``.cache/runs/<kind>-<settings_key>`` (+ ``suffix``): where a run with these settings lives."""
     return cache_dir("runs") / f"{kind}-{settings_key(settings)}{suffix}"
+
+
+def frame_digest(frame, columns=None) -> str:
+    """The sha1 of a table's values (``columns`` of it, in their order; :func:`pandas.util.hash_pandas_object` per
+    row, with the column names and dtypes): a cache key part that changes when any value (NaN and -inf apart), row
+    or row order of the inputs does."""
+    import hashlib
+
+    import pandas as pd
+
+    frame = frame if columns is None else frame[list(columns)]
+    h = hashlib.sha1(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def code_digest(*functions) -> str:
+    """The sha1 of the functions' source code: a cache key part, so that a cached result made by code that has
+    changed since (a fixed bug, another formula) is not served as if it were the new code's."""
+    import hashlib
+    import inspect
+
+    h = hashlib.sha1()
+    for f in functions:
+        try:
+            h.update(inspect.getsource(f).encode())
+        except (OSError, TypeError):  # no source (a compiled or interactive function): its name at least
+            h.update(f"{getattr(f, '__module__', '')}.{getattr(f, '__qualname__', repr(f))}".encode())
+    return h.hexdigest()
+
+
+def cached_table(kind: str, settings: dict, compute, cache: bool = True, code=()):
+    """``compute()``'s table, kept in ``.cache/<kind>/<settings_key>.parquet`` so that a rebuild with the same
+    settings reads it instead of computing it again (chapter 03's completeness grid, chapter 11's deletion curves,
+    chapter 05's STS-B Spearman per checkpoint).
+
+    ``settings`` must hold everything the table depends on: the model's fingerprint (its weights' bytes), the
+    inputs' digest (:func:`frame_digest`), every argument; ``code``: the functions that compute it, whose source
+    (:func:`code_digest`) is part of the key, so a change of the code computes the table anew. Parquet keeps every float bit for bit, so a table read
+    back equals the one computed. The entry is written to a temporary file and renamed (a crash leaves no half
+    entry); a damaged or unreadable entry is computed again and rewritten; a table Parquet cannot hold is returned
+    without being kept. ``cache=False`` computes and keeps nothing.
+
+    Written here rather than with ``joblib.Memory``: joblib would key on the pickled arguments, which for an
+    encoder are its whole weights, at every call; the fingerprint is computed once per model."""
+    import pandas as pd
+
+    if not cache:
+        return compute()
+    path = cache_dir(kind) / f"{settings_key({**settings, 'code': code_digest(*code)}, None)}.parquet"
+    if path.is_file():
+        try:
+            return pd.read_parquet(path)
+        except Exception:  # noqa: BLE001 - truncated, edited, not Parquet: computed again below and rewritten
+            pass
+    table = compute()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        table.to_parquet(tmp)
+        tmp.replace(path)  # a reader sees the whole entry or none
+    except (ValueError, TypeError, OSError, ImportError, NotImplementedError) as exc:  # pyarrow's errors derive from these
+        tmp.unlink(missing_ok=True)
+        import warnings
+
+        warnings.warn(f"The {kind} table was computed but not cached ({type(exc).__name__}: {exc}); the next run "
+                      "computes it again.", stacklevel=2)
+    return table
 
 
 def as_stored(settings: dict) -> dict:

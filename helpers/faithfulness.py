@@ -100,15 +100,18 @@ def check_ranking(ranking: pd.DataFrame, sentences: pd.DataFrame, tokenizer) -> 
 
 
 def deletion_curve(encoder, sentences, ranking: pd.DataFrame, k_max: int = 5, removal: str = "mask",
-                   batch_size: int = 64) -> pd.DataFrame:
+                   batch_size: int = 64, cache: bool = True) -> pd.DataFrame:
     """Deletion and insertion curves of one ranking over ``sentences`` (``sentence_id, text``).
 
     ``ranking``: ``sentence_id, word_index, score`` (higher: removed first), optionally ``word``; it is checked
     against every sentence (:func:`check_ranking`). ``encoder``: anything with ``encode(list_of_texts) -> array``
     and a ``tokenizer`` (an :class:`helpers.encoders.Encoder`). Returns one row per (sentence, k, curve) with
     ``k`` (1..min(k_max, words)), ``fraction`` (k over the sentence's words) and ``value``: ``1 - cos`` for
-    ``deletion``, ``cos`` for ``insertion``.
+    ``deletion``, ``cos`` for ``insertion``. ``cache``: for an encoder with a ``fingerprint()`` the curves are kept
+    in ``.cache/deletion/`` under it, the sentences, the ranking and every setting
+    (:func:`helpers.config.cached_table`), so a rebuild does not encode the edited sentences again.
     """
+    from .config import cached_table, frame_digest
     from .units import sentence_table
 
     check_count("k_max", k_max, 1)
@@ -116,6 +119,16 @@ def deletion_curve(encoder, sentences, ranking: pd.DataFrame, k_max: int = 5, re
         raise ValueError(f"removal must be one of {REMOVALS}, got {removal!r}.")
     df = sentence_table(sentences)
     order = check_ranking(ranking, df, encoder.tokenizer)
+    cache = cache and callable(getattr(encoder, "fingerprint", None))
+    settings = {"fingerprint": encoder.fingerprint() if cache else None, "k_max": k_max, "removal": removal,
+                "batch_size": batch_size, "sentences": frame_digest(df, ["sentence_id", "text"]),
+                "order": {str(sid): [int(w) for w in words] for sid, words in order.items()}}
+    return cached_table("deletion", settings, lambda: _curves(encoder, df, order, k_max, removal, batch_size), cache,
+                        code=(_curves, edit_sentence))
+
+
+def _curves(encoder, df: pd.DataFrame, order: dict, k_max: int, removal: str, batch_size: int) -> pd.DataFrame:
+    """The curves of :func:`deletion_curve` for the checked removal ``order`` of each sentence."""
     jobs, texts = [], []
     for sid, text in df[["sentence_id", "text"]].itertuples(index=False):
         words = order[sid]
@@ -255,13 +268,13 @@ def rankings(weights: dict, info: pd.DataFrame, base: pd.DataFrame, seeds=(0, 1,
 
 
 def faithfulness_table(encoder, sentences, ranks: dict, k_max: int = 5, removals=REMOVALS, n_boot: int = 1000,
-                       seed: int = 0, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       seed: int = 0, progress: bool = True, cache: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """AOPC of every ranking and removal for one encoder: (table ``ranking, removal, aopc, aopc_low, aopc_high,
-    insertion``, all curves)."""
+    insertion``, all curves). ``cache``: each curve is kept as :func:`deletion_curve` says."""
     rows, curves = [], []
     for (name, ranking), removal in tqdm([(r, m) for r in ranks.items() for m in removals], desc="rankings",
                                          disable=not progress):
-        c = deletion_curve(encoder, sentences, ranking, k_max=k_max, removal=removal)
+        c = deletion_curve(encoder, sentences, ranking, k_max=k_max, removal=removal, cache=cache)
         curves.append(c.assign(ranking=name, removal=removal))
         rows.append({"ranking": name, "removal": removal, **aopc(c, "deletion", n_boot, seed),
                      "insertion": aopc(c, "insertion", n_boot, seed)["aopc"]})

@@ -3,8 +3,6 @@ similarities with the gold scores of an STS set (chapter 05's STS-B column, the 
 per model and pair set (a small cache under the model's fingerprint)."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from .encoders import Encoder
@@ -32,28 +30,22 @@ def sts_spearman(encoder: Encoder, pairs, batch_size: int = 128, cache: bool = T
     """Spearman correlation of cosine similarity with the gold scores on an STS set (the loader's DataFrame:
     consecutive ``side`` 0/1 rows form a pair with a ``score``): is the model a better sentence encoder?
 
-    ``cache``: the value is kept in ``.cache/sts/`` under the model's fingerprint (its weights' bytes and settings),
-    the pairs (texts and scores) and the batch size, so a rebuild does not encode STS-B again for every checkpoint
-    (chapter 05 measures about ten); a changed weight or another pair set is computed anew."""
-    import hashlib
+    ``cache``: the value is kept in ``.cache/sts/`` (:func:`helpers.config.cached_table`) under the model's
+    fingerprint (its weights' bytes and settings), the pairs (texts and scores) and the batch size, so a rebuild
+    does not encode STS-B again for every checkpoint (chapter 05 measures about ten); a changed weight or another
+    pair set is computed anew."""
+    import pandas as pd
 
-    from .config import cache_dir, settings_key
+    from .config import cached_table, frame_digest
 
     pairs = pairs.sort_values(["pair_id", "side"])
-    path = None
-    if cache:
-        data = pairs[["pair_id", "side", "text", "score"]].to_json(orient="values")
-        key = settings_key({"fingerprint": encoder.fingerprint(), "batch_size": batch_size,
-                            "pairs": hashlib.sha1(data.encode()).hexdigest()}, None)
-        path = cache_dir("sts") / f"{key}.json"
-        if path.is_file():
-            try:
-                return float(json.loads(path.read_text())["spearman"])
-            except (ValueError, KeyError, TypeError):
-                pass  # a damaged entry is computed again and rewritten
-    value = sts_spearman_of(encoder.encode(pairs["text"].tolist(), batch_size=batch_size), pairs)
-    if path is not None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps({"spearman": value}))
-        tmp.replace(path)  # a reader sees the whole entry or none
-    return value
+    settings = {"fingerprint": encoder.fingerprint() if cache else None, "batch_size": batch_size,
+                "pairs": frame_digest(pairs, ["pair_id", "side", "text", "score"])}
+
+    def compute():
+        vectors = encoder.encode(pairs["text"].tolist(), batch_size=batch_size)
+        return pd.DataFrame({"spearman": [sts_spearman_of(vectors, pairs)]})
+
+    table = cached_table("sts", settings, compute, cache, code=(sts_spearman, sts_spearman_of, pair_cosines,
+                                                                 Encoder.encode))
+    return float(table["spearman"].iloc[0])

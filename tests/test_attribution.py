@@ -39,6 +39,37 @@ def test_completeness(tiny):
     assert fine < 1e-3 and fine < coarse
 
 
+def test_the_completeness_grid_is_computed_once_per_model_texts_and_settings(bert, tmp_path, monkeypatch):
+    """Chapter 03's grid is read back from .cache/completeness on a rebuild, bit for bit; other texts, another
+    setting or a changed weight compute it anew, and so does a damaged entry."""
+    from helpers.attribution import ig
+
+    monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))
+    texts, grid = [SENTENCE, "The cat sat."], [2, 4]
+    first = attr.completeness_by_steps(bert, texts, grid, progress=False)
+    assert first.equals(attr.completeness_by_steps(bert, texts, grid, progress=False, cache=False))
+    calls = []
+    original = ig.tokenize  # called once per text and grid point (the code that computes is part of the key)
+    monkeypatch.setattr(ig, "tokenize", lambda *a, **k: calls.append(1) or original(*a, **k))
+    assert attr.completeness_by_steps(bert, texts, grid, progress=False).equals(first) and not calls
+    attr.completeness_by_steps(bert, texts[:1], grid, progress=False)  # other texts
+    attr.completeness_by_steps(bert, texts, grid, projections=8, progress=False)  # another setting
+    assert len(calls) == 2 * 4 + 4
+    with torch.no_grad():
+        bert.model.get_input_embeddings().weight[5:9] *= -1.0
+    try:
+        attr.completeness_by_steps(bert, texts, grid, progress=False)  # a changed weight
+        assert len(calls) == 2 * 4 + 4 + 2 * 4
+    finally:
+        with torch.no_grad():
+            bert.model.get_input_embeddings().weight[5:9] *= -1.0
+    for entry in (tmp_path / "completeness").glob("*.parquet"):
+        entry.write_bytes(entry.read_bytes()[:40])  # truncated: computed again, not trusted
+    assert attr.completeness_by_steps(bert, texts, grid, progress=False).equals(first)
+    with pytest.raises(ValueError, match="quadrature must be one of"):
+        attr.completeness_by_steps(bert, texts, grid, quadratures=("simpson",), progress=False)
+
+
 def test_sketch_is_unbiased_and_exact_at_full_rank(bert):
     ids = attr.tokenize(bert, SENTENCE)["input_ids"]
     exact = attr.ig_token_norms(bert, ids, n_steps=8)["token_norms"] ** 2

@@ -103,7 +103,8 @@ def test_sentence_transformers_models_are_followed(tmp_path):
 
     from sentence_transformers import SentenceTransformer, models
 
-    from helpers.encoders import PoolingChoice, _tiny_path, load_encoder, resolve_model_path
+    from helpers.encoders import PoolingChoice, load_encoder, resolve_model_path
+    from helpers.weights import _tiny_path
 
     texts = ["A man is playing a guitar.", "Tyrants fall, and a dog runs in the park."]
     minilm = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")
@@ -167,7 +168,7 @@ def test_sts_spearman_is_computed_once_per_model_and_pair_set(tmp_path, monkeypa
         encoder.model.get_input_embeddings().weight[5:9] *= -1.0  # a changed weight: another fingerprint
     sts.sts_spearman(encoder, pairs)
     assert len(calls) == 2
-    assert len(list((tmp_path / "sts").glob("*.json"))) == 3
-    for entry in (tmp_path / "sts").glob("*.json"):
-        entry.write_text("not json")  # a damaged entry is recomputed, not trusted
+    assert len(list((tmp_path / "sts").glob("*.parquet"))) == 3
+    for entry in (tmp_path / "sts").glob("*.parquet"):
+        entry.write_text("not parquet")  # a damaged entry is recomputed, not trusted
     assert sts.sts_spearman(load_encoder("tiny-random-bert", pooling="mean"), pairs) == pytest.approx(first)

@@ -126,7 +126,7 @@ def hub(monkeypatch):
     import huggingface_hub
     from huggingface_hub import constants
 
-    from helpers import encoders
+    from helpers import weights
 
     state = {"reachable": True, "asked": []}
 
@@ -139,11 +139,12 @@ def hub(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub, "model_info", model_info)
-    encoders.hub_reachable.cache_clear()
-    encoders._minilm_path.cache_clear()
+    monkeypatch.setattr(weights, "hub_online", lambda: state["reachable"])  # the host itself, as the mock says
+    weights.hub_reachable.cache_clear()
+    weights._minilm_path.cache_clear()
     yield state
-    encoders.hub_reachable.cache_clear()
-    encoders._minilm_path.cache_clear()
+    weights.hub_reachable.cache_clear()
+    weights._minilm_path.cache_clear()
 
 
 HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -188,19 +189,57 @@ def test_with_neither_the_error_says_what_to_install_or_set(hub, monkeypatch):
         encoders.load_encoder(HUB_ID)
 
 
+def test_offline_a_hub_name_fails_at_once_from_the_local_cache(monkeypatch):
+    """Without a network a hub name (a typo, a model never downloaded) is looked up in the local Hugging Face cache
+    only: no request is sent (huggingface_hub would retry each one for about 45 s) and the error says why."""
+    import socket
+
+    import requests
+    from huggingface_hub import constants
+
+    from helpers import encoders, weights
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(weights, "_HUB_ONLINE", [float("-inf"), True])
+    dialled, sent = [], []
+
+    def no_route(address, *args, **kwargs):
+        dialled.append(address)
+        raise OSError("Name or service not known")  # what a machine without network answers
+
+    def request(self, method, url, *args, **kwargs):
+        sent.append(url)
+        raise RuntimeError(f"a request was sent: {method} {url}")
+
+    monkeypatch.setattr(socket, "create_connection", no_route)
+    monkeypatch.setattr(requests.Session, "request", request)
+    with pytest.raises(ValueError, match="cannot be reached.*not in the local Hugging Face cache.*Check the name"):
+        encoders.load_encoder("no-such-org/no-such-model")
+    assert sent == [] and [host for host, _ in dialled] == ["huggingface.co"]
+    with pytest.raises(ValueError, match="cannot be reached"):
+        encoders.load_encoder("no-such-org/another-model")
+    assert len(dialled) == 1  # the answer is kept for a minute, not asked per model
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert weights.hub_online()  # behind a proxy the proxy decides: no direct check
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert not weights.hub_online()
+
+
 def test_the_offline_weights_are_checked_by_hash(monkeypatch, tmp_path):
     import hashlib
 
-    from helpers import encoders
+    from helpers import weights
 
-    encoders._minilm_path.cache_clear()
-    assert hashlib.sha256((encoders._minilm_path() / "model.safetensors").read_bytes()).hexdigest() == \
-        encoders.MINILM_SHA256
-    monkeypatch.setattr(encoders, "MINILM_SHA256", "0" * 64)  # as if a new upload changed the weights
-    encoders._minilm_path.cache_clear()
+    weights._minilm_path.cache_clear()
+    assert hashlib.sha256((weights._minilm_path() / "model.safetensors").read_bytes()).hexdigest() == \
+        weights.MINILM_SHA256
+    monkeypatch.setattr(weights, "MINILM_SHA256", "0" * 64)  # as if a new upload changed the weights
+    weights._minilm_path.cache_clear()
     with pytest.raises(ValueError, match="not all-MiniLM-L6-v2's published weights"):
-        encoders._minilm_path()
-    encoders._minilm_path.cache_clear()
+        weights._minilm_path()
+    weights._minilm_path.cache_clear()
 
 
 def test_the_readme_lists_the_chapters_that_fit_binder_as_the_code_says():

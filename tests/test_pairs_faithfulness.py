@@ -89,6 +89,42 @@ def test_deletion_curve_matches_the_closed_form(tiny):
     assert a["aopc"] > b["aopc"]  # removing the biggest vector first moves the sentence more
 
 
+def test_deletion_curves_are_computed_once_per_model_sentences_and_order(tiny, tmp_path, monkeypatch):
+    """Chapter 11's curves are read back from .cache/deletion, bit for bit; a ranking with the same order (other
+    scores) is served, another order, another removal or a changed weight is computed anew."""
+    import torch
+
+    monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))
+    sentences = pd.DataFrame({"sentence_id": ["007", "8"], "text": ["a man plays a guitar .", "the dog barks ."]})
+    ranking = pd.DataFrame({"sentence_id": ["007"] * 6 + ["8"] * 4, "word_index": [0, 1, 2, 3, 4, 5, 0, 1, 2, 3],
+                            "score": [6.0, 5, 4, 3, 2, 1, 4, 3, 2, 1]})
+    first = faithfulness.deletion_curve(tiny, sentences, ranking, k_max=3)
+    assert first.equals(faithfulness.deletion_curve(tiny, sentences, ranking, k_max=3, cache=False))
+    assert first["sentence_id"].tolist()[0] == "007"  # the ids come back as they were given
+    calls = []
+    original = tiny.encode
+    monkeypatch.setattr(tiny, "encode", lambda *a, **k: calls.append(1) or original(*a, **k))
+    same_order = ranking.assign(score=ranking["score"] * 10)
+    assert faithfulness.deletion_curve(tiny, sentences, same_order, k_max=3).equals(first) and not calls
+    faithfulness.deletion_curve(tiny, sentences, ranking.assign(score=-ranking["score"]), k_max=3)
+    faithfulness.deletion_curve(tiny, sentences, ranking, k_max=3, removal="delete")
+    assert len(calls) == 2
+    with torch.no_grad():
+        tiny.model.get_input_embeddings().weight[5:9] *= -1.0
+    try:
+        faithfulness.deletion_curve(tiny, sentences, ranking, k_max=3)
+        assert len(calls) == 3
+    finally:
+        with torch.no_grad():
+            tiny.model.get_input_embeddings().weight[5:9] *= -1.0
+    faithfulness.deletion_curve(tiny, sentences, ranking, k_max=3)
+    assert len(calls) == 3  # the weights restored: served again
+    curves = faithfulness._curves
+    monkeypatch.setattr(faithfulness, "_curves", lambda *a: curves(*a))  # other code computing the curves
+    faithfulness.deletion_curve(tiny, sentences, ranking, k_max=3)
+    assert len(calls) == 4
+
+
 def test_edit_sentence_and_rankings(tiny):
     text = "A man, playing guitar."
     assert faithfulness.edit_sentence(text, tiny.tokenizer, {1, 2}, "delete") == "A playing guitar."

@@ -238,16 +238,31 @@ class IG(Method):
 
 
 def completeness_by_steps(encoder: Encoder, texts, n_steps_grid, quadratures=("gausslegendre", "riemann_trapezoid"),
-                          baseline: str = "pad", projections: int | None = 32, progress: bool = True) -> pd.DataFrame:
+                          baseline: str = "pad", projections: int | None = 32, progress: bool = True,
+                          cache: bool = True) -> pd.DataFrame:
     """Worst completeness gap over ``texts`` for every (quadrature, n_steps): choose the cheapest n_steps under 1%.
 
     With ``projections`` the gap is checked on that many random output directions (IG is
-    linear in the output, so each direction obeys completeness on its own).
+    linear in the output, so each direction obeys completeness on its own). ``cache``: the table is kept in
+    ``.cache/completeness/`` under the model's fingerprint, the texts and every setting
+    (:func:`helpers.config.cached_table`), so a rebuild does not run the grid again.
     """
-    rows = []
-    grid = [(q, n) for q in quadratures for n in n_steps_grid]
-    for quadrature, n in tqdm(grid, desc="completeness", disable=not progress):
-        gaps = [ig_token_norms(encoder, tokenize(encoder, t)["input_ids"], n, quadrature, baseline, projections)["completeness_gap"]
-                for t in texts]
-        rows.append({"quadrature": quadrature, "n_steps": n, "max_gap": max(gaps), "mean_gap": float(np.mean(gaps))})
-    return pd.DataFrame(rows)
+    from ..config import cached_table
+
+    texts = [str(t) for t in texts]
+    grid = [(q, int(n)) for q in quadratures for n in n_steps_grid]
+    for quadrature, n in grid:
+        _quadrature(quadrature, n)  # a bad rule or count is refused before any work
+    settings = {"fingerprint": encoder.fingerprint() if cache else None, "texts": texts, "grid": grid,
+                "baseline": baseline, "projections": projections}
+
+    def compute():
+        rows = []
+        for quadrature, n in tqdm(grid, desc="completeness", disable=not progress):
+            gaps = [ig_token_norms(encoder, tokenize(encoder, t)["input_ids"], n, quadrature, baseline,
+                                   projections)["completeness_gap"] for t in texts]
+            rows.append({"quadrature": quadrature, "n_steps": n, "max_gap": max(gaps),
+                         "mean_gap": float(np.mean(gaps))})
+        return pd.DataFrame(rows)
+
+    return cached_table("completeness", settings, compute, cache, code=(completeness_by_steps, ig_token_norms, _ig_engine, _quadrature))
