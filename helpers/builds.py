@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .chapter_files import notebooks
 from .config import ROOT
 from .results import RUNNER
+
+if TYPE_CHECKING:  # pandas is imported where a comparison is made (this module is read by the runner's start)
+    import pandas as pd
 
 __all__ = ["REFERENCE_TIMES", "record_times", "reference_times", "TIMING", "compare_results", "FINDING_COLUMNS",
            "compare_within_intervals"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ROOT", "data_dir", "results_dir", "CHAPTER_RESULTS", "cache_dir", "settings_key",
+__all__ = ["ROOT", "data_dir", "results_base", "results_dir", "CHAPTER_RESULTS", "cache_dir", "settings_key",
            "settings_location", "as_stored", "settings_differences", "cached_table", "frame_digest", "code_digest",
            "check_count", "seed_everything",
            "TEXT_PROGRESS", "tqdm"]
@@ -44,13 +44,14 @@ def data_dir(override: str | os.PathLike | None = None) -> Path | None:
     return path
 
 
-def _results_base() -> Path:
+def results_base() -> Path:
+    """The folder every chapter's results folder is in: ``$SENTENCE_RESULTS_DIR``, else ``results/``."""
     return Path(os.environ.get("SENTENCE_RESULTS_DIR") or ROOT / "results")
 
 
 def results_dir(chapter: str) -> Path:
     """``results/<chapter>/`` (or ``$SENTENCE_RESULTS_DIR/<chapter>``), created on demand."""
-    path = _results_base() / chapter
+    path = results_base() / chapter
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -7,7 +7,6 @@ and, where none is set, the public hub copy through the ``datasets`` library.
 """
 from __future__ import annotations
 
-import csv
 from functools import lru_cache
 from pathlib import Path
 

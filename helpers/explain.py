@@ -26,7 +26,8 @@ import warnings
 
 import pandas as pd
 
-from .explanation import Explanation, _n_tokens, shap_text_html
+from .explain_pair import PAIR_STEPS, explain_pair, similarity_of
+from .explanation import Explanation, n_tokens, shap_text_html
 from .explanation_sets import Comparison, ExplanationSet
 
 __all__ = ["explain", "Explanation", "Comparison", "ExplanationSet", "similarity_of", "shap_text_html", "LONG",
@@ -39,19 +40,6 @@ DEFAULT_PROJECTIONS = 16
 #: Names other libraries use for what the book calls ``method="ig"`` / ``"shap"``.
 _OTHER_NAMES = {"integrated_gradients": "ig", "integratedgradients": "ig", "integrated-gradients": "ig",
                 "partition": "shap", "partitionshap": "shap", "kernelshap": "shap", "shapley": "shap"}
-
-
-def similarity_of(model, encoder=None) -> str:
-    """The similarity function the model reports (``model.similarity()``): a ``SentenceTransformer``'s
-    ``similarity_fn_name``, else the one its loaded :class:`~helpers.encoders.Encoder` read from the folder or
-    hub repository (``config_sentence_transformers.json``), else cosine (the sentence-transformers default)."""
-    from .encoders import Encoder, load_encoder, similarity_name
-
-    if type(model).__name__ == "SentenceTransformer":
-        return similarity_name(getattr(model, "similarity_fn_name", None))
-    if encoder is None:
-        encoder = model if isinstance(model, Encoder) else load_encoder(model)
-    return similarity_name(encoder.similarity_fn_name)
 
 
 def _load(model, device) -> tuple:
@@ -123,7 +111,7 @@ def _windows(encoder, text: str, overlap: float = 0.5) -> list[tuple[int, str]]:
             used += cost[last]
             last += 1
         last = max(last, first + 1)
-        while last > first + 1 and _n_tokens(encoder, text[spans[first][0]:spans[last - 1][1]]) > encoder.max_length:
+        while last > first + 1 and n_tokens(encoder, text[spans[first][0]:spans[last - 1][1]]) > encoder.max_length:
             last -= 1  # the estimate was short: give back words until the window fits
         windows.append((first, text[spans[first][0]:spans[last - 1][1]]))
         if last >= len(units):
@@ -137,9 +125,9 @@ def _text_weights(encoder, text, method, cache, long, progress):
     from .attribution import word_weights
 
     notes = []
-    too_long = _n_tokens(encoder, text) > encoder.max_length
+    too_long = n_tokens(encoder, text) > encoder.max_length
     if too_long and long == "refuse":
-        raise ValueError(f"the text has {_n_tokens(encoder, text)} tokens and the model reads at most "
+        raise ValueError(f"the text has {n_tokens(encoder, text)} tokens and the model reads at most "
                          f"{encoder.max_length} (its max_seq_length or position limit); pass long='windows' to explain it in overlapping "
                          "windows, or long='truncate' to explain what model.encode() computes (the first "
                          f"{encoder.max_length} tokens).")
@@ -245,9 +233,6 @@ def attrs_units(encoder) -> pd.DataFrame:
 
 #: IG quadrature points of a single text's explanation when ``n_steps`` is not given.
 TEXT_STEPS = 20
-#: The quadrature points a pair's explanation tries in turn when ``n_steps`` is not given: it stops at the first
-#: whose completeness gap is within :data:`helpers.views.GAP_THRESHOLD` of the score (chapter 13 measures them).
-PAIR_STEPS = (20, 50, 150)
 
 
 def explain(model, text, other: str | None = None, method: str = "ig", reference=None, exact: bool = False,
@@ -373,7 +358,7 @@ def _loaded(model, device, precision) -> dict:
 def _explain_loaded(loaded: dict, text: str, other, o: dict, info, progress: bool | None = None) -> "Explanation":
     """One text or one pair through a loaded model (the checks are done)."""
     progress = o["show_progress_bar"] if progress is None else progress
-    return _explain_text(loaded, text, o, info, progress) if other is None else _explain_pair(loaded, text, other, o)
+    return _explain_text(loaded, text, o, info, progress) if other is None else explain_pair(loaded, text, other, o)
 
 
 def _explain_text(loaded: dict, text: str, o: dict, info, progress: bool) -> "Explanation":
@@ -400,66 +385,6 @@ def _explain_text(loaded: dict, text: str, o: dict, info, progress: bool) -> "Ex
                                               "long": o["long"], "normalize": bool(encoder.normalize),
                                               "precision": getattr(spec, "precision", used)},
                        _encoder=encoder)
-
-
-def _explain_pair(loaded: dict, text: str, other: str, o: dict) -> "Explanation":
-    """One pair's word-pair contributions to the model's own similarity score (Eq. eq-pair)."""
-    encoder, used, label, method = loaded["encoder"], loaded["precision"], loaded["label"], o["method"]
-    if getattr(method, "name", method) != "ig":
-        raise ValueError("pairs are explained by IG only (its word-pair decomposition, Eq. eq-pair); use method='ig'.")
-    if not isinstance(method, str):  # an IG object: its settings, not the keywords'
-        o = {**o, "n_steps": method.n_steps, "baseline": method.baseline, "seed": method.seed}
-        used = method.precision
-    own = similarity_of(loaded["model"], encoder)
-    similarity = (o["similarity"] or own).lower()
-    if similarity not in ("cosine", "dot"):
-        raise ValueError(f"the model reports its similarity as {similarity!r}; a pair decomposes only for 'cosine' "
-                         "or 'dot' (pass similarity='cosine' or 'dot' to explain one of those).")
-    for name, value in (("text", text), ("other", other)):
-        if _n_tokens(encoder, value) > encoder.max_length and o["long"] != "truncate":
-            raise ValueError(f"{name} has {_n_tokens(encoder, value)} tokens and the model reads at most "
-                             f"{encoder.max_length}: shorten it, or pass long='truncate' to explain what the model "
-                             "computes (windows do not apply to a pair's single score).")
-    from .attribution.pairs import pair_weights
-    from .views import GAP_THRESHOLD
-
-    ladder = [o["n_steps"]] if o["n_steps"] else list(PAIR_STEPS)
-    tried = []
-    for n_steps in ladder:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the truncation, when long='truncate', is stated below instead
-            table = pair_weights(encoder, text, other, n_steps=n_steps, similarity=similarity, baseline=o["baseline"],
-                                 seed=o["seed"], cache=o["cache"], precision=used)
-        tried.append((n_steps, float(table.attrs["completeness_gap"])))
-        if tried[-1][1] <= GAP_THRESHOLD:
-            break
-    marks = [table.groupby(["index_a", "word_a"], sort=True)["contribution"].sum().reset_index()
-             .rename(columns={"index_a": "word_index", "word_a": "word"}),
-             table.groupby(["index_b", "word_b"], sort=True)["contribution"].sum().reset_index()
-             .rename(columns={"index_b": "word_index", "word_b": "word"})]
-    numbers = {"score": float(table.attrs["score"]), "reference": float(table.attrs["reference"]),
-               "sum_of_contributions": float(table["contribution"].sum()),
-               "completeness_gap": float(table.attrs["completeness_gap"]),
-               "gap_of_contributions": float(table.attrs["gap_of_contributions"]), "n_steps": int(n_steps),
-               "closes": bool(tried[-1][1] <= GAP_THRESHOLD)}
-    said = ("as model.similarity() computes it" if similarity == own else
-            f"as you asked; model.similarity() computes the {own} similarity")
-    notes = [loaded["note"], f"score = {similarity} similarity, {said} = sum of the word-pair contributions + the "
-             "reference terms (what any two texts share through the baseline) + the completeness gap"]
-    if len(tried) > 1:
-        notes.append("quadrature raised until the gap closed: " + ", ".join(
-            f"{gap:.2%} of the score at {steps} points" for steps, gap in tried))
-    if not numbers["closes"]:
-        advice = ("pass a larger n_steps" if o["n_steps"] else
-                  f"it stayed above {GAP_THRESHOLD:.0%} up to {PAIR_STEPS[-1]} points, where more points cost much "
-                  "and gain little")
-        warnings.warn(f"{label}: the word pairs and reference terms miss the score by {numbers['completeness_gap']:.1%} "
-                      f"of it at {n_steps} quadrature points ({advice}); the explanation says so instead of an "
-                      "equation.", UserWarning, stacklevel=3)
-    return Explanation(kind="pair", model=label, texts=[text, other], method="ig", table=table.reset_index(drop=True),
-                       marks=marks, numbers=numbers, notes=notes,
-                       settings={"method": "ig", "exact": True, "n_steps": int(n_steps), "baseline": o["baseline"],
-                                 "similarity": similarity, "precision": used}, _encoder=encoder)
 
 
 def _compare(models, text, other, options: dict) -> "Comparison":

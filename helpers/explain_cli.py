@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .explain import LONG, PAIR_STEPS, TEXT_STEPS, explain
-from .explanation import Explanation, _unwritable
+from .explanation import Explanation, unwritable
 
 __all__ = ["main"]
 
@@ -87,7 +87,7 @@ def _check(parser, args) -> None:
                      "is always exact IG and has no KL, I or faithfulness; SHAP has no sketch or quadrature; --jsonl "
                      "goes with --texts-file, --json with one explanation); leave it out.")
     for option, target in (("--html", args.html), ("--json", args.json), ("--jsonl", args.jsonl)):
-        problem = _unwritable(target)
+        problem = unwritable(target)
         if problem:  # checked before anything is computed: never minutes of work, then a traceback
             parser.error(f"{option} {target}: {problem}")
 

@@ -14,21 +14,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["Explanation", "shap_text_html"]
+__all__ = ["Explanation", "shap_text_html", "n_tokens", "top_pairs", "top_words", "show_view", "unwritable"]
 
 
-def _n_tokens(encoder, text: str) -> int:
+def n_tokens(encoder, text: str) -> int:
     """The tokens the model reads for ``text``, its special tokens included."""
     return len(encoder.tokenizer(text, add_special_tokens=True, verbose=False)["input_ids"])
 
 
-def _top_pairs(table: pd.DataFrame, column: str, n: int) -> str:
+def top_pairs(table: pd.DataFrame, column: str, n: int) -> str:
     """The ``n`` word pairs of largest absolute ``column``, as ``a~b +0.123``."""
     ranked = table.loc[table[column].abs().sort_values(ascending=False).index].head(n)
     return ", ".join(f"{a}~{b} {c:+.3f}" for a, b, c in zip(ranked["word_a"], ranked["word_b"], ranked[column]))
 
 
-def _top_words(table: pd.DataFrame, column: str, n: int, signed: bool = False) -> str:
+def top_words(table: pd.DataFrame, column: str, n: int, signed: bool = False) -> str:
+    """The ``n`` words of largest ``column`` (largest absolute value when ``signed``), as ``word 0.12``."""
     order = table[column].abs() if signed else table[column]
     ranked = table.loc[order.sort_values(ascending=False).index].head(n)
     return ", ".join(f"{w} {v:+.2f}" if signed else f"{w} {v:.2f}" for w, v in zip(ranked["word"], ranked[column]))
@@ -58,9 +59,9 @@ class Explanation:
             how = "sketched" if self.settings.get("projections") else "exact"
             return (f"<Explanation of one text by {self.model}: {self.method.upper()} ({how}) word weights of "
                     f"{len(self.table)} words, completeness gap {self.numbers['completeness_gap']:.2%}; top words: "
-                    f"{_top_words(self.table, 'weight', 5)}>")
+                    f"{top_words(self.table, 'weight', 5)}>")
         n = self.numbers
-        pairs = _top_pairs(self.table, "contribution", 3)
+        pairs = top_pairs(self.table, "contribution", 3)
         closes = "" if n.get("closes", True) else " (the parts do not add up: see the notes)"
         return (f"<Explanation of a pair by {self.model}: {self.settings['similarity']} similarity {n['score']:.4f}, "
                 f"word pairs {n['sum_of_contributions']:.4f}, reference {n['reference']:+.4f}, gap "
@@ -90,7 +91,7 @@ class Explanation:
         lines = [self._title()]
         if self.kind == "text":
             lines += wrap(ansi_words(self.table["word"], self.table["weight"], colour, signed=False), width)
-            lines.append(f"top words: {_top_words(self.table, 'weight', top)}")
+            lines.append(f"top words: {top_words(self.table, 'weight', top)}")
             lines.append(f"completeness gap {self.numbers['completeness_gap']:.2%}")
         else:
             for name, marks in zip(("a", "b"), self.marks):
@@ -98,7 +99,7 @@ class Explanation:
                 lines += wrap(ansi_words(marks["word"], marks["contribution"], colour, signed=True), width)
             lines.append(score_line(self.numbers, self.settings["similarity"]))
             lines.append(reference_sentence(self.numbers))
-            lines.append(f"top pairs: {_top_pairs(self.table, 'contribution', top)}")
+            lines.append(f"top pairs: {top_pairs(self.table, 'contribution', top)}")
         lines += ["note: " + note for note in self.notes]
         return fit_lines(lines, width)
 
@@ -138,7 +139,7 @@ class Explanation:
 
     def show(self, width: int | None = None) -> None:
         """HTML in a notebook; coloured text in a terminal (plain text when the output is not a terminal)."""
-        _show(self, width)
+        show_view(self, width)
 
     def plot(self):
         """A matplotlib figure (for papers and the book): a text's word weights as bars in sentence order; a pair's
@@ -250,7 +251,7 @@ class Explanation:
             raise ValueError("faithfulness() measures a single text's word ranking; explain one text for it.")
         if self._encoder is None:
             raise ValueError("this explanation was loaded from a file and has no model; explain the text again.")
-        if len(self.texts[0]) and _n_tokens(self._encoder, self.texts[0]) > self._encoder.max_length:
+        if len(self.texts[0]) and n_tokens(self._encoder, self.texts[0]) > self._encoder.max_length:
             raise ValueError("faithfulness() needs a text the model reads whole; this one is longer than its limit.")
         sentences = pd.DataFrame({"sentence_id": [0], "text": self.texts[0]})
         words = self.table[["word_index", "word"]].assign(sentence_id=0)
@@ -286,7 +287,8 @@ def _pair_title(e: "Explanation") -> str:
     return f"{e.settings['similarity']} similarity {e.numbers['score']:.3f}: {e.texts[0]!r} ~ {e.texts[1]!r}"
 
 
-def _show(view, width):
+def show_view(view, width):
+    """Show an explanation (or a set of them) where it is asked for: its HTML in a notebook, its text elsewhere."""
     try:
         from IPython import get_ipython
 
@@ -355,7 +357,7 @@ def _frame_from_json(spec: dict) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- the command line
-def _unwritable(target) -> str | None:
+def unwritable(target) -> str | None:
     """Why a file cannot be written at ``target`` (None: it can), checked before any work is done."""
     import os
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .explanation import Explanation, _show, _top_pairs, _top_words
+from .explanation import Explanation, show_view, top_pairs, top_words
 
 __all__ = ["Comparison", "ExplanationSet"]
 
@@ -37,7 +37,7 @@ class Comparison:
         a, b = self.models
         if self.kind == "text":
             return (f"<Comparison of {a} and {b} on one text ({len(self.table)} words); largest changes of weight "
-                    f"(b - a): {_top_words(self.table, 'change', 5, signed=True)}>")
+                    f"(b - a): {top_words(self.table, 'change', 5, signed=True)}>")
         sa, sb = (e.numbers["score"] for e in self.explanations)
         return f"<Comparison of {a} and {b} on a pair: similarity {sa:.4f} and {sb:.4f}>"
 
@@ -58,13 +58,13 @@ class Comparison:
                 lines.append(f"{label}:")
                 lines += wrap(ansi_words(self.table["word"], self.table[column], colour, signed), width)
             up, down = self.table[self.table["change"] > 0], self.table[self.table["change"] < 0]
-            lines.append(f"raised most (b - a): {_top_words(up, 'change', top, True) or 'none'}")
-            lines.append(f"lowered most (b - a): {_top_words(down, 'change', top, True) or 'none'}")
+            lines.append(f"raised most (b - a): {top_words(up, 'change', top, True) or 'none'}")
+            lines.append(f"lowered most (b - a): {top_words(down, 'change', top, True) or 'none'}")
         else:
             for e in self.explanations:
                 lines.append(f"{e.model}: {e.settings['similarity']} similarity {e.numbers['score']:.4f} (gap "
                              f"{e.numbers['completeness_gap']:.2%})")
-            lines.append(f"pairs changed most: {_top_pairs(self.table, 'change', top)}")
+            lines.append(f"pairs changed most: {top_pairs(self.table, 'change', top)}")
         return fit_lines(lines, width)
 
     def to_html(self, path=None, full: bool = True) -> str:
@@ -100,7 +100,7 @@ class Comparison:
         return self.to_html(full=False)
 
     def show(self, width: int | None = None) -> None:
-        _show(self, width)
+        show_view(self, width)
 
     def plot(self):
         """A matplotlib figure: a text's weights in both models and the change as bars; a pair's matrices side by
@@ -167,7 +167,7 @@ class ExplanationSet:
         return self.to_html(full=False)
 
     def show(self, width: int | None = None) -> None:
-        _show(self, width)
+        show_view(self, width)
 
     def to_jsonl(self, path) -> Path:
         """One JSON line per text (the object :meth:`Explanation.save` writes, with its sha256); written to a

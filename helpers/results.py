@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
-from .config import CHAPTER_RESULTS, _results_base, results_dir
+from .config import CHAPTER_RESULTS, results_base, results_dir
 
 __all__ = ["Table", "Chapter", "THEORY", "INFORMATION", "IG", "SHAP", "FINETUNE", "REGRESSION", "WORD_WEIGHTS", "DATASETS",
            "PAIRS", "FAITHFULNESS", "REPRODUCED", "EXPLAIN", "RUNNER", "CHAPTERS", "table", "declared_files"]
@@ -55,7 +55,7 @@ class Table:
 
     def path(self, **fields) -> Path:
         """Where the table is (``$SENTENCE_RESULTS_DIR`` moves the results folder); nothing is created."""
-        return _results_base() / self.folder / self.file(**fields)
+        return results_base() / self.folder / self.file(**fields)
 
     def check(self, data) -> None:
         """Refuse ``data`` whose columns (keys) differ from the declared ones, naming both sides."""

@@ -21,7 +21,7 @@ import torch
 
 from helpers import attribution as attr
 from helpers import faithfulness, information, regression, units
-from helpers.attribution import pairs
+from helpers.attribution import IG, pairs
 from helpers.encoders import load_encoder, resolve_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +92,7 @@ def test_all_methods_agree_on_the_units_and_the_information_table_joins_one_to_o
         ["a", "caf\u00e9", "opens", "."], ["a", "zerowidth", "softhyphen", "and", "a", "lone", "mark", "."]]
     shap = attr.word_weights(bert, texts, attr.SHAP(max_evals=200), cache=False, progress=False)
     assert ig[["sentence_id", "word_index", "word"]].equals(shap[["sentence_id", "word_index", "word"]])
-    pair = pairs.pair_weights(bert, SPECIAL, NFD, n_steps=4, cache=False)
+    pair = pairs.pair_weights(bert, SPECIAL, NFD, IG(n_steps=4), cache=False)
     assert pair.drop_duplicates("index_a")["word_a"].tolist() == ig.loc[ig["sentence_id"] == 0, "word"].tolist()
     assert pair.drop_duplicates("index_b")["word_b"].tolist() == ig.loc[ig["sentence_id"] == 1, "word"].tolist()
     from helpers import explorer

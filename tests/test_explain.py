@@ -149,7 +149,7 @@ def test_a_long_text_is_refused_or_explained_in_windows_by_the_stated_rule():
     e = ex.explain("tiny-random-bert", long, long="windows", n_steps=4, projections=4)
     encoder = load_encoder("tiny-random-bert", normalize="auto")
     windows = ex._windows(encoder, long)
-    assert len(windows) >= 2 and all(ex._n_tokens(encoder, w) <= encoder.max_length for _, w in windows)
+    assert len(windows) >= 2 and all(ex.n_tokens(encoder, w) <= encoder.max_length for _, w in windows)
     parts = []  # the rule: each window normalised to mean 1; a word's weight is its mean over its windows,
     for first, w in windows:  # renormalised to mean 1 over the text
         t = word_weights(encoder, [w], IG(n_steps=4, projections=4), progress=False)

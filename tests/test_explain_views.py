@@ -65,11 +65,12 @@ def test_the_pair_html_holds_the_matrix_its_cells_and_margins_read_back(pair):
 
 
 def test_the_score_line_is_an_equation_only_when_the_parts_add_up(pair):
+    from helpers.attribution import IG
     from helpers.attribution.pairs import pair_weights
 
     closed = ex.explain("all-MiniLM-L6-v2", TEXT, OTHER)  # n_steps not given: the ladder
     encoder = closed._encoder
-    first = pair_weights(encoder, TEXT, OTHER, n_steps=ex.PAIR_STEPS[0], similarity="cosine")
+    first = pair_weights(encoder, TEXT, OTHER, IG(n_steps=ex.PAIR_STEPS[0]), similarity="cosine")
     assert first.attrs["completeness_gap"] > GAP_THRESHOLD  # 20 points do not close this pair ...
     assert closed.numbers["n_steps"] == ex.PAIR_STEPS[1] and closed.numbers["closes"]  # ... so it went on to 50
     assert closed.numbers["completeness_gap"] <= GAP_THRESHOLD

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from helpers import faithfulness
-from helpers.attribution import pairs
+from helpers.attribution import IG, pairs
 from helpers.encoders import load_encoder
 from helpers.information import word_information
 from helpers.units import split_words
@@ -18,7 +18,7 @@ def tiny():
 @pytest.mark.parametrize("similarity", ["dot", "cosine"])
 def test_pair_contributions_add_up_to_the_similarity(tiny, similarity):
     a, b = "a man plays a guitar .", "a man is playing some music ."
-    t = pairs.pair_weights(tiny, a, b, n_steps=64, similarity=similarity, cache=False)
+    t = pairs.pair_weights(tiny, a, b, IG(n_steps=64), similarity=similarity, cache=False)
     assert len(t) == len(split_words(a)) * len(split_words(b))
     fa, fb = tiny.encode([a, b])
     if similarity == "cosine":
@@ -26,17 +26,42 @@ def test_pair_contributions_add_up_to_the_similarity(tiny, similarity):
     assert t.attrs["score"] == pytest.approx(float(fa @ fb), rel=1e-5)
     assert t["contribution"].sum() + t.attrs["reference"] == pytest.approx(t.attrs["score"], rel=1e-4, abs=1e-6)
     assert t.attrs["completeness_gap"] < 1e-4
-    coarse = pairs.pair_weights(tiny, a, b, n_steps=2, similarity=similarity, cache=False)
+    coarse = pairs.pair_weights(tiny, a, b, IG(n_steps=2), similarity=similarity, cache=False)
     assert coarse.attrs["completeness_gap"] > t.attrs["completeness_gap"]  # the gap measures the quadrature
+
+
+def test_pair_weights_take_the_ig_object_and_keep_their_cache_keys(tiny):
+    """The pair's settings come from one IG object (as word_weights' do); IG's settings beside it, or another
+    method, are refused; the cache key is the one pairs had before (a book's cache still serves them)."""
+    from helpers import explain as ex
+    from helpers.attribution import SHAP
+
+    a, b = "a man plays a guitar .", "a man is playing some music ."
+    t = pairs.pair_weights(tiny, a, b, IG(n_steps=8, projections=16, seed=3), cache=False)
+    assert t.attrs["settings"] == {"kind": "pair", "engine": 2, "model": tiny.name, "fingerprint": tiny.fingerprint(),
+                                   "pooling": tiny.pooling, "normalize_output": tiny.normalize, "n_steps": 8,
+                                   "projections": 16, "similarity": "dot", "baseline": "pad", "seed": 3}
+    assert pairs.pair_weights(tiny, a, b, cache=False).attrs["settings"]["n_steps"] == 50  # IG(): exact, 50 points
+    bf16 = pairs.pair_weights(tiny, a, b, IG(n_steps=4, precision="bf16"), cache=False).attrs["settings"]
+    assert bf16["precision"] == "bf16" and "quadrature" not in bf16
+    riemann = pairs.pair_weights(tiny, a, b, IG(n_steps=4, quadrature="riemann_trapezoid"), cache=False)
+    assert riemann.attrs["settings"]["quadrature"] == "riemann_trapezoid"  # another rule, another key
+    with pytest.raises(TypeError, match=r"pair_weights\(\) got n_steps=20.*method=IG\(n_steps=20\)"):
+        pairs.pair_weights(tiny, a, b, n_steps=20)
+    with pytest.raises(TypeError, match="IG only"):
+        pairs.pair_weights(tiny, a, b, SHAP(max_evals=50))
+    with pytest.raises(ValueError, match="a pair is explained by exact IG"):
+        ex.explain("tiny-random-bert", a, b, method=IG(n_steps=8, projections=16), cache=False)
 
 
 def test_pair_contributions_are_bilinear_in_the_two_sentences(tiny):
     """Swapping a and b transposes the matrix; the sketch estimates the exact contributions."""
     a, b = "the dog runs .", "a cat sleeps on the mat ."
-    ab = pairs.pair_matrix(pairs.pair_weights(tiny, a, b, n_steps=32, cache=False))
-    ba = pairs.pair_matrix(pairs.pair_weights(tiny, b, a, n_steps=32, cache=False))
+    ab = pairs.pair_matrix(pairs.pair_weights(tiny, a, b, IG(n_steps=32), cache=False))
+    ba = pairs.pair_matrix(pairs.pair_weights(tiny, b, a, IG(n_steps=32), cache=False))
     assert np.allclose(ab.to_numpy(), ba.to_numpy().T, atol=1e-8)
-    sketch = pairs.pair_matrix(pairs.pair_weights(tiny, a, b, n_steps=32, projections=tiny.dim * 4, cache=False))
+    sketch = pairs.pair_matrix(pairs.pair_weights(tiny, a, b, IG(n_steps=32, projections=tiny.dim * 4),
+                                                  cache=False))
     exact = ab.to_numpy().ravel()
     assert np.corrcoef(exact, sketch.to_numpy().ravel())[0, 1] > 0.9
 
@@ -148,16 +173,16 @@ def test_pair_weights_are_cached_and_a_damaged_row_is_recomputed(tiny, tmp_path)
     import warnings
 
     cache = tmp_path / "pairs.sqlite"
-    first = pairs.pair_weights(tiny, "a dog runs .", "a cat sleeps .", n_steps=8, cache=cache)
+    first = pairs.pair_weights(tiny, "a dog runs .", "a cat sleeps .", IG(n_steps=8), cache=cache)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a valid row is served silently
-        again = pairs.pair_weights(tiny, "a dog runs .", "a cat sleeps .", n_steps=8, cache=cache)
+        again = pairs.pair_weights(tiny, "a dog runs .", "a cat sleeps .", IG(n_steps=8), cache=cache)
     assert again["contribution"].tolist() == first["contribution"].tolist()
     db = sqlite3.connect(cache)
     db.execute("UPDATE weights SET value = replace(value, '\"score\"', '\"scores\"')")
     db.commit()
     with pytest.warns(UserWarning, match="is invalid"):
-        fixed = pairs.pair_weights(tiny, "a dog runs .", "a cat sleeps .", n_steps=8, cache=cache)
+        fixed = pairs.pair_weights(tiny, "a dog runs .", "a cat sleeps .", IG(n_steps=8), cache=cache)
     assert fixed.attrs["score"] == pytest.approx(first.attrs["score"])
 
 

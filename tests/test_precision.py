@@ -40,7 +40,7 @@ def test_bf16_word_weights_are_close_to_fp32_and_the_gap_is_measured_in_fp32(ber
 def test_bf16_reaches_every_path(bert):
     shap_b = word_weights(bert, [TEXT], SHAP(max_evals=60, precision="bf16"), cache=False, progress=False)
     assert np.isfinite(shap_b["weight"]).all()
-    p32, p16 = (pair_weights(bert, TEXT, "A person dances.", n_steps=4, cache=False, precision=p)
+    p32, p16 = (pair_weights(bert, TEXT, "A person dances.", IG(n_steps=4, precision=p), cache=False)
                 for p in ("fp32", "bf16"))
     assert p32.attrs["score"] == p16.attrs["score"]  # the score is fp32 either way
     assert np.corrcoef(p32["contribution"], p16["contribution"])[0, 1] > 0.99
@@ -103,23 +103,23 @@ def test_the_engine_agrees_with_itself_across_chunk_sizes_in_bf16(bert):
 
 
 def test_the_default_precision_is_the_books_unless_the_environment_says_otherwise():
-    """``$SENTENCE_PRECISION`` sets the default of everything the chapters run (training, IG, SHAP, pairs, encode,
-    the sweep); an explicit argument wins; a wrong value is refused naming the variable."""
+    """``$SENTENCE_PRECISION`` sets the default of everything the chapters run (training, IG, SHAP, encode, the
+    sweep; pairs take an IG object, so IG's default is theirs); an explicit argument wins; a wrong value is refused
+    naming the variable."""
     import os
     import subprocess
     import sys
 
     probe = ("from helpers.attribution import IG, SHAP; from helpers.training import SelfTrainedPair; "
-             "from helpers.sweep import Options; from helpers.attribution.pairs import pair_weights; "
-             "import inspect; print(IG().precision, SHAP().precision, SelfTrainedPair.of('book').precision, "
-             "Options().precision, inspect.signature(pair_weights).parameters['precision'].default, "
-             "IG(precision='fp32').precision)")
+             "from helpers.sweep import Options; "
+             "print(IG().precision, SHAP().precision, SelfTrainedPair.of('book').precision, "
+             "Options().precision, IG(precision='fp32').precision)")
     env = {k: v for k, v in os.environ.items() if k != prec.ENV}
     run = lambda extra: subprocess.run([sys.executable, "-c", probe], env={**env, **extra}, capture_output=True,  # noqa: E731
                                        text=True)
-    assert run({}).stdout.split() == [prec.BOOK] * 5 + ["fp32"]
-    assert run({prec.ENV: "bf16"}).stdout.split() == ["bf16"] * 5 + ["fp32"]
+    assert run({}).stdout.split() == [prec.BOOK] * 4 + ["fp32"]
+    assert run({prec.ENV: "bf16"}).stdout.split() == ["bf16"] * 4 + ["fp32"]
     auto = "bf16" if prec.hardware("cpu")["native"] else "fp32"  # the lab path's setting: native units decide
-    assert run({prec.ENV: "auto"}).stdout.split() == [auto] * 5 + ["fp32"]
+    assert run({prec.ENV: "auto"}).stdout.split() == [auto] * 4 + ["fp32"]
     bad = run({prec.ENV: "fp16"})
     assert bad.returncode != 0 and "$SENTENCE_PRECISION='fp16'" in bad.stderr

@@ -24,25 +24,26 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..precision import DEFAULT as DEFAULT_PRECISION
-from ..config import check_count, tqdm
-from ..precision import check_precision
+from ..config import tqdm
 from ..units import units_key
 from .cache import AttributionCache
-from .ig import ig_token_outputs
+from .ig import IG, ig_token_outputs
 from .tokens import tokenize
-from .words import ENGINE_VERSION
+from .words import ENGINE_VERSION, _method_for
 
 __all__ = ["SIMILARITIES", "pair_weights", "pair_matrix", "pair_shares", "pair_word_share", "pairs_study"]
 
 SIMILARITIES = ("dot", "cosine")
+#: IG settings a pair's cache key names only when they differ from these (keys made before stay valid)
+PAIR_KEY_DEFAULTS = {"precision": "fp32", "quadrature": "gausslegendre", "sketch": "orthogonal"}
 
 
-def _word_outputs(encoder, text: str, n_steps: int, projections, seed: int, baseline: str, precision: str = DEFAULT_PRECISION):
+def _word_outputs(encoder, text: str, ig: IG, seed: int):
     inputs = tokenize(encoder, text)
     keep = torch.tensor([[w is None for w in inputs["word_ids"]]])
-    out = ig_token_outputs(encoder, inputs["input_ids"], n_steps=n_steps, baseline=baseline, projections=projections,
-                           seed=seed, keep=keep, precision=precision)
+    out = ig_token_outputs(encoder, inputs["input_ids"], n_steps=ig.n_steps, quadrature=ig.quadrature,
+                           baseline=ig.baseline, projections=ig.projections, sketch=ig.sketch, chunk_size=ig.chunk_size,
+                           seed=seed, keep=keep, precision=ig.precision)
     words = inputs["words"]
     W = np.zeros((len(words), out["J"].shape[1]))
     for t, w in enumerate(inputs["word_ids"]):  # a word's contribution: the sum over its tokens
@@ -61,34 +62,39 @@ def _check_pair(value: dict) -> str | None:
     return None
 
 
-def pair_weights(encoder, a: str, b: str, n_steps: int = 50, projections: int | None = None,
-                 similarity: str = "dot", baseline: str = "pad", seed: int = 0, cache=True,
-                 precision: str = DEFAULT_PRECISION) -> pd.DataFrame:
-    """Contribution of every (word of ``a``, word of ``b``) pair to the similarity of ``a`` and ``b``.
+def pair_weights(encoder, a: str, b: str, method: IG | None = None, *, similarity: str = "dot", cache=True,
+                 **misplaced) -> pd.DataFrame:
+    """Contribution of every (word of ``a``, word of ``b``) pair to the similarity of ``a`` and ``b`` (the book's
+    Eq. eq-pair).
 
     Returns a long DataFrame (``word_a``, ``index_a``, ``word_b``, ``index_b``, ``contribution``) whose
     ``attrs`` hold ``score`` (the similarity), ``reference`` (the three reference terms together),
     ``completeness_gap`` (|sum of contributions + reference - score|, relative to |score|),
     ``gap_of_contributions`` (the same residual relative to the sum of |contributions|: the reference terms
     can dominate the score, so this is the gap that says how well the word pairs are explained) and the settings.
-    Exact with ``projections=None`` (every output dimension); sketched with ``projections`` = k random
-    directions (both sentences use the same directions, so the pair products are unbiased). ``precision``:
-    ``fp32`` or ``bf16`` for the path's passes; the score and reference terms are fp32 either way, so the gap
-    includes the rounding.
+    ``method``: the :class:`~helpers.attribution.IG` object whose settings the pair uses (None: ``IG()``, 50
+    quadrature points, exact). Exact with ``projections=None`` (every output dimension); sketched with
+    ``projections`` = k random directions (both sentences use the same directions, so the pair products are
+    unbiased). Its ``precision``: ``fp32`` or ``bf16`` for the path's passes; the score and reference terms are
+    fp32 either way, so the gap includes the rounding. IG's settings beside the object (``n_steps=20``) are refused,
+    naming the object to pass.
     """
-    check_precision(precision)
+    ig = _method_for(IG() if method is None else method, misplaced, "pair_weights")
+    if not isinstance(ig, IG):
+        raise TypeError(f"pair_weights() decomposes a similarity with IG only (its word-pair form, Eq. eq-pair); got "
+                        f"the method {ig.name!r}. Pass an IG(...) object.")
     if similarity not in SIMILARITIES:
         raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}.")
-    check_count("n_steps", n_steps, 1)
-    check_count("projections", projections, 1, allow_none=True)
     for name, text in (("a", a), ("b", b)):
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"sentence {name} must be a non-empty string, got {text!r}.")
     enc = dataclasses.replace(encoder, normalize=True) if similarity == "cosine" else encoder
     settings = {"kind": "pair", "engine": ENGINE_VERSION, "model": encoder.name, "fingerprint": encoder.fingerprint(),
-                "pooling": encoder.pooling, "normalize_output": enc.normalize, "n_steps": n_steps,
-                "projections": projections, "similarity": similarity, "baseline": baseline, "seed": seed,
-                **({"precision": precision} if precision != "fp32" else {})}
+                "pooling": encoder.pooling, "normalize_output": enc.normalize, "n_steps": ig.n_steps,
+                "projections": ig.projections, "similarity": similarity, "baseline": ig.baseline, "seed": ig.seed,
+                # the keys pairs had before they took the IG object: its other settings only where not the default
+                **{k: getattr(ig, k) for k, default in PAIR_KEY_DEFAULTS.items()
+                   if getattr(ig, k) != default and (k != "sketch" or ig.projections)}}
     store = AttributionCache.open(cache)
     key = AttributionCache.key(settings, "pair", json.dumps([a, b]))
     units = (tokenize(enc, a)["words"], tokenize(enc, b)["words"]) if store is not None and store.has(key) else None
@@ -99,21 +105,7 @@ def pair_weights(encoder, a: str, b: str, n_steps: int = 50, projections: int | 
 
     result = store.get(key, check) if store is not None else None
     if result is None:
-        sketch_seed = seed * 1_000_003 + int(hashlib.sha1((a + "\0" + b).encode()).hexdigest()[:7], 16)
-        # special tokens keep their embedding in the baseline, so their J is 0: the words carry everything
-        words_a, Wa, out_a = _word_outputs(enc, a, n_steps, projections, sketch_seed, baseline, precision)
-        words_b, Wb, out_b = _word_outputs(enc, b, n_steps, projections, sketch_seed, baseline, precision)
-        k = out_a["rows"].shape[0]
-        scale = 1.0 if projections is None else 1.0 / k  # E[R^T R] = k I for k sketch rows
-        contributions = (Wa @ Wb.T) * scale
-        # the reference terms need no attribution: with completeness, sum_t J_a[t] = f(A) - f(A'), so
-        # (f(A) - f(A')) . f(B') + f(A') . (f(B) - f(B')) + f(A') . f(B') = f(A).f(B') + f(A').f(B) - f(A').f(B')
-        fa, fa0, fb, fb0 = out_a["f_x"], out_a["f_ref"], out_b["f_x"], out_b["f_ref"]
-        reference = float(fa @ fb0 + fa0 @ fb - fa0 @ fb0)
-        score = float(out_a["f_x"] @ out_b["f_x"])
-        total = float(contributions.sum()) + reference
-        result = {"words_a": words_a, "words_b": words_b, "contributions": contributions.tolist(), "score": score,
-                  "reference": reference, "completeness_gap": abs(total - score) / max(abs(score), 1e-12)}
+        result = _pair_result(enc, a, b, ig)
         if store is not None:
             store.put(key, result)
     c = np.asarray(result["contributions"])
@@ -128,6 +120,25 @@ def pair_weights(encoder, a: str, b: str, n_steps: int = 50, projections: int | 
                        completeness_gap=result["completeness_gap"],
                        gap_of_contributions=residual / max(float(np.abs(c).sum()), 1e-12), settings=settings)
     return table
+
+
+def _pair_result(enc, a: str, b: str, ig: IG) -> dict:
+    """The pair's contributions, score, reference terms and gap, computed (what the cache keeps)."""
+    sketch_seed = ig.seed * 1_000_003 + int(hashlib.sha1((a + "\0" + b).encode()).hexdigest()[:7], 16)
+    # special tokens keep their embedding in the baseline, so their J is 0: the words carry everything
+    words_a, Wa, out_a = _word_outputs(enc, a, ig, sketch_seed)
+    words_b, Wb, out_b = _word_outputs(enc, b, ig, sketch_seed)
+    k = out_a["rows"].shape[0]
+    scale = 1.0 if ig.projections is None else 1.0 / k  # E[R^T R] = k I for k sketch rows
+    contributions = (Wa @ Wb.T) * scale
+    # the reference terms need no attribution: with completeness, sum_t J_a[t] = f(A) - f(A'), so
+    # (f(A) - f(A')) . f(B') + f(A') . (f(B) - f(B')) + f(A') . f(B') = f(A).f(B') + f(A').f(B) - f(A').f(B')
+    fa, fa0, fb, fb0 = out_a["f_x"], out_a["f_ref"], out_b["f_x"], out_b["f_ref"]
+    reference = float(fa @ fb0 + fa0 @ fb - fa0 @ fb0)
+    score = float(out_a["f_x"] @ out_b["f_x"])
+    total = float(contributions.sum()) + reference
+    return {"words_a": words_a, "words_b": words_b, "contributions": contributions.tolist(), "score": score,
+            "reference": reference, "completeness_gap": abs(total - score) / max(abs(score), 1e-12)}
 
 
 def pair_matrix(table: pd.DataFrame) -> pd.DataFrame:
@@ -180,17 +191,19 @@ def pair_word_share(table: pd.DataFrame, words) -> float:
     return float(weight[hit].sum()) / total if total > 0 else float("nan")
 
 
-def pairs_study(encoder, pairs: pd.DataFrame, kl: pd.Series, n_steps: int = 20, projections: int | None = 16,
-                similarity: str = "dot", seed: int = 0, progress: bool = True) -> pd.DataFrame:
+def pairs_study(encoder, pairs: pd.DataFrame, kl: pd.Series, method: IG | None = None, similarity: str = "dot",
+                progress: bool = True) -> pd.DataFrame:
     """Every STS pair of ``pairs`` (the loader's frame: consecutive ``side`` 0/1 rows with a ``score``) through
-    :func:`pair_weights`: one row per pair with the gold score, the similarity, the shares and the gap."""
+    :func:`pair_weights` with the IG object ``method`` (None: ``IG(n_steps=20, projections=16)``): one row per pair
+    with the gold score, the similarity, the shares and the gap."""
+    method = IG(n_steps=20, projections=16) if method is None else method
     rows = []
     ordered = pairs.sort_values(["pair_id", "side"])
     for pair_id, d in tqdm(list(ordered.groupby("pair_id", sort=False)), desc="sentence pairs", disable=not progress):
         if len(d) != 2:
             continue
         a, b = d["text"].tolist()
-        t = pair_weights(encoder, a, b, n_steps=n_steps, projections=projections, similarity=similarity, seed=seed)
+        t = pair_weights(encoder, a, b, method, similarity=similarity)
         rows.append({"pair_id": pair_id, "gold": float(d["score"].iloc[0]), "similarity": t.attrs["score"],
                      "completeness_gap": t.attrs["completeness_gap"],
                      "gap_of_contributions": t.attrs["gap_of_contributions"], **pair_shares(t, kl)})

@@ -105,8 +105,8 @@ def word_weights(encoder: Encoder, sentences, method: Method | str = "ig", *, wo
     return table
 
 
-def _method_for(method, misplaced: dict) -> Method:
-    """``method`` as a validated :class:`Method`. A method setting given to ``word_weights`` itself (``n_steps=20``)
+def _method_for(method, misplaced: dict, caller: str = "word_weights") -> Method:
+    """``method`` as a validated :class:`Method`. A method setting given to ``caller`` itself (``n_steps=20``)
     is an error that shows the object to pass instead: settings live in the method, never beside it."""
     if isinstance(method, str) and method not in Method.registry:
         raise ValueError(f"method must be one of {methods()} (or a Method object), got {method!r}.")
@@ -116,9 +116,9 @@ def _method_for(method, misplaced: dict) -> Method:
     if misplaced:
         given = ", ".join(f"{k}={v!r}" for k, v in sorted(misplaced.items()))
         if set(misplaced) <= set(spec.option_names()):
-            raise TypeError(f"word_weights() got {given}: these are settings of the method, so they go into its "
+            raise TypeError(f"{caller}() got {given}: these are settings of the method, so they go into its "
                             f"object: method={type(spec).__name__}({given}).")
-        raise TypeError(f"word_weights() got {given}, which neither it nor the method {spec.name!r} takes (its "
+        raise TypeError(f"{caller}() got {given}, which neither it nor the method {spec.name!r} takes (its "
                         f"settings: {list(spec.option_names())}).")
     spec.validate()
     return spec
