@@ -23,7 +23,7 @@ from types import SimpleNamespace
 from .config import CHAPTER_RESULTS, results_base, results_dir
 
 __all__ = ["Table", "Chapter", "THEORY", "INFORMATION", "IG", "SHAP", "FINETUNE", "REGRESSION", "WORD_WEIGHTS", "DATASETS",
-           "PAIRS", "FAITHFULNESS", "REPRODUCED", "EXPLAIN", "RUNNER", "CHAPTERS", "table", "declared_files"]
+           "PAIRS", "FAITHFULNESS", "REPRODUCED", "EXPLAIN", "RUNNER", "CHAPTERS", "table", "declared_files", "Result"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,42 @@ class Chapter(SimpleNamespace):
 
     def tables(self) -> dict:
         return {k: v for k, v in vars(self).items() if isinstance(v, Table)}
+
+
+class Result:
+    """What a chapter's study returns: its tables by the names its chapter declares (``study.aopc``,
+    ``study["aopc"]``), each checked against its declaration when the study hands it over, and written by
+    :meth:`save` (one call in the chapter, in place of one ``save`` per table). A table the chapter does not
+    declare, or with other columns, is refused here, naming the chapter and the table."""
+
+    def __init__(self, chapter: Chapter, **tables):
+        declared = chapter.tables()
+        unknown = sorted(set(tables) - set(declared))
+        if unknown:
+            raise ValueError(f"chapter {chapter.chapter} declares the tables {sorted(declared)}, not {unknown}: "
+                             "declare a new table in helpers/results.py first.")
+        for name, data in tables.items():
+            declared[name].check(data)
+        self.chapter, self.tables = chapter, dict(tables)
+
+    def __getitem__(self, name: str):
+        return self.tables[name]
+
+    def __getattr__(self, name: str):
+        tables = self.__dict__.get("tables", {})
+        if name in tables:
+            return tables[name]
+        raise AttributeError(f"this {self.__dict__.get('chapter', Chapter()).__dict__.get('chapter', '')} result has "
+                             f"no table {name!r}; it has {sorted(tables)}.")
+
+    def save(self) -> dict:
+        """Write every table (:meth:`Table.save`); returns {name: path}."""
+        declared = self.chapter.tables()
+        return {name: declared[name].save(data) for name, data in self.tables.items()}
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{k}: {getattr(v, 'shape', len(v))}" for k, v in self.tables.items())
+        return f"<Result of {self.chapter.chapter}: {shapes}>"
 
 
 def _chapter(chapter: str, folder: str, **tables: Table) -> Chapter:

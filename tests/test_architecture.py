@@ -19,7 +19,7 @@ LAYERS = {
     "measure": {"weights", "encoders", "sts", "precision", "attribution", "faithfulness"},
     "analyse": {"regression", "rules", "verdicts"},
     "study": {"roster", "training", "finetuning", "standin", "contrast", "theory", "sweep", "explorer", "explain",
-              "explain_pair", "explanation", "explanation_sets", "explain_cli", "views"},
+              "faithfulness_study", "explain_pair", "explanation", "explanation_sets", "explain_cli", "views"},
     "draw": {"plots"},
 }
 ALLOWED = {"base": {"base"}, "measure": {"base", "measure"}, "analyse": {"base", "analyse"},

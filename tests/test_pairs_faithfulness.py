@@ -240,3 +240,32 @@ def test_paired_mean_difference_states_a_direction_only_when_the_interval_exclud
     assert paired_mean_difference(same, base, "share")["direction"] == "no detectable change"
     # pairs are matched by id, not by row order: shuffled rows give the same answer
     assert paired_mean_difference(up.sample(frac=1, random_state=0), base, "share")["direction"] == "higher"
+
+
+def test_the_faithfulness_study_is_the_chapters_three_tables(tmp_path, monkeypatch):
+    """Chapter 11 in one call: every ranking and removal per model, KL, I and IDF against IG, every curve; the same
+    numbers as the measure layer's own calls."""
+    from helpers import results
+    from helpers.attribution import SHAP, word_weights
+    from helpers.faithfulness_study import faithfulness_study
+
+    monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))
+    sample = pd.DataFrame({"sentence_id": [1, 2, 3], "text": ["a man plays a guitar .", "the dog barks at night .",
+                                                              "a woman is slicing an onion ."]})
+    info = word_information(sample["text"].tolist() + ["a cat sleeps .", "the man runs ."])
+    ig, shap = IG(n_steps=4, projections=8), SHAP(max_evals=40)
+    study = faithfulness_study({"tiny": "tiny-random-bert"}, sample, info, ig, shap, k_max=2, removals=["delete"],
+                               random_seeds=(0, 1), n_boot=20)
+    assert isinstance(study, results.Result) and set(study.tables) == {"aopc", "recovery", "curves"}
+    assert set(study.aopc["ranking"]) == {"IG", "SHAP", "reverse IG", "KL", "I", "IDF", "random (seed 0)",
+                                          "random (seed 1)"} and set(study.aopc["model"]) == {"tiny"}
+    assert study.recovery["ranking"].tolist() == ["KL", "I", "IDF"]
+    encoder = load_encoder("tiny-random-bert")
+    weights = {"IG": word_weights(encoder, sample, ig, progress=False),
+               "SHAP": word_weights(encoder, sample, shap, progress=False)}
+    ranks = faithfulness.rankings(weights, info, weights["IG"], seeds=(0, 1))
+    table, _ = faithfulness.faithfulness_table(encoder, sample, ranks, k_max=2, removals=["delete"], n_boot=20,
+                                               progress=False)
+    assert np.allclose(study.aopc["aopc"].to_numpy(), table["aopc"].to_numpy())
+    with pytest.raises(ValueError, match="models is empty"):
+        faithfulness_study({}, sample, info, ig, shap)

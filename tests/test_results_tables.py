@@ -191,3 +191,22 @@ def test_every_chapter_that_writes_results_has_its_tables_declared():
         assert chapter.tables(), folder
         for t in chapter.tables().values():
             assert (t.folder, CHAPTER_RESULTS[t.chapter]) == (folder, folder) and t.columns and t.about
+
+
+def test_a_study_result_checks_its_tables_when_made_and_saves_them_in_one_call(tmp_path, monkeypatch):
+    """A chapter's study hands over a Result: a table its chapter does not declare, or one with other columns, is
+    refused at once (naming the chapter and the table); save() writes every table where read() finds it."""
+    monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path))
+    chapter = results.FAITHFULNESS
+    recovery = pd.DataFrame({c: [1.0] for c in chapter.recovery.columns})
+    curves = pd.DataFrame({c: [0] for c in chapter.curves.columns})
+    study = results.Result(chapter, recovery=recovery, curves=curves)
+    assert study.recovery is recovery and study["curves"] is curves
+    with pytest.raises(AttributeError, match="no table 'aopc'.*'curves', 'recovery'"):
+        study.aopc
+    paths = study.save()
+    assert sorted(paths) == ["curves", "recovery"] and chapter.recovery.read().equals(recovery)
+    with pytest.raises(ValueError, match=r"11_faithfulness declares the tables .* not \['aopcs'\]"):
+        results.Result(chapter, aopcs=recovery)
+    with pytest.raises(ValueError, match="faithfulness/recovery.*lacks \\['recovery_low'\\]"):
+        results.Result(chapter, recovery=recovery.drop(columns="recovery_low"))
