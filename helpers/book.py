@@ -410,6 +410,8 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("times", nargs="?", default=str(RUNNER.run_times.path()))
     record.add_argument("--note", default="", help="what else ran on the machine, for example")
     record.add_argument("--commit", default=None, help="the commit the build ran (default: this checkout's)")
+    record.add_argument("--warm", action="store_true",
+                        help="a rebuild over a filled cache: kept beside the fresh build's record, under 'warm'")
     sub.add_parser("sync-text", help="write every chapter's MyST Markdown twin (notebooks/*.md) from its notebook")
     return parser
 
@@ -441,7 +443,8 @@ def main(argv=None) -> int:
         return 0
     if args.cmd == "record-times":
         try:
-            print(json.dumps(record_times(Path(args.times), note=args.note, commit=args.commit), indent=2))
+            print(json.dumps(record_times(Path(args.times), note=args.note, commit=args.commit,
+                                                 warm=args.warm), indent=2))
         except ValueError as err:
             print(f"ERROR: {err}", file=sys.stderr)
             return 2

@@ -29,9 +29,14 @@ __all__ = ["REFERENCE_TIMES", "record_times", "reference_times", "TIMING", "comp
 REFERENCE_TIMES = ROOT / "benchmarks" / "book_build_cpu.json"
 
 
-def record_times(times_file: Path, out: Path | None = None, note: str = "", commit: str | None = None) -> dict:
+def record_times(times_file: Path, out: Path | None = None, note: str = "", commit: str | None = None,
+                 warm: bool = False) -> dict:
     """Store a full build's per-chapter seconds (a ``run_times.json``) with the machine, the commit and the date
-    as the teachers' page's reference. Refuses a file that lacks a chapter: a partial build is no reference."""
+    as the teachers' page's reference. Refuses a file that lacks a chapter: a partial build is no reference.
+
+    ``warm``: the build was a rebuild over a filled cache (``make book`` again): its times go under the record's
+    ``warm`` key, with their total, and the fresh build's record is kept as it was (the teachers' page quotes the
+    fresh one; the warm one says what a second ``make book`` costs)."""
     import datetime
     import os
     import platform
@@ -48,10 +53,20 @@ def record_times(times_file: Path, out: Path | None = None, note: str = "", comm
     if commit is None:  # the build's commit: this checkout's, unless the build ran in another clone
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True).stdout
-    record = {"machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, no GPU used", "commit": commit.strip(),
-              "date": datetime.date.today().isoformat(), "note": note,
-              "seconds": {p.stem: times[p.stem] for p in notebooks()}}
-    Path(out or REFERENCE_TIMES).write_text(json.dumps(record, indent=2) + "\n")
+    seconds = {p.stem: times[p.stem] for p in notebooks()}
+    target = Path(out or REFERENCE_TIMES)
+    if warm:
+        if not target.is_file():
+            raise ValueError(f"record-times --warm: {target} holds no fresh build to keep the warm one beside; record "
+                             "a fresh build first.")
+        record = json.loads(target.read_text())
+        record["warm"] = {"commit": commit.strip(), "date": datetime.date.today().isoformat(), "note": note,
+                          "total_seconds": round(sum(seconds.values()), 1), "seconds": seconds}
+    else:
+        record = {"machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, no GPU used",
+                  "commit": commit.strip(), "date": datetime.date.today().isoformat(), "note": note,
+                  "seconds": seconds}
+    target.write_text(json.dumps(record, indent=2) + "\n")
     return record
 
 

@@ -9,17 +9,15 @@ or a hub MLM such as ``bert-base-uncased`` -- with unsupervised SimCSE (dropout 
 in-batch negatives) or supervised SimCSE (NLI entailment positives, contradiction hard
 negatives), saving checkpoints at chosen steps.
 
-Both loops are deterministic under a seed on the CPU and resumable: every ``save_every``
-steps the model, optimiser, scheduler and step are written to the run folder, and the data
-order and masks are functions of (seed, step), so an interrupted run that resumes gives
-the same weights as an uninterrupted one; a finished run is not trained again.
+Both go through the one training loop of :mod:`helpers.runs` (:func:`helpers.runs.fit`; each supplies its batch
+and loss), deterministic under a seed on the CPU and resumable: checkpoints hold the model, optimiser, scheduler and
+step, and the data order and masks are functions of (seed, step), so an interrupted run that resumes gives the same
+weights as an uninterrupted one; a finished run is not trained again.
 """
 from __future__ import annotations
 
 import json
 import shutil
-import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,10 +29,11 @@ import torch.nn.functional as F
 from .precision import DEFAULT as DEFAULT_PRECISION
 from .artifacts import checkpoints
 from .book import SELF_TRAINED_LAB, SELF_TRAINED_SMOKE
-from .config import as_stored, settings_differences, settings_location, tqdm
 from .data import held_out_texts, load_sentences
 from .encoders import resolve_model_path
 from .precision import autocast, check_precision
+from .runs import (Run, fetch_if_published, fit, folder_fingerprint, linear_schedule, resume, run_folder,
+                   run_minutes, save_checkpoint)
 
 __all__ = ["SIMCSE_OBJECTIVES", "pretraining_corpus", "nli_triplets", "MLMConfig", "new_mlm", "mlm_head", "pretrain_mlm",
            "hash_texts", "history", "SimCSEModel", "simcse_loss", "simcse", "run_minutes", "SIMCSE_STEPS",
@@ -141,58 +140,6 @@ def _batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
     return order[offset * batch_size:(offset + 1) * batch_size]
 
 
-# --------------------------------------------------------------------------- checkpoints
-def _save(run_dir: Path, step: int, model, tokenizer, optimizer, scheduler, history: list) -> None:
-    tmp = run_dir / f"step-{step}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step}, tmp / "state.pt")
-    (tmp / "history.json").write_text(json.dumps(history))
-    final = run_dir / f"step-{step}"
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)  # a checkpoint appears whole or not at all
-
-
-def _linear_schedule(optimizer, warmup: int, total: int):
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / max(1, warmup)) * max(0.0, (total - s) / max(1, total - warmup))
-        if s >= warmup else (s + 1) / max(1, warmup))
-
-
-def _run_dir(kind: str, settings: dict, run_dir=None) -> Path:
-    """The run's folder (:func:`helpers.config.settings_location` unless given); a folder holding a run with
-    other settings is an error naming them."""
-    path = Path(run_dir) if run_dir is not None else settings_location(kind, settings)
-    path.mkdir(parents=True, exist_ok=True)
-    stored_file = path / "settings.json"
-    wanted = as_stored(settings)
-    if stored_file.is_file():
-        try:
-            stored = json.loads(stored_file.read_text())
-        except json.JSONDecodeError:
-            stored = None  # a damaged settings file: the checkpoints decide (they are test-loaded)
-        changes = settings_differences(stored, wanted) if stored is not None else ""
-        if changes:
-            raise ValueError(f"{path} holds a run with other settings ({changes}). Use another run_dir, or "
-                             "run_dir=None to let the book name the folder after the settings.")
-    tmp = stored_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(wanted, indent=2, sort_keys=True))
-    tmp.replace(stored_file)
-    from .artifacts import run_key
-
-    (path / "artifact.json").write_text(json.dumps({"key": run_key(kind, settings)}))  # its published name
-    return path
-
-
-def _fetch_if_published(kind: str, settings: dict, run_dir: Path, steps: int) -> None:
-    """A run with nothing on disk is first looked up among the published runs (:mod:`helpers.artifacts`)."""
-    if not checkpoints(run_dir):
-        from .artifacts import fetch_run, run_key
-
-        fetch_run(run_key(kind, settings), run_dir, steps)
-
-
 def _check_training_args(steps, batch_size, n_examples, what: str, save_every=None) -> None:
     from .config import check_count
 
@@ -209,36 +156,6 @@ def _check_texts(sentences, name: str = "sentences") -> None:
     for i, text in enumerate(sentences):
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"{name}[{i}] is {text!r}: every training sentence must be a non-empty str.")
-
-
-def _load_state(path: Path, model_class):
-    """Model, tokenizer, optimiser state and history of a checkpoint, or None when any part does not load."""
-    from transformers import AutoTokenizer
-
-    try:
-        model = model_class.from_pretrained(path, attn_implementation="eager")
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        state = torch.load(path / "state.pt", weights_only=False)
-        history = json.loads((path / "history.json").read_text())
-        if not isinstance(history, list) or state.get("step") != len(history) and history:
-            raise ValueError("the history does not match the step")
-        return model, tokenizer, state, history
-    except Exception as exc:  # noqa: BLE001 - any damage means "do not resume from here"
-        warnings.warn(f"The checkpoint {path} does not load ({type(exc).__name__}: {str(exc)[:200]}); it is set "
-                      "aside (renamed *.broken) and the run resumes from the one before.", stacklevel=3)
-        broken = path.with_name(path.name + ".broken")
-        shutil.rmtree(broken, ignore_errors=True)
-        path.rename(broken)
-        return None
-
-
-def _resume(run_dir: Path, model_class):
-    """The newest checkpoint of ``run_dir`` that loads: (step, (model, tokenizer, state, history)) or (0, None)."""
-    for step in sorted(checkpoints(run_dir), reverse=True):
-        loaded = _load_state(checkpoints(run_dir)[step], model_class)
-        if loaded is not None:
-            return step, loaded
-    return 0, None
 
 
 # --------------------------------------------------------------------------- MLM pre-training
@@ -265,11 +182,11 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
     settings = {"kind": "mlm", "steps": steps, "batch_size": batch_size, "lr": lr, "warmup": warmup,
                 "config": asdict(config), "seed": seed, "n_sentences": len(sentences),
                 "corpus_hash": hash_texts(sentences), **({"precision": precision} if precision != "fp32" else {})}
-    run_dir = _run_dir("mlm", settings, run_dir)
+    run_dir = run_folder("mlm", settings, run_dir)
     if not train:
         return checkpoints(run_dir).get(steps)
-    _fetch_if_published("mlm", settings, run_dir, steps)
-    start, loaded = _resume(run_dir, BertForMaskedLM)  # the newest checkpoint that loads
+    fetch_if_published("mlm", settings, run_dir, steps)
+    start, loaded = resume(run_dir, BertForMaskedLM)  # the newest checkpoint that loads
     if start == steps:
         return checkpoints(run_dir)[steps]
     if loaded:
@@ -278,16 +195,14 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
         start, state, history = 0, None, []
         model, tokenizer = new_mlm(config, seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    scheduler = _linear_schedule(optimizer, warmup, steps)
+    scheduler = linear_schedule(optimizer, warmup, steps)
     if state:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
     model.train()
     stop = steps if max_steps_this_call is None else min(steps, start + max_steps_this_call)
-    bar = tqdm(range(start, stop), desc="MLM pre-training", disable=not progress, initial=start, total=steps)
-    started = time.perf_counter()
-    for step in bar:
-        torch.manual_seed(seed * 7919 + step)  # dropout of this step
+
+    def step_loss(step):
         idx = _batch_indices(len(sentences), batch_size, step, seed)
         batch = tokenizer([sentences[i] for i in idx], padding=True, truncation=True,
                           max_length=config.max_length, return_tensors="pt")
@@ -296,23 +211,16 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
         with autocast(precision):
             hidden = model.bert(input_ids=inputs, attention_mask=batch["attention_mask"]).last_hidden_state
             logits = mlm_head(model)(hidden[chosen])  # only at masked positions
-        loss = F.cross_entropy(logits.float(), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        history.append({"step": step + 1, "loss": loss.item()})
-        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        if (step + 1) % save_every == 0 or step + 1 == steps or (step + 1) in save_steps:
-            _save(run_dir, step + 1, model, tokenizer, optimizer, scheduler, history)
-            for old_step, old_path in checkpoints(run_dir).items():  # keep the latest and the requested ones
-                if old_step < step + 1 and old_step not in save_steps:
-                    shutil.rmtree(old_path, ignore_errors=True)
-    if stop not in checkpoints(run_dir) and stop > start:
-        _save(run_dir, stop, model, tokenizer, optimizer, scheduler, history)
-    if stop > start:
-        _add_minutes(run_dir, (time.perf_counter() - started) / 60)  # kept with the run (run_minutes)
+        return F.cross_entropy(logits.float(), labels)
+
+    def prune(saved):  # keep the latest checkpoint and the requested ones
+        for old_step, old_path in checkpoints(run_dir).items():
+            if old_step < saved and old_step not in save_steps:
+                shutil.rmtree(old_path, ignore_errors=True)
+
+    fit(Run(run_dir, model, tokenizer, optimizer, scheduler, history), step_loss, start, stop, steps, seed=seed,
+        label="MLM pre-training", progress=progress, clip=(list(model.parameters()), 1.0), after_save=prune,
+        keep=lambda done: done % save_every == 0 or done == steps or done in save_steps)
     return checkpoints(run_dir)[stop] if stop in checkpoints(run_dir) else run_dir
 
 
@@ -357,6 +265,33 @@ def simcse_loss(anchor, positive, negative=None, temperature: float = 0.05):
     return F.cross_entropy(sim, torch.arange(len(anchor)))
 
 
+def _check_simcse(objective, pooling, precision, continue_mlm, sentences, triplets, steps, batch_size,
+                  save_steps) -> None:
+    """:func:`simcse`'s arguments, each error naming the argument and what to pass."""
+    if objective not in SIMCSE_OBJECTIVES:
+        raise ValueError(f"objective must be one of {SIMCSE_OBJECTIVES}, got {objective!r}.")
+    if pooling not in ("mean", "cls"):
+        raise ValueError(f"pooling must be 'mean' or 'cls' for SimCSE training, got {pooling!r}.")
+    check_precision(precision)
+    if continue_mlm or objective == "unsup":
+        if not sentences:
+            raise ValueError("unsupervised SimCSE and continued MLM need `sentences`.")
+        _check_texts(sentences)
+        _check_training_args(steps, batch_size, len(sentences), "sentences")
+    elif triplets is None or triplets.empty:
+        raise ValueError("supervised SimCSE needs `triplets` (anchor, positive, negative).")
+    else:
+        missing = {"anchor", "positive", "negative"} - set(triplets.columns)
+        if missing:
+            raise ValueError(f"triplets need the columns anchor, positive, negative; missing {sorted(missing)}.")
+        for column in ("anchor", "positive", "negative"):
+            _check_texts(triplets[column].tolist(), f"triplets['{column}']")
+        _check_training_args(steps, batch_size, len(triplets), "triplets")
+    for name, value in (("save_steps", s) for s in save_steps):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= steps:
+            raise ValueError(f"{name} must hold whole numbers from 0 to steps={steps}, got {value!r}.")
+
+
 def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", steps: int = 300,
            batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, save_steps=(0, 10, 30, 100, 300),
            sentences: list[str] | None = None, triplets: pd.DataFrame | None = None, max_length: int = 64,
@@ -381,43 +316,22 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
     """
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
-    if objective not in SIMCSE_OBJECTIVES:
-        raise ValueError(f"objective must be one of {SIMCSE_OBJECTIVES}, got {objective!r}.")
-    if pooling not in ("mean", "cls"):
-        raise ValueError(f"pooling must be 'mean' or 'cls' for SimCSE training, got {pooling!r}.")
-    check_precision(precision)
-    if continue_mlm or objective == "unsup":
-        if not sentences:
-            raise ValueError("unsupervised SimCSE and continued MLM need `sentences`.")
-        _check_texts(sentences)
-        _check_training_args(steps, batch_size, len(sentences), "sentences")
-    elif triplets is None or triplets.empty:
-        raise ValueError("supervised SimCSE needs `triplets` (anchor, positive, negative).")
-    else:
-        missing = {"anchor", "positive", "negative"} - set(triplets.columns)
-        if missing:
-            raise ValueError(f"triplets need the columns anchor, positive, negative; missing {sorted(missing)}.")
-        for column in ("anchor", "positive", "negative"):
-            _check_texts(triplets[column].tolist(), f"triplets['{column}']")
-        _check_training_args(steps, batch_size, len(triplets), "triplets")
-    for name, value in (("save_steps", s) for s in save_steps):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= steps:
-            raise ValueError(f"{name} must hold whole numbers from 0 to steps={steps}, got {value!r}.")
+    _check_simcse(objective, pooling, precision, continue_mlm, sentences, triplets, steps, batch_size, save_steps)
     init_path = resolve_model_path(str(init))
     data_hash = hash_texts(sentences) if (continue_mlm or objective == "unsup") else \
         hash_texts(triplets[["anchor", "positive", "negative"]].to_numpy().ravel())
     settings = {"kind": "mlm_only" if continue_mlm else "simcse", "init": str(init), "objective": objective,
                 "pooling": pooling, "steps": steps, "batch_size": batch_size, "lr": lr, "temperature": temperature,
                 "seed": seed, "init_random": init_random, "data": data_hash, "max_length": max_length,
-                "init_fingerprint": _folder_fingerprint(init_path),
+                "init_fingerprint": folder_fingerprint(init_path),
                 **({"precision": precision} if precision != "fp32" else {})}
-    run_dir = _run_dir(settings["kind"], settings, run_dir)
+    run_dir = run_folder(settings["kind"], settings, run_dir)
     save_steps = sorted(set(int(s) for s in save_steps) | {steps})
     if not train and steps not in checkpoints(run_dir):
         return {}
-    _fetch_if_published(settings["kind"], settings, run_dir, steps)
+    fetch_if_published(settings["kind"], settings, run_dir, steps)
     model_class = AutoModelForMaskedLM if continue_mlm else AutoModel
-    start, loaded = _resume(run_dir, model_class)  # the newest checkpoint that loads
+    start, loaded = resume(run_dir, model_class)  # the newest checkpoint that loads
     if start == steps:
         return {s: p for s, p in checkpoints(run_dir).items() if s in save_steps}
     torch.manual_seed(seed)
@@ -433,24 +347,20 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
     model.requires_grad_(True)
     net = model if continue_mlm else SimCSEModel(model, pooling)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr)
-    scheduler = _linear_schedule(optimizer, 0, steps)
+    scheduler = linear_schedule(optimizer, 0, steps)
     if state:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
     if start == 0 and 0 in save_steps:
-        _save(run_dir, 0, model, tokenizer, optimizer, scheduler, hist)
+        save_checkpoint(run_dir, 0, model, tokenizer, optimizer, scheduler, hist)
     net.train()
     n = len(sentences) if (continue_mlm or objective == "unsup") else len(triplets)
     stop = steps if max_steps_this_call is None else min(steps, start + max_steps_this_call)
-    label = "MLM (control)" if continue_mlm else f"SimCSE {objective}"
-    bar = tqdm(range(start, stop), desc=label, disable=not progress, initial=start, total=steps)
 
     def encode(texts):
         return tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
 
-    started = time.perf_counter()
-    for step in bar:
-        torch.manual_seed(seed * 7919 + step)
+    def step_loss(step):
         idx = _batch_indices(n, batch_size, step, seed)
         with autocast(precision):
             if continue_mlm:
@@ -467,51 +377,13 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
                 outputs = (net(encode(rows["anchor"])), net(encode(rows["positive"])), net(encode(rows["negative"])))
         outputs = [o.float() for o in outputs]  # the loss in fp32 whatever the forward passes ran in
         if continue_mlm:
-            loss = F.cross_entropy(outputs[0], labels)
-        elif objective == "unsup":
-            loss = simcse_loss(*outputs, temperature=temperature)
-        else:
-            loss = simcse_loss(*outputs, temperature)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        hist.append({"step": step + 1, "loss": loss.item()})
-        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        if step + 1 in save_steps:
-            _save(run_dir, step + 1, model, tokenizer, optimizer, scheduler, hist)
-    if stop not in checkpoints(run_dir) and stop > start:
-        _save(run_dir, stop, model, tokenizer, optimizer, scheduler, hist)
-    _add_minutes(run_dir, (time.perf_counter() - started) / 60)
+            return F.cross_entropy(outputs[0], labels)
+        return simcse_loss(*outputs, temperature=temperature)
+
+    fit(Run(run_dir, model, tokenizer, optimizer, scheduler, hist), step_loss, start, stop, steps, seed=seed,
+        label="MLM (control)" if continue_mlm else f"SimCSE {objective}", progress=progress,
+        keep=lambda done: done in save_steps)
     return {s: p for s, p in checkpoints(run_dir).items() if s in save_steps}
-
-
-def _add_minutes(run_dir: Path, minutes: float) -> None:
-    path = Path(run_dir) / "minutes.json"
-    total = json.loads(path.read_text())["minutes"] if path.is_file() else 0.0
-    path.write_text(json.dumps({"minutes": total + minutes}))
-
-
-def run_minutes(checkpoint) -> float:
-    """Wall-clock minutes spent training the run a checkpoint belongs to (NaN when not recorded)."""
-    path = Path(checkpoint).parent / "minutes.json"
-    return float(json.loads(path.read_text())["minutes"]) if path.is_file() else float("nan")
-
-
-def _folder_fingerprint(path) -> str:
-    """Identify an init checkpoint by a hash of its weight files, whole (hub names: the name)."""
-    import hashlib
-
-    p = Path(path)
-    if not p.is_dir():
-        return str(path)
-    h = hashlib.sha1()
-    for f in sorted(p.glob("*.safetensors")) + sorted(p.glob("*.bin")):
-        h.update(f.name.encode())
-        with open(f, "rb") as fh:  # the whole file: checkpoints that differ only in later layers differ here
-            for block in iter(lambda: fh.read(1 << 24), b""):
-                h.update(block)
-    return h.hexdigest()[:12]
 
 
 # --------------------------------------------------------------------------- the book's SimCSE run

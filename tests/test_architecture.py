@@ -18,7 +18,7 @@ LAYERS = {
              "chapter_files", "pages", "builds"},
     "measure": {"weights", "encoders", "sts", "precision", "attribution", "faithfulness"},
     "analyse": {"regression", "rules", "verdicts"},
-    "study": {"roster", "training", "finetuning", "standin", "contrast", "theory", "sweep", "explorer", "explain",
+    "study": {"roster", "training", "runs", "finetuning", "standin", "contrast", "theory", "sweep", "explorer", "explain",
               "faithfulness_study", "explain_pair", "explanation", "explanation_sets", "explain_cli", "views"},
     "draw": {"plots"},
 }
@@ -195,11 +195,11 @@ def test_every_chapter_has_its_text_twin_and_they_agree(tmp_path):
 #: A module of one concept reads in one sitting: at most this many lines ...
 MODULE_LINES = 450
 #: ... except these, each held at its size today so that it can only shrink (the split is still to come).
-LARGER_MODULES = {"encoders": 615, "training": 620, "theory": 570, "verdicts": 485, "book": 470,
+LARGER_MODULES = {"encoders": 615, "training": 490, "theory": 570, "verdicts": 485, "book": 470,
                   "plots": 455}
 #: A function fits on a screen: at most this many lines, except these (held at their size today).
 FUNCTION_LINES = 60
-LONGER_FUNCTIONS = {("training", "simcse"): 127, ("training", "pretrain_mlm"): 72,
+LONGER_FUNCTIONS = {("training", "simcse"): 92, ("training", "pretrain_mlm"): 63,
                     ("artifacts", "fetch_run"): 71, ("contrast", "train_sentence_bow"): 70,
                     ("rules", "paired_contrast"): 66,
                     ("pages", "teaching_page"): 64}

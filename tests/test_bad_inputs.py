@@ -299,7 +299,7 @@ def test_init_fingerprint_reads_the_whole_weights_file(tmp_path):
     blob = np.random.default_rng(0).bytes(3 << 20)
     (a / "model.safetensors").write_bytes(blob)
     (b / "model.safetensors").write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))  # differs in the last byte only
-    assert training._folder_fingerprint(a) != training._folder_fingerprint(b)
+    assert training.folder_fingerprint(a) != training.folder_fingerprint(b)
 
 
 # --------------------------------------------------------------------------- model folders

@@ -217,7 +217,14 @@ def test_teaching_page_reads_prerequisites_and_times(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="no time for 02_information"):
         builds.record_times(tmp_path / "partial.json")
     (tmp_path / "times.json").write_text(json.dumps(times))
+    with pytest.raises(ValueError, match="no fresh build to keep the warm one beside"):
+        builds.record_times(tmp_path / "times.json", warm=True)
     builds.record_times(tmp_path / "times.json", note="a test")
+    fresh = json.loads((tmp_path / "reference.json").read_text())
+    builds.record_times(tmp_path / "times.json", note="warm", warm=True)  # a rebuild: beside, not instead
+    both = json.loads((tmp_path / "reference.json").read_text())
+    assert {k: v for k, v in both.items() if k != "warm"} == fresh
+    assert both["warm"]["total_seconds"] == sum(times.values()) and both["warm"]["note"] == "warm"
     out = tmp_path / "teaching.md"
     pages.teaching_page(executed, out)
     text = out.read_text()

@@ -181,3 +181,39 @@ def test_finetune_verdict_reports_the_runs_ends(r2, beta):
     assert out["verdict"] == "not measured"  # no contrast rows: the verdict comes from them, not the ends
     assert out["mlm_then_simcse_beta_kl_end"] == beta[1] and out["mlm_only_r2_kl_end"] == r2[0]
     assert out["start_slope_sign"] == ("negative" if beta[0] < 0 else "positive")
+
+
+def test_the_shared_loop_seeds_each_step_clips_saves_and_records(tmp_path, monkeypatch):
+    """runs.fit, the loop MLM and SimCSE share: a step draws the same randomness whether the run started at 0 or
+    resumed at it; gradients are clipped when asked; checkpoints fall where ``keep`` says, and the last step is
+    always saved."""
+    from helpers import runs
+
+    saved = []
+    monkeypatch.setattr(runs, "save_checkpoint", lambda run_dir, step, *a: saved.append(step))
+    monkeypatch.setattr(runs, "checkpoints", lambda run_dir: {s: tmp_path / f"step-{s}" for s in saved})
+
+    def new_run():
+        layer = torch.nn.Linear(3, 1, bias=False)
+        torch.nn.init.zeros_(layer.weight)
+        optimizer = torch.optim.SGD(layer.parameters(), lr=1.0)
+        return runs.Run(tmp_path, layer, None, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0), [])
+
+    draws = {}
+
+    def step_loss_of(run):
+        def step_loss(step):
+            draws.setdefault(step, []).append(torch.rand(1).item())  # what dropout would draw at this step
+            return 1000.0 * run.model(torch.ones(1, 3)).sum()
+        return step_loss
+
+    whole = new_run()
+    runs.fit(whole, step_loss_of(whole), 0, 5, 5, seed=3, label="t", progress=False, keep=lambda s: s % 2 == 0,
+             clip=(whole.model.parameters(), 1.0), after_save=lambda s: saved.append(-s))  # a generator, as given
+    assert saved == [2, -2, 4, -4, 5]  # keep()'s steps, after_save after each, and the last step
+    assert [h["step"] for h in whole.history] == [1, 2, 3, 4, 5]
+    assert whole.model.weight.norm().item() == pytest.approx(5.0, rel=1e-5)  # five steps of at most norm 1
+    torch.manual_seed(12345)  # another state of the global generator, as after loading a checkpoint
+    resumed = new_run()
+    runs.fit(resumed, step_loss_of(resumed), 3, 5, 5, seed=3, label="t", progress=False, keep=lambda s: False)
+    assert draws[3][0] == draws[3][1] and draws[4][0] == draws[4][1]
