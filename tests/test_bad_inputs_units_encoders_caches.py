@@ -351,7 +351,7 @@ def test_sweep_plan_trains_nothing(tmp_path, data_dir, monkeypatch):
         raise AssertionError("--plan started a training run")
 
     monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))  # a machine where nothing is trained yet
-    monkeypatch.setattr(training, "_resume", no_training)
+    monkeypatch.setattr(training, "resume", no_training)  # the runs module's resume, as training calls it
     monkeypatch.setattr(sweep, "estimate", lambda tasks, options=None: pd.DataFrame(
         {"model": [t.row for t in tasks], "estimated_seconds": 1.0}))
     lines = []
