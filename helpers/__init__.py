@@ -12,7 +12,7 @@ One module per concept, in the layers ARCHITECTURE.md draws:
 * analyse: ``regression`` (OLS, the bootstrap, frequency control), ``rules`` (the one rule for a contrast),
   ``verdicts`` (the closing chapter's claims);
 * study: ``roster``, ``training`` (MLM, SimCSE), ``runs`` (a run's folder, checkpoints, the one training loop), ``finetuning`` (chapter 05's study), ``standin`` (what the self-trained pair stands for), ``contrast``, ``theory``,
-  ``sweep``, ``explorer``, ``faithfulness_study`` (chapter 11's study), ``explain`` (a pair: ``explain_pair``; what it returns: ``explanation``, ``explanation_sets``; its command line,
+  ``sweep``, ``explorer``, ``similarity_study`` (chapter 10's study), ``faithfulness_study`` (chapter 11's study), ``explain`` (a pair: ``explain_pair``; what it returns: ``explanation``, ``explanation_sets``; its command line,
   ``explain_cli``; its pictures, ``views``);
 * draw: ``plots``.
 """

@@ -19,7 +19,7 @@ LAYERS = {
     "measure": {"weights", "encoders", "sts", "precision", "attribution", "faithfulness"},
     "analyse": {"regression", "rules", "verdicts"},
     "study": {"roster", "training", "runs", "finetuning", "standin", "contrast", "theory", "sweep", "explorer", "explain",
-              "faithfulness_study", "explain_pair", "explanation", "explanation_sets", "explain_cli", "views"},
+              "faithfulness_study", "similarity_study", "explain_pair", "explanation", "explanation_sets", "explain_cli", "views"},
     "draw": {"plots"},
 }
 ALLOWED = {"base": {"base"}, "measure": {"base", "measure"}, "analyse": {"base", "analyse"},

@@ -269,3 +269,29 @@ def test_the_faithfulness_study_is_the_chapters_three_tables(tmp_path, monkeypat
     assert np.allclose(study.aopc["aopc"].to_numpy(), table["aopc"].to_numpy())
     with pytest.raises(ValueError, match="models is empty"):
         faithfulness_study({}, sample, info, ig, shap)
+
+
+def test_the_similarity_study_is_chapter_10s_three_tables(tiny, data_dir, tmp_path, monkeypatch):
+    """Chapter 10 in one call: every pair per model, the per-model summary, the sketch against exact; the same
+    numbers as the measure layer's own calls."""
+    from helpers import results
+    from helpers.data import load_sentences
+    from helpers.similarity_study import pair_texts, similarity_study
+
+    monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))
+    stsb = load_sentences("stsb", "validation", data_dir=data_dir)
+    sample = stsb[stsb["pair_id"].isin(stsb["pair_id"].unique()[:3])]
+    kl = word_information(stsb).set_index("word")["kl"]
+    ig = IG(n_steps=4, projections=8)
+    study = similarity_study({"tiny": tiny}, sample, kl, ig, exact_pairs=1, check_projections=8)
+    assert isinstance(study, results.Result) and set(study.tables) == {"summary", "sketch_check", "pairs"}
+    assert study.pairs["pair_id"].nunique() == 3 and len(study.sketch_check) == 1
+    direct = pairs.pairs_study(tiny, sample, kl, ig)
+    for column in ("similarity", "share_identical", "share_top_kl"):  # (tiny's top-KL shares are 0 here)
+        assert np.allclose(study.pairs[column].to_numpy(), direct[column].to_numpy()), column
+    assert study.summary["share_identical"].iloc[0] == pytest.approx(direct["share_identical"].mean())
+    first = pair_texts(sample).iloc[0]
+    exact = pairs.pair_weights(tiny, *first, ig.replace(projections=None))
+    assert study.sketch_check["exact_gap"].iloc[0] == pytest.approx(exact.attrs["completeness_gap"])
+    with pytest.raises(ValueError, match="encoders is empty"):
+        similarity_study({}, sample, kl, ig)
