@@ -2,18 +2,21 @@
 
 One module per concept, in the layers ARCHITECTURE.md draws:
 
-* base: ``config`` (paths, seeds), ``results`` (every chapter's results tables, declared once), ``data`` (datasets), ``units`` (word units, the one reader of
-  sentences), ``information`` (KL, I, IDF, SIF), ``artifacts`` (published runs), ``live`` (glue), ``publishing``
-  (repository, launch buttons), ``chapter_files`` (the notebooks, their text twins), ``book`` (the notebook runner
-  and its command line), ``pages`` (the generated pages), ``builds`` (two builds compared, recorded times);
+* base: ``config`` (paths, seeds, the table cache), ``results`` (every chapter's results tables, declared once),
+  ``data`` (datasets), ``units`` (word units, the one reader of sentences), ``information`` (KL, I, IDF, SIF),
+  ``artifacts`` (published runs), ``live`` (glue), ``publishing`` (repository, launch buttons), ``chapter_files``
+  (the notebooks, their text twins), ``book`` (the notebook runner and its command line), ``pages`` (the generated
+  pages), ``builds`` (two builds compared, recorded times);
 * measure: ``weights`` (where a model's weights come from: offline packages, tiny models, the hub), ``encoders``
-  (loading a model as its library computes it), ``sts`` (STS evaluation), ``precision``
-  (fp32 or bf16), ``attribution`` (IG, SHAP and the displacement baseline, word weights, word pairs), ``faithfulness``;
+  (loading a model as its library computes it), ``sts`` (STS evaluation), ``precision`` (fp32 or bf16),
+  ``attribution`` (IG, SHAP and the displacement baseline, word weights, word pairs), ``faithfulness``;
 * analyse: ``regression`` (OLS, the bootstrap, frequency control), ``rules`` (the one rule for a contrast),
   ``verdicts`` (the closing chapter's claims);
-* study: ``roster``, ``training`` (MLM, SimCSE), ``runs`` (a run's folder, checkpoints, the one training loop), ``finetuning`` (chapter 05's study), ``standin`` (what the self-trained pair stands for), ``contrast``, ``theory``,
-  ``sweep``, ``explorer``, ``similarity_study`` (chapter 10's study), ``faithfulness_study`` (chapter 11's study), ``explain`` (a pair: ``explain_pair``; what it returns: ``explanation``, ``explanation_sets``; its command line,
-  ``explain_cli``; its pictures, ``views``);
+* study: ``roster``, ``training`` (MLM, SimCSE), ``runs`` (a run's folder, checkpoints, the one training loop),
+  ``finetuning`` (chapter 05's study), ``standin`` (what the self-trained pair stands for), ``contrast``,
+  ``theory``, ``sweep``, ``explorer``, ``similarity_study`` (chapter 10's study), ``faithfulness_study`` (chapter
+  11's study), ``explain`` (a pair: ``explain_pair``; what it returns: ``explanation``, ``explanation_sets``; its
+  command line, ``explain_cli``; its pictures, ``views``);
 * draw: ``plots``.
 """
 __version__ = "0.2.0"

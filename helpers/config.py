@@ -125,11 +125,12 @@ def cached_table(kind: str, settings: dict, compute, cache: bool = True, code=()
     chapter 05's STS-B Spearman per checkpoint).
 
     ``settings`` must hold everything the table depends on: the model's fingerprint (its weights' bytes), the
-    inputs' digest (:func:`frame_digest`), every argument; ``code``: the functions that compute it, whose source
-    (:func:`code_digest`) is part of the key, so a change of the code computes the table anew. Parquet keeps every float bit for bit, so a table read
-    back equals the one computed. The entry is written to a temporary file and renamed (a crash leaves no half
-    entry); a damaged or unreadable entry is computed again and rewritten; a table Parquet cannot hold is returned
-    without being kept. ``cache=False`` computes and keeps nothing.
+    inputs' digest (:func:`frame_digest`), every argument, the precision the passes run in; ``code``: the functions
+    that compute it, whose source (:func:`code_digest`) is part of the key, so a change of the code computes the
+    table anew. Parquet keeps every float bit for bit, so a table read back equals the one computed. The entry is
+    written to a temporary file and renamed (a crash leaves no half entry); a damaged or unreadable entry is
+    computed again and rewritten; a table Parquet cannot hold is returned without being kept. ``cache=False``
+    computes and keeps nothing.
 
     Written here rather than with ``joblib.Memory``: joblib would key on the pickled arguments, which for an
     encoder are its whole weights, at every call; the fingerprint is computed once per model."""
@@ -148,7 +149,7 @@ def cached_table(kind: str, settings: dict, compute, cache: bool = True, code=()
     try:
         table.to_parquet(tmp)
         tmp.replace(path)  # a reader sees the whole entry or none
-    except (ValueError, TypeError, OSError, ImportError, NotImplementedError) as exc:  # pyarrow's errors derive from these
+    except (ValueError, TypeError, OSError, ImportError, NotImplementedError) as exc:  # pyarrow's errors are these
         tmp.unlink(missing_ok=True)
         import warnings
 

@@ -120,8 +120,10 @@ def deletion_curve(encoder, sentences, ranking: pd.DataFrame, k_max: int = 5, re
     df = sentence_table(sentences)
     order = check_ranking(ranking, df, encoder.tokenizer)
     cache = cache and callable(getattr(encoder, "fingerprint", None))
+    from .precision import DEFAULT  # what encode() runs in ($SENTENCE_PRECISION): part of the key
+
     settings = {"fingerprint": encoder.fingerprint() if cache else None, "k_max": k_max, "removal": removal,
-                "batch_size": batch_size, "sentences": frame_digest(df, ["sentence_id", "text"]),
+                "batch_size": batch_size, "precision": DEFAULT, "sentences": frame_digest(df, ["sentence_id", "text"]),
                 "order": {str(sid): [int(w) for w in words] for sid, words in order.items()}}
     return cached_table("deletion", settings, lambda: _curves(encoder, df, order, k_max, removal, batch_size), cache,
                         code=(_curves, edit_sentence))

@@ -39,8 +39,10 @@ def sts_spearman(encoder: Encoder, pairs, batch_size: int = 128, cache: bool = T
     from .config import cached_table, frame_digest
 
     pairs = pairs.sort_values(["pair_id", "side"])
+    from .precision import DEFAULT  # what encode() runs in ($SENTENCE_PRECISION): part of the key
+
     settings = {"fingerprint": encoder.fingerprint() if cache else None, "batch_size": batch_size,
-                "pairs": frame_digest(pairs, ["pair_id", "side", "text", "score"])}
+                "precision": DEFAULT, "pairs": frame_digest(pairs, ["pair_id", "side", "text", "score"])}
 
     def compute():
         vectors = encoder.encode(pairs["text"].tolist(), batch_size=batch_size)

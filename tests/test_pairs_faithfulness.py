@@ -148,6 +148,11 @@ def test_deletion_curves_are_computed_once_per_model_sentences_and_order(tiny, t
     monkeypatch.setattr(faithfulness, "_curves", lambda *a: curves(*a))  # other code computing the curves
     faithfulness.deletion_curve(tiny, sentences, ranking, k_max=3)
     assert len(calls) == 4
+    from helpers import precision
+
+    monkeypatch.setattr(precision, "DEFAULT", "bf16")  # $SENTENCE_PRECISION=bf16: encode() runs in bf16
+    faithfulness.deletion_curve(tiny, sentences, ranking, k_max=3)
+    assert len(calls) == 5
 
 
 def test_edit_sentence_and_rankings(tiny):

@@ -254,7 +254,7 @@ def completeness_by_steps(encoder: Encoder, texts, n_steps_grid, quadratures=("g
     for quadrature, n in grid:
         _quadrature(quadrature, n)  # a bad rule or count is refused before any work
     settings = {"fingerprint": encoder.fingerprint() if cache else None, "texts": texts, "grid": grid,
-                "baseline": baseline, "projections": projections}
+                "baseline": baseline, "projections": projections, "precision": DEFAULT_PRECISION}
 
     def compute():
         rows = []
