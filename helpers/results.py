@@ -145,12 +145,11 @@ class Result:
     def __getitem__(self, name: str):
         return self.tables[name]
 
-    def __getattr__(self, name: str):
-        tables = self.__dict__.get("tables", {})
+    def __getattr__(self, name: str):  # only for names that are not attributes: the tables
+        tables = self.__dict__.get("tables", {})  # (not self.tables: a copy calls this before __init__ ran)
         if name in tables:
             return tables[name]
-        raise AttributeError(f"this {self.__dict__.get('chapter', Chapter()).__dict__.get('chapter', '')} result has "
-                             f"no table {name!r}; it has {sorted(tables)}.")
+        raise AttributeError(f"this result has no table {name!r}; it has {sorted(tables)}.")
 
     def save(self) -> dict:
         """Write every table (:meth:`Table.save`); returns {name: path}."""
