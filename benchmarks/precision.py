@@ -120,7 +120,8 @@ def attribution(args, host, record) -> None:
 
 
 def training(args, host, record) -> None:
-    from helpers.training import MLMConfig, pretrain_mlm, pretraining_corpus, simcse
+    from helpers.data import pretraining_corpus
+    from helpers.training import MLMConfig, pretrain_mlm, simcse
 
     corpus = pretraining_corpus()[:2000]
     tmp = ROOT / ".cache" / "benchmark-precision"

@@ -131,50 +131,71 @@ def _entry_problem(entry: dict) -> str | None:
     return None
 
 
+class _Refused(Exception):
+    """Why a published run is not used: :func:`fetch_run` warns it as :class:`NotFetched` and the caller trains."""
+
+
 def fetch_run(key: str, run_dir: Path, step: int) -> bool:
     """Put the published run ``key`` into ``run_dir`` when it holds checkpoint ``step``; True when it did.
 
     Nothing is fetched when fetching is off or the run is not published; a manifest entry whose file is not a
     plain file name is refused (it could write outside the artifacts folder), a download whose sha256 differs
-    from the manifest's is refused, and an archive that cannot be unpacked is deleted. Every way of not fetching warns (:class:`NotFetched`) and returns False:
-    the caller trains.
+    from the manifest's is refused, and an archive that cannot be unpacked is deleted. Every way of not fetching
+    warns (:class:`NotFetched`) and returns False: the caller trains.
     """
-    import pooch
     from pooch import utils as pooch_utils
-
 
     base = base_url()
     if base is None:
         return False
     pooch_utils.get_logger().setLevel("WARNING")
     try:
+        entry = _published_entry(base, key, step)
+        _unpack(_download(base, entry, key), entry, Path(run_dir), key)
+        if step not in checkpoints(run_dir):
+            raise _Refused(f"The published {entry['file']} holds no checkpoint {step}; training {key} here instead.")
+    except _Refused as why:
+        warnings.warn(str(why), NotFetched, stacklevel=3)
+        return False
+    (Path(run_dir) / "fetched.json").write_text(json.dumps({"key": key, "from": base, "sha256": entry["sha256"]}))
+    print(f"Fetched the published run {key} ({entry.get('bytes', 0) / 1e6:.0f} MB, sha256 checked) instead of "
+          "training it.", file=sys.stderr, flush=True)
+    return True
+
+
+def _published_entry(base: str, key: str, step: int) -> dict:
+    """The manifest's entry of ``key`` when it is published with checkpoint ``step`` and its entry is sound."""
+    try:
         manifest = _manifest(base)
     except Exception as exc:  # noqa: BLE001 - no network, a 404, a proxy: all mean "train here"
-        warnings.warn(f"The published runs at {base} could not be read ({type(exc).__name__}: {str(exc)[:120]}); "
-                      f"training {key} here instead.", NotFetched, stacklevel=3)
-        return False
+        raise _Refused(f"The published runs at {base} could not be read ({type(exc).__name__}: {str(exc)[:120]}); "
+                       f"training {key} here instead.") from None
     entry = manifest.get(key) if isinstance(manifest, dict) else None
     if not isinstance(entry, dict) or step not in entry.get("steps", []):
-        warnings.warn(f"{key} (step {step}) is not among the published runs at {base}; training it here.",
-                      NotFetched, stacklevel=3)
-        return False
+        raise _Refused(f"{key} (step {step}) is not among the published runs at {base}; training it here.")
     problem = _entry_problem(entry)
     if problem:
-        warnings.warn(f"The manifest at {base} is refused for {key}: {problem}. Training {key} here instead.",
-                      NotFetched, stacklevel=3)
-        return False
+        raise _Refused(f"The manifest at {base} is refused for {key}: {problem}. Training {key} here instead.")
+    return entry
+
+
+def _download(base: str, entry: dict, key: str) -> str:
+    """The entry's archive in the artifacts cache, its sha256 checked by pooch (which deletes a file that fails)."""
+    import pooch
+
     try:
-        archive = pooch.retrieve(f"{base}/{entry['file']}", known_hash=f"sha256:{entry['sha256']}",
-                                 path=cache_dir("artifacts"), fname=entry["file"], progressbar=False)
-    except ValueError as exc:  # pooch: the file's hash is not the manifest's (it deletes the file)
-        warnings.warn(f"The published {entry['file']} was refused: {exc} Training {key} here instead.",
-                      NotFetched, stacklevel=3)
-        return False
+        return pooch.retrieve(f"{base}/{entry['file']}", known_hash=f"sha256:{entry['sha256']}",
+                              path=cache_dir("artifacts"), fname=entry["file"], progressbar=False)
+    except ValueError as exc:  # pooch: the file's hash is not the manifest's
+        raise _Refused(f"The published {entry['file']} was refused: {exc} Training {key} here instead.") from None
     except Exception as exc:  # noqa: BLE001
-        warnings.warn(f"The published {entry['file']} could not be downloaded ({type(exc).__name__}); training "
-                      f"{key} here instead.", NotFetched, stacklevel=3)
-        return False
-    run_dir = Path(run_dir)
+        raise _Refused(f"The published {entry['file']} could not be downloaded ({type(exc).__name__}); training "
+                       f"{key} here instead.") from None
+
+
+def _unpack(archive: str, entry: dict, run_dir: Path, key: str) -> None:
+    """The archive's checkpoints moved into ``run_dir``, each whole or not at all; an archive that cannot be
+    unpacked is deleted (the next run downloads it again)."""
     staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=run_dir.parent))
     try:
         try:
@@ -182,26 +203,16 @@ def fetch_run(key: str, run_dir: Path, step: int) -> bool:
                 # the data filter refuses absolute names, '..', links out of the folder and devices
                 tar.extractall(staging, filter="data")
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-            Path(archive).unlink(missing_ok=True)  # never kept: the next run downloads it again
-            warnings.warn(f"The published {entry['file']} could not be unpacked ({type(exc).__name__}: "
-                          f"{str(exc)[:120]}): it is cut short or damaged although its sha256 is the manifest's, "
-                          f"so the published copy itself is bad. It was deleted; training {key} here instead.",
-                          NotFetched, stacklevel=3)
-            return False
+            Path(archive).unlink(missing_ok=True)
+            raise _Refused(f"The published {entry['file']} could not be unpacked ({type(exc).__name__}: "
+                           f"{str(exc)[:120]}): it is cut short or damaged although its sha256 is the manifest's, "
+                           f"so the published copy itself is bad. It was deleted; training {key} here instead.") from None
         for folder in sorted(staging.glob("step-*")):
             target = run_dir / folder.name
             if not target.exists():
                 folder.rename(target)  # a checkpoint appears whole or not at all
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    if step not in checkpoints(run_dir):
-        warnings.warn(f"The published {entry['file']} holds no checkpoint {step}; training {key} here instead.",
-                      NotFetched, stacklevel=3)
-        return False
-    (run_dir / "fetched.json").write_text(json.dumps({"key": key, "from": base, "sha256": entry["sha256"]}))
-    print(f"Fetched the published run {key} ({entry.get('bytes', 0) / 1e6:.0f} MB, sha256 checked) instead of "
-          "training it.", file=sys.stderr, flush=True)
-    return True
 
 
 def main(argv=None) -> int:

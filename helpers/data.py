@@ -18,7 +18,7 @@ from .config import data_dir as _resolve_data_dir
 
 __all__ = ["LOCAL_FILES", "HUB_SPLITS", "PAPER_SPLIT", "DATASETS", "EVALUATION_SIZE", "EVALUATION_SEED", "FIGURE3",
            "PUBLISHED_ROWS", "SCORE_RANGE", "DataFileError", "load_sentences", "with_sentences", "evaluation_sentences",
-           "held_out_texts"]
+           "held_out_texts", "pretraining_corpus", "nli_triplets"]
 
 #: dataset -> {split: local files (relative to the data folder)}; None = hub only
 LOCAL_FILES = {
@@ -331,3 +331,45 @@ def held_out_texts(data_dir=None, datasets=DATASETS) -> frozenset[str]:
 @lru_cache(maxsize=8)
 def _held_out(root: str | None, datasets: tuple) -> frozenset[str]:
     return frozenset().union(*(evaluation_sentences(d, root)["text"] for d in datasets))
+
+
+# --------------------------------------------------------------------------- training corpora
+def pretraining_corpus(data_dir=None, include=("wiki", "stsb_train", "stsb_test", "nli", "sts12")) -> list[str]:
+    """The local sentences for MLM pre-training, without any evaluation sentence of any chapter.
+
+    The held-out set is :func:`held_out_texts`: STS-B validation and the 3,000-sentence
+    evaluation samples of wiki, NLI and STS12 that the other-datasets chapter attributes.
+    """
+    parts = {
+        "wiki": lambda: load_sentences("wiki", data_dir=data_dir),
+        "stsb_train": lambda: load_sentences("stsb", "train", data_dir=data_dir),
+        "stsb_test": lambda: load_sentences("stsb", "test", data_dir=data_dir),
+        "nli": lambda: pd.concat([load_sentences("nli", s, data_dir=data_dir) for s in ("validation", "test")]),
+        "sts12": lambda: load_sentences("sts12", data_dir=data_dir),
+    }
+    texts = pd.concat([parts[name]()["text"] for name in include]).drop_duplicates()
+    held_out = held_out_texts(data_dir)
+    return [t for t in texts if t not in held_out]
+
+
+def nli_triplets(data_dir=None) -> pd.DataFrame:
+    """(anchor, positive, hard negative) from NLI: premise, its entailment, its contradiction (supervised SimCSE).
+
+    A triplet with any held-out evaluation sentence (:func:`held_out_texts`) is left out.
+    """
+    held_out = held_out_texts(data_dir)
+    frames = []
+    for split in ("validation", "test"):
+        df = load_sentences("nli", split, data_dir=data_dir)
+        pairs = df.pivot(index="pair_id", columns="side", values="text").rename(columns={0: "premise", 1: "hypothesis"})
+        pairs["label"] = df.groupby("pair_id")["label"].first()
+        ent = pairs[pairs["label"] == "entailment"].drop_duplicates("premise").set_index("premise")["hypothesis"]
+        con = pairs[pairs["label"] == "contradiction"].drop_duplicates("premise").set_index("premise")["hypothesis"]
+        both = ent.index.intersection(con.index)
+        frames.append(pd.DataFrame({"anchor": both, "positive": ent[both].values, "negative": con[both].values}))
+    triplets = pd.concat(frames, ignore_index=True)
+    clean = ~triplets.isin(held_out).any(axis=1)
+    triplets = triplets[clean].reset_index(drop=True)
+    if triplets.empty:
+        raise ValueError("no NLI triplets (premise with both an entailment and a contradiction) were found.")
+    return triplets

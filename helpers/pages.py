@@ -186,24 +186,12 @@ SESSIONS = [
 ]
 
 
-def teaching_page(book_dir: Path, out: Path) -> None:
-    """The teachers' page, from this build: per chapter what to read first, reading time (word count) and the
-    running time of the executed copy; the dependency map; a one-page summary from the closing chapter's
-    claims; a three-session plan and a lab path."""
+def _chapter_time_rows(book_dir: Path, chapters, needs) -> list[str]:
+    """The teachers' page's table rows: each chapter's prerequisites, reading time, running time in this build
+    (its executed copy's papermill duration) and in the recorded full build, and the full build's line."""
     import nbformat
 
-    chapters = notebooks()
-    needs = {p.stem: chapter_prerequisites(p) for p in chapters}
-    lines = ["# For teachers", "",
-             "Reading times come from each chapter's word count "
-             f"(at {WORDS_PER_MINUTE} words a minute, solutions included); running times from this build's executed "
-             "chapters (its machine and parameters: the reproducibility page) and from a recorded full build at the "
-             "defaults (below the table); prerequisites from each "
-             "chapter's *Before you start*.", "",
-             "## Chapters, prerequisites and times", "",
-             "| chapter | read first | reading (min) | running in this build (min) | full build (min) |",
-             "|---|---|---|---|---|"]
-    reference = reference_times()
+    reference, lines = reference_times(), []
     for path in chapters:
         executed = book_dir / path.name
         duration = None
@@ -220,6 +208,25 @@ def teaching_page(book_dir: Path, out: Path) -> None:
                       + (f"; {reference['note']}" if reference.get("note") else "") + "). The first chapter that "
                       "needs the self-trained pair (05) includes its one-off pre-training; on a second build it "
                       "comes from the cache."]
+    return lines
+
+
+def teaching_page(book_dir: Path, out: Path) -> None:
+    """The teachers' page, from this build: per chapter what to read first, reading time (word count) and the
+    running time of the executed copy; the dependency map; a one-page summary from the closing chapter's
+    claims; a three-session plan and a lab path."""
+    chapters = notebooks()
+    needs = {p.stem: chapter_prerequisites(p) for p in chapters}
+    lines = ["# For teachers", "",
+             "Reading times come from each chapter's word count "
+             f"(at {WORDS_PER_MINUTE} words a minute, solutions included); running times from this build's executed "
+             "chapters (its machine and parameters: the reproducibility page) and from a recorded full build at the "
+             "defaults (below the table); prerequisites from each "
+             "chapter's *Before you start*.", "",
+             "## Chapters, prerequisites and times", "",
+             "| chapter | read first | reading (min) | running in this build (min) | full build (min) |",
+             "|---|---|---|---|---|"]
+    lines += _chapter_time_rows(book_dir, chapters, needs)
     lines += ["", "## Dependency map", "",
               "A chapter can be taken once every chapter of the levels above it that it names is done; chapters "
               "of one level are independent of each other.", ""]

@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-__all__ = ["PALETTE", "set_theme", "bound_gap", "training_curves", "norm_vs_kl", "partial_r2_bars",
-           "beyond_frequency", "budget_curve",
-           "quantity_scatter", "LABELS", "quantity_grid", "information_vs_frequency", "kl_vs_size",
+__all__ = ["PALETTE", "set_theme", "bound_gap", "training_curves", "norm_vs_kl", "partial_r2_bars", "beyond_frequency",
+           "budget_curve", "quantity_scatter", "LABELS", "quantity_grid", "information_vs_frequency", "kl_vs_size",
            "word_weight_bars", "lines", "weight_scatter", "trajectory", "figure2", "figure3", "dataset_gaps",
            "design_trajectories", "pair_heatmaps", "share_bars", "aopc_bars", "optimum_slopes", "pmi_rows_plot",
            "claims_picture", "RUN_LABELS", "run_label"]
@@ -420,7 +419,7 @@ def claims_picture(claims: pd.DataFrame, verdicts=("reproduced", "partly reprodu
                                                    "not testable offline", "not measured")):
     """The closing chapter's claims x evidence picture: one row per claim, grouped by tier (a heading above each
     group), a dot in the column of its verdict (the table of ``verdicts.claims_table``; each ``claim`` is drawn as
-    given, so pass the short form, ``verdicts.short_claim``)."""
+    given, so pass the short form, ``verdict_text.short_claim``)."""
     rows = claims.reset_index(drop=True)
     tiers = list(dict.fromkeys(rows["tier"])) if "tier" in rows else [None]
     labels, ys, headings, y = [], [], [], 0

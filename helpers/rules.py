@@ -96,6 +96,31 @@ def sentences_key(weights: pd.DataFrame) -> str:
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
 
 
+def _shared_sums(model_weights, base_weights, info, base_info, quantity, control, min_shared):
+    """Both models' per-sentence sums (:func:`_sums`) on the sentences both were measured on, as two arrays in one
+    sentence order; an error when fewer than ``min_shared`` of either model's sentences are shared, or under 2."""
+    from .regression import join_information
+
+    def joined(weights, table):
+        data = join_information(weights, with_control(table, control), quantity)
+        if control is not None:
+            data = data.merge(with_control(table, control)[["word", control]], on="word", how="left")
+        return _sums(data, quantity, control)
+
+    a = joined(model_weights, info)
+    b = joined(base_weights, info if base_info is None else base_info)
+    shared = a.index.intersection(b.index)
+    for name, s in (("model_weights", a), ("base_weights", b)):
+        if len(shared) < min_shared * len(s):
+            raise ValueError(f"a paired comparison needs both models measured on the same sentences: only "
+                             f"{len(shared)} of the {len(s)} sentences of {name} are in the other table. Attribute "
+                             "both models on one sample (the same sentences and limit).")
+    if len(shared) < 2:
+        raise ValueError(f"the paired bootstrap resamples sentences, so it needs at least 2 shared sentences; "
+                         f"got {len(shared)}.")
+    return a.loc[shared].to_numpy(), b.loc[shared].to_numpy()
+
+
 def paired_contrast(model_weights: pd.DataFrame, base_weights: pd.DataFrame, info: pd.DataFrame,
                     quantity: str = "kl", base_info: pd.DataFrame | None = None, n_boot: int = 1000, seed: int = 0,
                     alpha: float = ALPHA, min_shared: float = 0.9, control: str | None = None) -> dict:
@@ -115,34 +140,14 @@ def paired_contrast(model_weights: pd.DataFrame, base_weights: pd.DataFrame, inf
     quantity's slope in the regression on both (chapter 06's frequency control). The rule is the same.
     """
     from .config import check_count
-    from .regression import join_information
 
     check_count("n_boot", n_boot, 1)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1 (e.g. 0.05), got {alpha!r}.")
     quantity, named = split_quantity(quantity)
-    control = control or named
-
-    def joined(weights, table):
-        data = join_information(weights, with_control(table, control), quantity)
-        if control is not None:
-            data = data.merge(with_control(table, control)[["word", control]], on="word", how="left")
-        return _sums(data, quantity, control)
-
-    a = joined(model_weights, info)
-    b = joined(base_weights, info if base_info is None else base_info)
-    shared = a.index.intersection(b.index)
-    for name, s in (("model_weights", a), ("base_weights", b)):
-        if len(shared) < min_shared * len(s):
-            raise ValueError(f"a paired comparison needs both models measured on the same sentences: only "
-                             f"{len(shared)} of the {len(s)} sentences of {name} are in the other table. Attribute "
-                             "both models on one sample (the same sentences and limit).")
-    if len(shared) < 2:
-        raise ValueError(f"the paired bootstrap resamples sentences, so it needs at least 2 shared sentences; "
-                         f"got {len(shared)}.")
-    a, b = a.loc[shared].to_numpy(), b.loc[shared].to_numpy()
+    a, b = _shared_sums(model_weights, base_weights, info, base_info, quantity, control or named, min_shared)
     rng = np.random.default_rng(seed)
-    n = len(shared)
+    n = len(a)
     counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)  # one resample, both models
     (r_a, beta_a), (r_b, beta_b) = _r_beta(a.sum(0)), _r_beta(b.sum(0))
     (ra, ba), (rb, bb) = _r_beta(counts @ a), _r_beta(counts @ b)

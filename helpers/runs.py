@@ -19,7 +19,7 @@ import torch
 from .artifacts import checkpoints
 from .config import as_stored, settings_differences, settings_location, tqdm
 
-__all__ = ["save_checkpoint", "linear_schedule", "Run", "fit", "run_folder", "fetch_if_published", "load_state",
+__all__ = ["save_checkpoint", "linear_schedule", "Run", "fit", "open_run", "run_folder", "fetch_if_published", "load_state",
            "resume", "add_minutes", "run_minutes", "folder_fingerprint"]
 
 
@@ -87,6 +87,23 @@ def fit(run: Run, step_loss, start: int, stop: int, total: int, *, seed: int, la
         save_checkpoint(run.run_dir, stop, run.model, run.tokenizer, run.optimizer, run.scheduler, run.history)
     if stop > start:
         add_minutes(run.run_dir, (time.perf_counter() - started) / 60)
+
+
+def open_run(run_dir: Path, model_class, new_model, *, lr: float, warmup: int, steps: int) -> tuple[int, Run | None]:
+    """A run resumed or started: (the step it starts from, its :class:`Run`), or (``steps``, None) when it is complete
+    on disk. The newest checkpoint that loads (:func:`resume`) gives the model, tokenizer, optimiser and schedule
+    states and the loss history; with none, ``new_model()`` gives (model, tokenizer). The optimiser is AdamW (weight
+    decay 0.01) on a linear schedule with ``warmup`` steps over ``steps`` (the MLM pre-training and SimCSE alike)."""
+    start, loaded = resume(run_dir, model_class)
+    if start == steps:
+        return steps, None
+    model, tokenizer, state, history = loaded if loaded else (*new_model(), None, [])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    scheduler = linear_schedule(optimizer, warmup, steps)
+    if state:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+    return start, Run(run_dir, model, tokenizer, optimizer, scheduler, history)
 
 
 def run_folder(kind: str, settings: dict, run_dir=None) -> Path:

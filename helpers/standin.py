@@ -173,7 +173,8 @@ def budget_curve(budgets, data_dir=None, simcse_steps: int = 150, batch_size: in
     :data:`BUDGET_COLUMNS`. Every run is cached by its settings, so a budget measured once costs nothing later.
     """
     from .data import load_sentences
-    from .training import MLMConfig, nli_triplets, pretrain_mlm, pretraining_corpus, run_minutes, simcse
+    from .data import nli_triplets, pretraining_corpus
+    from .training import MLMConfig, pretrain_mlm, run_minutes, simcse
 
     corpus = pretraining_corpus(data_dir)
     triplets = nli_triplets(data_dir)

@@ -29,59 +29,16 @@ import torch.nn.functional as F
 from .precision import DEFAULT as DEFAULT_PRECISION
 from .artifacts import checkpoints
 from .book import SELF_TRAINED_LAB, SELF_TRAINED_SMOKE
-from .data import held_out_texts, load_sentences
+from .data import nli_triplets, pretraining_corpus
 from .encoders import mean_pool, resolve_model_path
 from .precision import autocast, check_precision
-from .runs import (Run, fetch_if_published, fit, folder_fingerprint, linear_schedule, resume, run_folder,
-                   run_minutes, save_checkpoint)
+from .runs import fetch_if_published, fit, folder_fingerprint, open_run, run_folder, run_minutes, save_checkpoint
 
-__all__ = ["SIMCSE_OBJECTIVES", "pretraining_corpus", "nli_triplets", "MLMConfig", "new_mlm", "mlm_head", "pretrain_mlm",
+__all__ = ["SIMCSE_OBJECTIVES", "MLMConfig", "new_mlm", "mlm_head", "pretrain_mlm",
            "hash_texts", "history", "SimCSEModel", "simcse_loss", "simcse", "run_minutes", "SIMCSE_STEPS",
            "SAVE_STEPS", "SelfTrainedPair", "SELF_TRAINED_PRESETS", "self_trained_pair"]
 
 SIMCSE_OBJECTIVES = ("unsup", "sup")
-
-
-# --------------------------------------------------------------------------- corpora
-def pretraining_corpus(data_dir=None, include=("wiki", "stsb_train", "stsb_test", "nli", "sts12")) -> list[str]:
-    """The local sentences for MLM pre-training, without any evaluation sentence of any chapter.
-
-    The held-out set is :func:`helpers.data.held_out_texts`: STS-B validation and the 3,000-sentence
-    evaluation samples of wiki, NLI and STS12 that the other-datasets chapter attributes.
-    """
-    parts = {
-        "wiki": lambda: load_sentences("wiki", data_dir=data_dir),
-        "stsb_train": lambda: load_sentences("stsb", "train", data_dir=data_dir),
-        "stsb_test": lambda: load_sentences("stsb", "test", data_dir=data_dir),
-        "nli": lambda: pd.concat([load_sentences("nli", s, data_dir=data_dir) for s in ("validation", "test")]),
-        "sts12": lambda: load_sentences("sts12", data_dir=data_dir),
-    }
-    texts = pd.concat([parts[name]()["text"] for name in include]).drop_duplicates()
-    held_out = held_out_texts(data_dir)
-    return [t for t in texts if t not in held_out]
-
-
-def nli_triplets(data_dir=None) -> pd.DataFrame:
-    """(anchor, positive, hard negative) from NLI: premise, its entailment, its contradiction (supervised SimCSE).
-
-    A triplet with any held-out evaluation sentence (:func:`helpers.data.held_out_texts`) is left out.
-    """
-    held_out = held_out_texts(data_dir)
-    frames = []
-    for split in ("validation", "test"):
-        df = load_sentences("nli", split, data_dir=data_dir)
-        pairs = df.pivot(index="pair_id", columns="side", values="text").rename(columns={0: "premise", 1: "hypothesis"})
-        pairs["label"] = df.groupby("pair_id")["label"].first()
-        ent = pairs[pairs["label"] == "entailment"].drop_duplicates("premise").set_index("premise")["hypothesis"]
-        con = pairs[pairs["label"] == "contradiction"].drop_duplicates("premise").set_index("premise")["hypothesis"]
-        both = ent.index.intersection(con.index)
-        frames.append(pd.DataFrame({"anchor": both, "positive": ent[both].values, "negative": con[both].values}))
-    triplets = pd.concat(frames, ignore_index=True)
-    clean = ~triplets.isin(held_out).any(axis=1)
-    triplets = triplets[clean].reset_index(drop=True)
-    if triplets.empty:
-        raise ValueError("no NLI triplets (premise with both an entailment and a contradiction) were found.")
-    return triplets
 
 
 # --------------------------------------------------------------------------- models
@@ -186,19 +143,10 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
     if not train:
         return checkpoints(run_dir).get(steps)
     fetch_if_published("mlm", settings, run_dir, steps)
-    start, loaded = resume(run_dir, BertForMaskedLM)  # the newest checkpoint that loads
-    if start == steps:
+    start, run = open_run(run_dir, BertForMaskedLM, lambda: new_mlm(config, seed), lr=lr, warmup=warmup, steps=steps)
+    if run is None:
         return checkpoints(run_dir)[steps]
-    if loaded:
-        model, tokenizer, state, history = loaded
-    else:
-        start, state, history = 0, None, []
-        model, tokenizer = new_mlm(config, seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    scheduler = linear_schedule(optimizer, warmup, steps)
-    if state:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+    model, tokenizer = run.model, run.tokenizer
     model.train()
     stop = steps if max_steps_this_call is None else min(steps, start + max_steps_this_call)
 
@@ -218,7 +166,7 @@ def pretrain_mlm(sentences: list[str], steps: int = 3000, batch_size: int = 64, 
             if old_step < saved and old_step not in save_steps:
                 shutil.rmtree(old_path, ignore_errors=True)
 
-    fit(Run(run_dir, model, tokenizer, optimizer, scheduler, history), step_loss, start, stop, steps, seed=seed,
+    fit(run, step_loss, start, stop, steps, seed=seed,
         label="MLM pre-training", progress=progress, clip=(list(model.parameters()), 1.0), after_save=prune,
         keep=lambda done: done % save_every == 0 or done == steps or done in save_steps)
     return checkpoints(run_dir)[stop] if stop in checkpoints(run_dir) else run_dir
@@ -291,6 +239,38 @@ def _check_simcse(objective, pooling, precision, continue_mlm, sentences, triple
             raise ValueError(f"{name} must hold whole numbers from 0 to steps={steps}, got {value!r}.")
 
 
+def _simcse_step_loss(net, tokenizer, objective, continue_mlm, sentences, triplets, batch_size, max_length,
+                      temperature, seed, precision):
+    """:func:`simcse`'s batch and loss at a step, for :func:`helpers.runs.fit`: the step's examples (a function of
+    (seed, step)) through ``net`` under ``precision``, the loss in fp32 (InfoNCE, or the MLM loss of the control)."""
+    n = len(sentences) if (continue_mlm or objective == "unsup") else len(triplets)
+
+    def encode(texts):
+        return tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+
+    def step_loss(step):
+        idx = _batch_indices(n, batch_size, step, seed)
+        with autocast(precision):
+            if continue_mlm:
+                batch = encode([sentences[i] for i in idx])
+                gen = torch.Generator().manual_seed(seed * 104729 + step)
+                inputs, chosen, labels = _mask_tokens(batch["input_ids"], batch["attention_mask"], tokenizer, gen)
+                hidden = net.base_model(input_ids=inputs, attention_mask=batch["attention_mask"]).last_hidden_state
+                outputs = (mlm_head(net)(hidden[chosen]),)
+            elif objective == "unsup":
+                batch = encode([sentences[i] for i in idx])
+                outputs = (net(batch), net(batch))  # dropout makes the two differ
+            else:
+                rows = triplets.iloc[idx]
+                outputs = (net(encode(rows["anchor"])), net(encode(rows["positive"])), net(encode(rows["negative"])))
+        outputs = [o.float() for o in outputs]  # the loss in fp32 whatever the forward passes ran in
+        if continue_mlm:
+            return F.cross_entropy(outputs[0], labels)
+        return simcse_loss(*outputs, temperature=temperature)
+
+    return step_loss
+
+
 def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", steps: int = 300,
            batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, save_steps=(0, 10, 30, 100, 300),
            sentences: list[str] | None = None, triplets: pd.DataFrame | None = None, max_length: int = 64,
@@ -307,21 +287,20 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
     continue_mlm: the "MLM only" control: train ``init`` further with the MLM loss on ``sentences``
         for the same steps (``init`` must be a masked-LM checkpoint, or an encoder, which gets a fresh
         MLM head tied to its input embeddings).
-    train: False returns ``{}`` unless the run is already complete in the cache (a chapter that only
-        shows runs someone has paid for). The wall-clock minutes of the training are kept with the run
-        (:func:`run_minutes`).
-    precision: ``fp32`` (the book's runs) or ``bf16`` (forward passes under bfloat16 autocast, the loss and
-        the weights in fp32); part of the run's name when not fp32.
+    train: False returns ``{}`` unless the run is complete in the cache (a chapter that only shows runs someone
+        has paid for). The training's wall-clock minutes are kept with the run (:func:`run_minutes`).
+    precision: ``fp32`` (the book's runs) or ``bf16`` (forward passes under bfloat16 autocast, the loss and the
+        weights in fp32); part of the run's name when not fp32.
     """
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
     _check_simcse(objective, pooling, precision, continue_mlm, sentences, triplets, steps, batch_size, save_steps)
     init_path = resolve_model_path(str(init))
-    data_hash = hash_texts(sentences) if (continue_mlm or objective == "unsup") else \
-        hash_texts(triplets[["anchor", "positive", "negative"]].to_numpy().ravel())
+    data = sentences if continue_mlm or objective == "unsup" else triplets[["anchor", "positive", "negative"]].to_numpy()
     settings = {"kind": "mlm_only" if continue_mlm else "simcse", "init": str(init), "objective": objective,
                 "pooling": pooling, "steps": steps, "batch_size": batch_size, "lr": lr, "temperature": temperature,
-                "seed": seed, "init_random": init_random, "data": data_hash, "max_length": max_length,
+                "seed": seed, "init_random": init_random, "max_length": max_length,
+                "data": hash_texts(data if continue_mlm or objective == "unsup" else data.ravel()),
                 "init_fingerprint": folder_fingerprint(init_path),
                 **({"precision": precision} if precision != "fp32" else {})}
     run_dir = run_folder(settings["kind"], settings, run_dir)
@@ -330,56 +309,23 @@ def simcse(init: str | Path, objective: str = "unsup", pooling: str = "mean", st
         return {}
     fetch_if_published(settings["kind"], settings, run_dir, steps)
     model_class = AutoModelForMaskedLM if continue_mlm else AutoModel
-    start, loaded = resume(run_dir, model_class)  # the newest checkpoint that loads
-    if start == steps:
+
+    def new_model():
+        torch.manual_seed(seed)  # the random initialisation of init_random, and a fresh MLM head
+        model = AutoModel.from_config(AutoConfig.from_pretrained(init_path), attn_implementation="eager") \
+            if init_random else model_class.from_pretrained(init_path, attn_implementation="eager")
+        return model, AutoTokenizer.from_pretrained(init_path)
+
+    start, run = open_run(run_dir, model_class, new_model, lr=lr, warmup=0, steps=steps)
+    if run is None:
         return {s: p for s, p in checkpoints(run_dir).items() if s in save_steps}
-    torch.manual_seed(seed)
-    if loaded:
-        model, tokenizer, state, hist = loaded
-    else:
-        state, hist = None, []
-        tokenizer = AutoTokenizer.from_pretrained(init_path)
-        if init_random:
-            model = AutoModel.from_config(AutoConfig.from_pretrained(init_path), attn_implementation="eager")
-        else:
-            model = model_class.from_pretrained(init_path, attn_implementation="eager")
-    model.requires_grad_(True)
-    net = model if continue_mlm else SimCSEModel(model, pooling)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=lr)
-    scheduler = linear_schedule(optimizer, 0, steps)
-    if state:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+    net = (run.model if continue_mlm else SimCSEModel(run.model, pooling)).requires_grad_(True).train()
     if start == 0 and 0 in save_steps:
-        save_checkpoint(run_dir, 0, model, tokenizer, optimizer, scheduler, hist)
-    net.train()
-    n = len(sentences) if (continue_mlm or objective == "unsup") else len(triplets)
+        save_checkpoint(run_dir, 0, run.model, run.tokenizer, run.optimizer, run.scheduler, run.history)
     stop = steps if max_steps_this_call is None else min(steps, start + max_steps_this_call)
-
-    def encode(texts):
-        return tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-
-    def step_loss(step):
-        idx = _batch_indices(n, batch_size, step, seed)
-        with autocast(precision):
-            if continue_mlm:
-                batch = encode([sentences[i] for i in idx])
-                gen = torch.Generator().manual_seed(seed * 104729 + step)
-                inputs, chosen, labels = _mask_tokens(batch["input_ids"], batch["attention_mask"], tokenizer, gen)
-                hidden = model.base_model(input_ids=inputs, attention_mask=batch["attention_mask"]).last_hidden_state
-                outputs = (mlm_head(model)(hidden[chosen]),)
-            elif objective == "unsup":
-                batch = encode([sentences[i] for i in idx])
-                outputs = (net(batch), net(batch))  # dropout makes the two differ
-            else:
-                rows = triplets.iloc[idx]
-                outputs = (net(encode(rows["anchor"])), net(encode(rows["positive"])), net(encode(rows["negative"])))
-        outputs = [o.float() for o in outputs]  # the loss in fp32 whatever the forward passes ran in
-        if continue_mlm:
-            return F.cross_entropy(outputs[0], labels)
-        return simcse_loss(*outputs, temperature=temperature)
-
-    fit(Run(run_dir, model, tokenizer, optimizer, scheduler, hist), step_loss, start, stop, steps, seed=seed,
+    step_loss = _simcse_step_loss(net, run.tokenizer, objective, continue_mlm, sentences, triplets, batch_size,
+                                  max_length, temperature, seed, precision)
+    fit(run, step_loss, start, stop, steps, seed=seed,
         label="MLM (control)" if continue_mlm else f"SimCSE {objective}", progress=progress,
         keep=lambda done: done in save_steps)
     return {s: p for s, p in checkpoints(run_dir).items() if s in save_steps}

@@ -14,23 +14,20 @@ with other parameters or models can change a verdict but nobody can pick one:
 * a claim whose ingredients a chapter did not write is *not measured* (run that chapter);
   one that needs models the offline roster lacks is *not testable offline*.
 
-:func:`claims_table` collects the rows; :func:`markdown_table` renders them with links to the
-chapters for the closing chapter.
+:func:`claims_table` collects the rows; :mod:`helpers.verdict_text` puts them in words (the bottom line, the
+table with links to the chapters) for the closing chapter.
 """
 from __future__ import annotations
-
-import re
 
 import pandas as pd
 
 from .results import DATASETS, FINETUNE, REGRESSION, SHAP, THEORY, WORD_WEIGHTS
 from .rules import (RULE, VERDICTS, baseline_dependence, judge_contrasts, judge_designs, judge_finetuning,
-                    matched_rows, slope_positive)
+                    matched_rows)
 
-__all__ = ["VERDICTS", "CLAIMS", "TIERS", "FIGURE3_READING", "claims_table", "bottom_line", "datasets_in_words",
-           "short_claim", "markdown_table", "matched_pairs", "claim_bound", "claim_norms", "claim_toy_contrastive",
+__all__ = ["VERDICTS", "CLAIMS", "TIERS", "claim", "FIGURE3_READING", "claims_table", "matched_pairs", "claim_bound", "claim_norms", "claim_toy_contrastive",
            "claim_table1", "claim_finetuning", "claim_designs", "claim_ig_shap", "claim_kl_i", "claim_datasets",
-           "claim_figure3", "claim_beyond_frequency", "stand_in_sentence"]
+           "claim_figure3", "claim_beyond_frequency"]
 
 #: Figure 3's reading in the paper: these words go up under contrastive training, these go down,
 #: these stay about the same (judged by each word's 95% interval of change, see :func:`claim_figure3`).
@@ -72,6 +69,36 @@ def _theory_summary() -> dict | None:
     return THEORY.summary.read_or_none()
 
 
+#: The closing chapter's groups of claims, in the order it shows them: checks of the code and of the theory on the
+#: toy corpus, the paper's empirical claims about word weighting, the consistency checks that ask the same contrast
+#: under another attribution method, information quantity or dataset, and the book's own question beyond the paper.
+#: Each holds the names of its claims, filled by :func:`claim`.
+TIERS: dict[str, tuple[str, ...]] = {tier: () for tier in ("code and theory checks", "the paper's empirical claims",
+                                                          "consistency checks", "beyond the paper")}
+#: Every claim function, in the closing chapter's order (the order of definition), filled by :func:`claim`.
+CLAIMS: list = []
+
+
+def claim(tier: str):
+    """Register a ``claim_*`` function under ``tier`` (one of :data:`TIERS`): the one line a new verdict adds above
+    its function, which returns the row ``{claim, chapter, evidence, verdict, why}`` (``_row``, or ``_missing``
+    when a table it reads is not there)."""
+    if tier not in TIERS:
+        raise ValueError(f"tier {tier!r} is not one of the closing chapter's tiers: {list(TIERS)}.")
+
+    def register(function):
+        CLAIMS.append(function)
+        TIERS[tier] += (function.__name__,)
+        return function
+
+    return register
+
+
+def _tier(function) -> str:
+    return next(t for t, names in TIERS.items() if function.__name__ in names)
+
+
+@claim("code and theory checks")
 def claim_bound():
     claim = "The contrastive log-likelihood is bounded below by SGNS over the sentence (Jensen)"
     s = _theory_summary()
@@ -90,6 +117,7 @@ def _fit_value(fit: dict, key: str) -> float:
     return float("nan") if value is None else float(value)
 
 
+@claim("code and theory checks")
 def claim_norms():
     claim = "At the SGNS optimum the squared (G-)norm of a word vector encodes its information gain"
     summary = _theory_summary()
@@ -118,6 +146,7 @@ def claim_norms():
     return _row(claim, "01_theory", evidence, verdict, why)
 
 
+@claim("code and theory checks")
 def claim_toy_contrastive():
     claim = "Contrastive training itself (not any training) makes word norms encode KL (toy corpus)"
     summary = _theory_summary()
@@ -158,6 +187,7 @@ def _table_claim(claim, chapter, tables, method, quantity):
     return _row(claim, chapter, evidence, judged["verdict"], why)
 
 
+@claim("the paper's empirical claims")
 def claim_table1():
     row = _table_claim("R² and β of IG weight on KL are higher for contrastive encoders than for their MLMs "
                        "(Table 1)", "06_regression", REGRESSION, "ig", "kl")
@@ -172,22 +202,7 @@ def claim_table1():
     return row
 
 
-def claim_beyond_frequency():
-    row = _table_claim("Contrastive encoders weigh informative words beyond frequency: the contrast on KL with "
-                       "log-frequency held fixed (the book's question)", "06_regression", REGRESSION, "ig",
-                       "kl|log_freq")
-    row["why"] += (" KL and I = -log p(w) both grow as a word gets rarer; here r is the partial correlation of weight "
-                   "and KL given log p(w) and β the KL slope with log p(w) held fixed, so a model that only weighs "
-                   "rare words more cannot pass.")
-    frequency = REGRESSION.frequency.read_or_none()
-    if frequency is not None and row["verdict"] not in ("not measured",):
-        t = frequency[frequency["method"] == "ig"]
-        row["evidence"] += "; partial R² of KL given log-frequency: " + ", ".join(
-            f"{r['model']} {r['partial_r2']:.2f} [{r['partial_r2_low']:.2f}, {r['partial_r2_high']:.2f}] (of "
-            f"log-frequency given KL {r['partial_r2_control']:.2f})" for _, r in t.iterrows())
-    return row
-
-
+@claim("the paper's empirical claims")
 def claim_finetuning():
     claim = "Contrastive fine-tuning raises R² and β along training (the same model, step by step)"
     contrasts = _contrasts(FINETUNE)
@@ -200,6 +215,7 @@ def claim_finetuning():
                 RULE + " The comparisons: the last checkpoint against the first, and against the MLM trained as long.")
 
 
+@claim("the paper's empirical claims")
 def claim_designs():
     claim = "The contrast holds on every matched design the book can afford offline (MLM side vs contrastive side)"
     contrasts = _contrasts(FINETUNE)
@@ -213,6 +229,7 @@ def claim_designs():
                 "in the cache.")
 
 
+@claim("consistency checks")
 def claim_ig_shap():
     claim = "The contrast holds under SHAP as well as under IG (appendix E)"
     cmp = SHAP.ig_vs_shap.read_or_none()
@@ -228,6 +245,7 @@ def claim_ig_shap():
                 RULE + " The paper claims the contrast holds under SHAP, not that IG and SHAP rank words alike.")
 
 
+@claim("consistency checks")
 def claim_kl_i():
     claim = "The contrast holds on self-information I(w) as on information gain KL(w) (appendix E)"
     contrasts = _contrasts(REGRESSION, method="ig", baseline="pad")
@@ -240,6 +258,7 @@ def claim_kl_i():
                 on_i["verdict"], RULE + " Judged on I itself: both failing is not the same picture reproduced.")
 
 
+@claim("consistency checks")
 def claim_datasets():
     claim = "The contrast holds on Wikipedia, NLI and STS12 as well (appendix F)"
     contrasts = _contrasts(DATASETS, method="ig", quantity="kl")
@@ -253,6 +272,7 @@ def claim_datasets():
                 RULE + " Every dataset's matched pair, corrected together.")
 
 
+@claim("the paper's empirical claims")
 def claim_figure3():
     claim = "Contrastive training raises nouns and lowers 'is' and '.', leaving 'a' and 'with' (Figure 3)"
     changes = WORD_WEIGHTS.word_changes.read_or_none()
@@ -284,200 +304,23 @@ def claim_figure3():
                 "MLM, a stand-in for the paper's BERT and unsupervised SimCSE-BERT.")
 
 
-CLAIMS = (claim_bound, claim_norms, claim_toy_contrastive, claim_table1, claim_finetuning, claim_designs,
-          claim_ig_shap, claim_kl_i, claim_datasets, claim_figure3, claim_beyond_frequency)
-
-
-#: The closing chapter's three groups of claims, in the order it shows them: checks of the code and of the theory
-#: on the toy corpus, the paper's empirical claims about word weighting, and the consistency checks that ask the
-#: same contrast under another attribution method, information quantity or dataset.
-TIERS = {
-    "code and theory checks": ("claim_bound", "claim_norms", "claim_toy_contrastive"),
-    "the paper's empirical claims": ("claim_table1", "claim_finetuning", "claim_designs", "claim_figure3"),
-    "consistency checks": ("claim_ig_shap", "claim_kl_i", "claim_datasets"),
-    "beyond the paper": ("claim_beyond_frequency",),
-}
-
-
-def _tier(function) -> str:
-    return next(t for t, names in TIERS.items() if function.__name__ in names)
+@claim("beyond the paper")
+def claim_beyond_frequency():
+    row = _table_claim("Contrastive encoders weigh informative words beyond frequency: the contrast on KL with "
+                       "log-frequency held fixed (the book's question)", "06_regression", REGRESSION, "ig",
+                       "kl|log_freq")
+    row["why"] += (" KL and I = -log p(w) both grow as a word gets rarer; here r is the partial correlation of weight "
+                   "and KL given log p(w) and β the KL slope with log p(w) held fixed, so a model that only weighs "
+                   "rare words more cannot pass.")
+    frequency = REGRESSION.frequency.read_or_none()
+    if frequency is not None and row["verdict"] not in ("not measured",):
+        t = frequency[frequency["method"] == "ig"]
+        row["evidence"] += "; partial R² of KL given log-frequency: " + ", ".join(
+            f"{r['model']} {r['partial_r2']:.2f} [{r['partial_r2_low']:.2f}, {r['partial_r2_high']:.2f}] (of "
+            f"log-frequency given KL {r['partial_r2_control']:.2f})" for _, r in t.iterrows())
+    return row
 
 
 def claims_table() -> pd.DataFrame:
     """One row per claim of the paper: tier (:data:`TIERS`), claim, chapter, evidence, verdict, why."""
     return pd.DataFrame([{"tier": _tier(f), **f()} for f in CLAIMS])
-
-
-def short_claim(claim: str) -> str:
-    """A claim without its trailing parenthesis (the source: "(Table 1)", "(toy corpus)")."""
-    return re.sub(r"\s*\([^()]*\)$", "", str(claim))
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
-
-
-def _count(rows: pd.DataFrame) -> str:
-    """'1 reproduced, 2 partly, 1 not' from the verdict column."""
-    counts = rows["verdict"].value_counts()
-    words = {"reproduced": "reproduced", "partly reproduced": "partly", "not reproduced": "not",
-             "not testable offline": "not testable offline", "not measured": "not measured"}
-    return ", ".join(f"{int(counts[v])} {words[v]}" for v in VERDICTS if counts.get(v, 0))
-
-
-def bottom_line(claims: pd.DataFrame) -> str:
-    """The closing chapter's bottom line in plain words, written from the claims table (never typed): what the
-    theory checks say, how the paper's empirical claims fared offline, the consistency checks, and whether a
-    verdict hangs on a setting."""
-    by_tier = {t: claims[claims["tier"] == t] for t in TIERS}
-    theory, empirical, consistency, beyond = by_tier.values()
-    good = {"reproduced", "partly reproduced"}
-    sentences = []
-    if len(theory):
-        held = theory[theory["verdict"].isin(good)]
-        sentences.append(f"**The theory** ({_n(len(theory), 'check')}: {_count(theory)}). Those that hold, at least in "
-                         "part: " + ("; ".join(f"“{short_claim(c)}”" for c in held["claim"]) or "none")
-                         + ". The bound is true by construction, so its row confirms the code, not the world.")
-    if len(empirical):
-        tested = empirical[empirical["verdict"].isin(good | {"not reproduced"})]
-        full = int((tested["verdict"] == "reproduced").sum())
-        part = int((tested["verdict"] == "partly reproduced").sum())
-        sentences.append(f"**The paper's empirical claims** ({_n(len(empirical), 'claim')}): on the book's offline models, "
-                         f"of the {len(tested)} that can be tested, {full} reproduced in full, {part} in part and "
-                         f"{len(tested) - full - part} not at all.")
-    if len(consistency):
-        sentences.append(f"**Consistency checks**, the same contrast under SHAP, on I and on other datasets "
-                         f"({_n(len(consistency), 'check')}): {_count(consistency)}.")
-    table1 = claims[claims["claim"].str.contains("(Table 1)", regex=False)]
-    if len(beyond) and len(table1):
-        sentences.append(f"**Beyond frequency** (the book's question, not the paper's): the paper's own contrast on KL "
-                         f"alone is *{table1['verdict'].iloc[0]}*; with log-frequency held fixed it is "
-                         f"*{beyond['verdict'].iloc[0]}*, so " + (
-                             "the encoders weigh informative words, not only rare ones."
-                             if beyond["verdict"].iloc[0] in good else
-                             "what the KL-only contrast shows cannot be told apart from weighing rare words."
-                             if table1["verdict"].iloc[0] in good else
-                             "neither reading is supported on this pair."))
-    stand_in = stand_in_sentence()
-    if stand_in:
-        sentences.append("**What the offline pair stands for:** " + stand_in)
-    depends = claims[claims["why"].str.contains("depends on the IG baseline", regex=False)]
-    if len(depends):
-        sentences.append("**A setting decides a verdict:** " + "; ".join(short_claim(c) for c in depends["claim"])
-                         + ": the verdict changes with the IG baseline (the paper's PAD against the others), so read "
-                           "those rows with their per-baseline evidence.")
-    untestable = claims[claims["verdict"] == "not testable offline"]
-    if len(untestable):
-        sentences.append(f"{len(untestable)} claim(s) need the paper's checkpoints and are not testable offline.")
-    return " ".join(sentences)
-
-
-def stand_in_sentence(table: pd.DataFrame | None = None) -> str:
-    """What the offline pair can and cannot stand for, in words, from chapter 05's ``stand_in.csv`` (or the
-    ``table`` given); "" when chapter 05 has not written it."""
-    table = FINETUNE.stand_in.read_or_none() if table is None else table
-    if table is None or table.empty:
-        return ""
-    r = table.iloc[0]
-    helps = r["pretraining_helps"]
-    said = (f"SimCSE from this MLM reaches STS-B Spearman {r['simcse_from_mlm_stsb']:.3f} against "
-            f"{r['simcse_from_random_stsb']:.3f} from random weights (difference {r['stsb_diff']:+.3f} "
-            f"[{r['stsb_diff_low']:+.3f}, {r['stsb_diff_high']:+.3f}])")
-    helps = None if pd.isna(helps) else str(helps) == "True"
-    reading = ("whether its pre-training helps SimCSE could not be measured" if helps is None else
-               "its pre-training gives SimCSE a useful start, as BERT's does, so the pair models BERT → SimCSE in "
-               "that respect, on a far smaller scale" if helps else
-               "its pre-training does not give SimCSE a useful start, so the pair is not a model of BERT → SimCSE: "
-               "the verdicts above are verdicts on a small pair whose pre-training does not help")
-    return (f"An MLM pre-trained on {int(r['corpus_sentences']):,} local "
-            f"sentences ({int(r['corpus_words']):,} words; BERT read billions), masked-token accuracy "
-            f"{r['masked_accuracy']:.1%} against {r['unigram_accuracy']:.1%} for the unigram baseline (perplexity "
-            f"{r['perplexity']:.0f} against {r['unigram_perplexity']:.0f}); {said}: {reading}.")
-
-
-_DATASET_NAMES = {"wiki": "Wikipedia", "nli": "NLI", "sts12": "STS12", "stsb": "STS-B"}
-
-
-def _dataset_name(dataset: str) -> str:
-    return _DATASET_NAMES.get(dataset, dataset)
-
-
-def _listing(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def datasets_in_words(table: pd.DataFrame, contrasts: pd.DataFrame, method: str = "ig",
-                      quantity: str = "kl") -> str:
-    """Chapter 08's finding in plain words, written from its two tables (never typed).
-
-    For each matched pair, the datasets are sorted by what the signed association r = sign(β)·√R² and the
-    contrastive model's own slope say together: the contrastive model weights informative words more than its
-    base *and* has a positive slope of its own (the paper's claim); its r rises but its own slope is not positive
-    (informative words still do not weigh more than frequent ones: "closer to KL" would mislead here);
-    its r falls; or the 95% paired interval of Δr includes zero. Then how many datasets hold after the correction
-    (:func:`helpers.rules.judge_contrasts`), which model has the highest R² among positive slopes on each dataset,
-    and how high the random-initialisation control gets (the floor the subword merge gives)."""
-    what = {"kl": "KL", "self_info": "I"}.get(quantity, "KL beyond frequency")
-    sentences = []
-    t = contrasts[(contrasts["method"] == method) & (contrasts["quantity"] == quantity)]
-    for comparison, rows in t.groupby("comparison", sort=False):
-        rows = rows.reset_index(drop=True)
-        corrected = judge_contrasts(rows)["verdicts"]
-        groups: dict[str, list] = {"up, positive": [], "up, not positive": [], "down": [], "same": []}
-        for _, r in rows.iterrows():
-            key = ("same" if r["r_diff_low"] <= 0 <= r["r_diff_high"] else "down" if r["r_diff_high"] < 0
-                   else "up, positive" if slope_positive(r) else "up, not positive")
-            groups[key].append(r)
-        model, base = rows.loc[0, "model"], rows.loc[0, "base"]
-        names = {k: _listing([_dataset_name(r["dataset"]) for r in v]) for k, v in groups.items() if v}
-        parts = []
-        if "up, positive" in names:
-            parts.append(f"on {names['up, positive']} it weights informative words more than its base does, with a "
-                         f"positive slope of its own, as the paper says")
-        if "up, not positive" in names:
-            slopes = ", ".join(f"{r['beta_model']:+.2f}" for r in groups["up, not positive"])
-            parts.append(f"on {names['up, not positive']} its weights move towards {what} (r rises) but its own slope "
-                         f"is not positive (β {slopes}): informative words still do not weigh more than frequent "
-                         "ones")
-        if "down" in names:
-            parts.append(f"on {names['down']} it weights informative words less than its base does")
-        if "same" in names:
-            parts.append(f"on {names['same']} the two cannot be told apart (the interval of Δr includes zero)")
-        held = sum(v in {"reproduced", "partly reproduced"} for v in corrected)
-        sentences.append(f"{model} against {base}: " + "; ".join(parts)
-                         + f". Corrected for testing {_n(len(rows), 'dataset')} at once, the paper's direction holds "
-                           f"on {held} of them.")
-    fits = table[(table["method"] == method) & (table["quantity"] == quantity)].dropna(subset=["r2", "beta"])
-    rising = fits[fits["beta"] > 0]
-    if len(rising):
-        best = rising.loc[rising.groupby("dataset", sort=False)["r2"].idxmax()]
-        leaders = best["model"].unique()
-        if len(leaders) == 1:
-            sentences.append(f"On every dataset the model whose weights rise with {what} most consistently (the "
-                             f"highest R² among positive slopes) is {leaders[0]} (R² {best['r2'].min():.2f} to "
-                             f"{best['r2'].max():.2f}).")
-        else:
-            sentences.append(f"The model whose weights rise with {what} most consistently (the highest R² among "
-                             "positive slopes): " + "; ".join(f"{_dataset_name(r['dataset'])}, {r['model']} (R² "
-                                                             f"{r['r2']:.2f})" for _, r in best.iterrows()) + ".")
-    control = fits[fits["model"].str.startswith("random init")]
-    if len(control):
-        sentences.append(f"The random-initialisation control, which learnt nothing, reaches R² up to "
-                         f"{control['r2'].max():.2f}: that much comes from the merge of subword tokens alone.")
-    return " ".join(sentences) or "No matched pair and no fit in this build."
-
-
-def markdown_table(claims: pd.DataFrame) -> str:
-    """The claims as a MyST table with a ``{doc}`` link to each chapter (for a ``{glue:md}`` with ``:format: myst``)."""
-    def esc(text):
-        return str(text).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| claim | evidence in this build | verdict | chapter |", "|---|---|---|---|"]
-    for tier in (TIERS if "tier" in claims else [None]):
-        rows = claims if tier is None else claims[claims["tier"] == tier]
-        if tier is not None and len(rows):
-            lines.append(f"| ***{tier[0].upper() + tier[1:]}*** | | | |")
-        for _, r in rows.iterrows():
-            lines.append(f"| {esc(r['claim'])} | {esc(r['evidence'])} {esc(r['why'])} | **{r['verdict']}** | "
-                         f"{{doc}}`{r['chapter'][:2]} <{r['chapter']}>` |")
-    return "\n".join(lines)

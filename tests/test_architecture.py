@@ -15,11 +15,12 @@ HELPERS = ROOT / "helpers"
 #: below it, except that analysis skips measure (tables in, tables out) and drawing imports nothing that computes.
 LAYERS = {
     "base": {"config", "results", "data", "units", "information", "live", "publishing", "book", "artifacts",
-             "chapter_files", "pages", "builds"},
-    "measure": {"weights", "encoders", "sts", "precision", "attribution", "faithfulness"},
-    "analyse": {"regression", "rules", "verdicts"},
-    "study": {"roster", "training", "runs", "finetuning", "standin", "contrast", "theory", "sweep", "explorer", "explain",
-              "faithfulness_study", "similarity_study", "explain_pair", "explanation", "explanation_sets", "explain_cli", "views"},
+             "chapter_files", "parameters", "pages", "builds"},
+    "measure": {"weights", "encoders", "st_modules", "sts", "precision", "attribution", "faithfulness"},
+    "analyse": {"regression", "rules", "verdicts", "verdict_text"},
+    "study": {"roster", "training", "runs", "finetuning", "standin", "contrast", "bow_encoders", "theory", "theory_study",
+              "sweep", "explorer", "explain", "faithfulness_study", "similarity_study", "explain_pair", "explanation",
+              "explanation_sets", "explain_cli", "views"},
     "draw": {"plots"},
 }
 ALLOWED = {"base": {"base"}, "measure": {"base", "measure"}, "analyse": {"base", "analyse"},
@@ -195,14 +196,9 @@ def test_every_chapter_has_its_text_twin_and_they_agree(tmp_path):
 #: A module of one concept reads in one sitting: at most this many lines ...
 MODULE_LINES = 450
 #: ... except these, each held at its size today so that it can only shrink (the split is still to come).
-LARGER_MODULES = {"encoders": 590, "training": 490, "theory": 570, "verdicts": 485, "book": 470,
-                  "plots": 455}
-#: A function fits on a screen: at most this many lines, except these (held at their size today).
-FUNCTION_LINES = 60
-LONGER_FUNCTIONS = {("training", "simcse"): 92, ("training", "pretrain_mlm"): 63,
-                    ("artifacts", "fetch_run"): 71, ("contrast", "train_sentence_bow"): 70,
-                    ("rules", "paired_contrast"): 66,
-                    ("pages", "teaching_page"): 64}
+LARGER_MODULES = {"plots": 453}
+#: A function fits on a screen: at most this many lines (under 60), with no exception.
+FUNCTION_LINES = 59
 
 
 def _sizes():
@@ -222,10 +218,9 @@ def test_no_module_or_function_grows_past_its_limit():
     too_long = {m: n for m, n in modules.items() if n > LARGER_MODULES.get(m, MODULE_LINES)}
     assert not too_long, (f"modules over {MODULE_LINES} lines (or over their recorded size): {too_long}; split the "
                           "module by concept (ARCHITECTURE.md), or shorten it")
-    too_long = {f: n for f, n in functions.items() if n > LONGER_FUNCTIONS.get(f, FUNCTION_LINES)}
-    assert not too_long, f"functions over {FUNCTION_LINES} lines (or over their recorded size): {too_long}"
-    stale = [m for m in LARGER_MODULES if modules.get(m, 0) <= MODULE_LINES] + \
-        [f for f in LONGER_FUNCTIONS if functions.get(f, 0) <= FUNCTION_LINES]
+    too_long = {f: n for f, n in functions.items() if n > FUNCTION_LINES}
+    assert not too_long, f"functions over {FUNCTION_LINES} lines: {too_long}; split them"
+    stale = [m for m in LARGER_MODULES if modules.get(m, 0) <= MODULE_LINES]
     assert not stale, f"these are within the limits now: remove them from the exceptions ({stale})"
 
 

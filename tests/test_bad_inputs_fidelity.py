@@ -328,7 +328,8 @@ def test_an_option_that_does_not_apply_is_refused(args, fragment):
 
 
 def test_none_only_where_a_chapter_parameter_takes_it():
-    from helpers.book import NOTEBOOK_DIR, check_types
+    from helpers.book import NOTEBOOK_DIR
+    from helpers.parameters import check_types
 
     chapter = [NOTEBOOK_DIR / "13_explain_your_model.ipynb"]
     with pytest.raises(ValueError, match="-p other: 13_explain_your_model does not take None"):

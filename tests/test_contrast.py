@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import contrast, finetuning, training
+from helpers import bow_encoders, contrast, finetuning, training
 from helpers.training import MLMConfig
 
 SENTENCES = [f"a {w} is {v} the {o} ." for w in ("man", "dog", "child", "woman", "cat", "bird")
@@ -19,7 +19,7 @@ def test_bow_weights_are_integrated_gradients_of_the_mean(tmp_path):
     vocab = ["[UNK]", "a", "man", "is", "riding", "the", "horse", "."]
     vectors = np.random.default_rng(0).normal(size=(len(vocab), 5))
     text = "a man is riding the horse ."
-    weights = contrast.bow_weights(vectors, vocab, [text])
+    weights = bow_encoders.bow_weights(vectors, vocab, [text])
     x = torch.tensor(vectors[[vocab.index(w) for w in text.split()]], dtype=torch.float64)[None]
     ig = IntegratedGradients(lambda X: X.mean(1))
     per_output = [ig.attribute(x, baselines=torch.zeros_like(x), target=j, n_steps=8)[0] for j in range(5)]
@@ -30,27 +30,27 @@ def test_bow_weights_are_integrated_gradients_of_the_mean(tmp_path):
 
 def test_pool_mean_and_word_dropout():
     emb = torch.arange(12.0).reshape(6, 2)
-    pooled = contrast._pool(emb, [[1, 2], [3], [4, 5, 0]])
+    pooled = bow_encoders._pool(emb, [[1, 2], [3], [4, 5, 0]])
     assert torch.allclose(pooled[0], emb[[1, 2]].mean(0)) and torch.allclose(pooled[2], emb[[4, 5, 0]].mean(0))
     gen = torch.Generator().manual_seed(0)
-    dropped = contrast._pool(emb, [[1, 2, 3, 4]] * 50, drop=0.99, gen=gen)
+    dropped = bow_encoders._pool(emb, [[1, 2, 3, 4]] * 50, drop=0.99, gen=gen)
     assert torch.isfinite(dropped).all()  # every sentence keeps a word
-    assert not torch.allclose(contrast._pool(emb, [[1, 2, 3, 4]] * 5, drop=0.5, gen=gen), pooled[:1].expand(5, 2))
+    assert not torch.allclose(bow_encoders._pool(emb, [[1, 2, 3, 4]] * 5, drop=0.5, gen=gen), pooled[:1].expand(5, 2))
 
 
 def test_bow_training_is_cached_and_starts_from_one_initialisation(tmp_path, monkeypatch):
     monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))
-    vocab = contrast.bow_vocabulary(SENTENCES, min_count=1)
+    vocab = bow_encoders.bow_vocabulary(SENTENCES, min_count=1)
     kwargs = dict(triplets=TRIPLETS, dim=8, steps=30, batch_size=16, progress=False)
-    assert contrast.train_sentence_bow(SENTENCES, "dropout", vocab, train=False, **kwargs) is None
-    trained = {o: contrast.train_sentence_bow(SENTENCES, o, vocab, **kwargs)[0] for o in contrast.BOW_OBJECTIVES}
-    again, minutes = contrast.train_sentence_bow(SENTENCES, "dropout", vocab, train=False, **kwargs)
+    assert bow_encoders.train_sentence_bow(SENTENCES, "dropout", vocab, train=False, **kwargs) is None
+    trained = {o: bow_encoders.train_sentence_bow(SENTENCES, o, vocab, **kwargs)[0] for o in bow_encoders.BOW_OBJECTIVES}
+    again, minutes = bow_encoders.train_sentence_bow(SENTENCES, "dropout", vocab, train=False, **kwargs)
     assert np.array_equal(again, trained["dropout"]) and minutes > 0
     assert not np.allclose(trained["cbow"], trained["dropout"]) and not np.allclose(trained["nli"], trained["dropout"])
     with pytest.raises(ValueError, match="objective must be one of"):
-        contrast.train_sentence_bow(SENTENCES, "skipgram", vocab, **kwargs)
+        bow_encoders.train_sentence_bow(SENTENCES, "skipgram", vocab, **kwargs)
     with pytest.raises(ValueError, match="needs triplets"):
-        contrast.train_sentence_bow(SENTENCES, "nli", vocab, dim=8, steps=3, batch_size=16, progress=False)
+        bow_encoders.train_sentence_bow(SENTENCES, "nli", vocab, dim=8, steps=3, batch_size=16, progress=False)
 
 
 def test_bow_run_compares_its_stored_settings(tmp_path, monkeypatch):
@@ -60,16 +60,16 @@ def test_bow_run_compares_its_stored_settings(tmp_path, monkeypatch):
     from helpers.config import settings_location
 
     monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))
-    vocab = contrast.bow_vocabulary(SENTENCES, min_count=1)
+    vocab = bow_encoders.bow_vocabulary(SENTENCES, min_count=1)
     kwargs = dict(dim=8, steps=5, batch_size=16, progress=False)
-    contrast.train_sentence_bow(SENTENCES, "dropout", vocab, **kwargs)
+    bow_encoders.train_sentence_bow(SENTENCES, "dropout", vocab, **kwargs)
     (path,) = (tmp_path / "runs").glob("bow-dropout-*.npz")
     saved = dict(np.load(path))
     stored = json.loads(str(saved["settings"]))
     assert path == settings_location("bow-dropout", stored, ".npz")  # named by the shared helper
     np.savez(path, vectors=saved["vectors"], minutes=saved["minutes"], settings=json.dumps({**stored, "steps": 4}))
     with pytest.raises(ValueError, match="other settings.*steps: 4 there, 5 now"):
-        contrast.train_sentence_bow(SENTENCES, "dropout", vocab, train=False, **kwargs)
+        bow_encoders.train_sentence_bow(SENTENCES, "dropout", vocab, train=False, **kwargs)
 
 
 def test_settings_keep_their_location():

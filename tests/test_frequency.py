@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from helpers import regression, rules, verdicts
+from helpers import regression, rules, verdict_text, verdicts
 
 V, N_SENT, PER = 300, 200, 8
 
@@ -75,7 +75,7 @@ def test_the_claim_is_judged_by_the_one_rule_from_the_chapter_tables(world, whic
     assert row["verdict"] == expected and "partial R² of KL given log-frequency" in row["evidence"]
     assert verdicts.claim_table1()["verdict"] == "reproduced"  # the KL-only claim passes either way
     claims = verdicts.claims_table()
-    line = verdicts.bottom_line(claims)
+    line = verdict_text.bottom_line(claims)
     assert f"with log-frequency held fixed it is *{expected}*" in line
     assert ("cannot be told apart from weighing rare words" in line) == (expected == "not reproduced")
 

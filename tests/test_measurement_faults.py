@@ -124,11 +124,11 @@ def test_white_space_pieces_get_no_weight(tokenizers):
 
 # --------------------------------------------------------------------------- 4. evaluation sentences held out
 def test_no_evaluation_sentence_is_trained_on(data_dir):
-    from helpers import training
+    from helpers import data
     from helpers.data import evaluation_sentences
 
-    corpus = set(training.pretraining_corpus(data_dir))
-    triplets = training.nli_triplets(data_dir)
+    corpus = set(data.pretraining_corpus(data_dir))
+    triplets = data.nli_triplets(data_dir)
     trained = corpus | set(triplets.to_numpy().ravel())
     for dataset in ("stsb", "wiki", "nli", "sts12"):
         evaluated = set(evaluation_sentences(dataset, data_dir)["text"])

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import theory
+from helpers import theory, theory_study
 
 
 def test_bound_has_no_violations():
@@ -70,15 +70,15 @@ def test_corpus_separates_informativeness_from_frequency():
 def test_training_is_deterministic_and_learns():
     corpus = theory.make_topic_corpus(n_ranks=3, seed=0)
     kwargs = dict(steps=120, batch_size=64, log_every=40, progress=False)
-    v1, c1, t1 = theory.train_bow(corpus, seed=5, **kwargs)
-    v2, c2, t2 = theory.train_bow(corpus, seed=5, **kwargs)
-    v3, _, _ = theory.train_bow(corpus, seed=6, **kwargs)
+    v1, c1, t1 = theory_study.train_bow(corpus, seed=5, **kwargs)
+    v2, c2, t2 = theory_study.train_bow(corpus, seed=5, **kwargs)
+    v3, _, _ = theory_study.train_bow(corpus, seed=6, **kwargs)
     np.testing.assert_array_equal(v1, v2)
     assert t1.equals(t2) and c1 is None
     assert np.abs(v1 - v3).max() > 1e-3
     assert t1["loss"].iloc[-1] < t1["loss"].iloc[0]
-    for settings in theory.THEORY_MODELS.values():  # every model of the chapter trains and lowers its loss
-        _, context, t = theory.train_bow(corpus, **settings, **kwargs)
+    for settings in theory_study.THEORY_MODELS.values():  # every model of the chapter trains and lowers its loss
+        _, context, t = theory_study.train_bow(corpus, **settings, **kwargs)
         assert t["loss"].iloc[-1] < t["loss"].iloc[0], settings
         assert (context is None) == (settings.get("tied", True) and settings["objective"] != "cbow")
 
@@ -164,30 +164,30 @@ def test_a_trained_full_rank_sgns_approaches_its_closed_form_optimum():
     """Training and the closed form are independent code: with as many dimensions as words and a long enough
     run, the trained G-norm follows the optimal one (a wrong centring or PMI in either would break this)."""
     corpus = theory.make_topic_corpus(n_ranks=2, seed=0, smoothing=0.3)
-    check, words = theory.optimum_check(corpus, seeds=[0], dim=len(corpus.words), steps=3000, batch_size=1024,
+    check, words = theory_study.optimum_check(corpus, seeds=[0], dim=len(corpus.words), steps=3000, batch_size=1024,
                                         lr=0.02, log_every=1000, progress=False)
     assert check["correlation"] > 0.9 and abs(check["slope_ratio"] - 1) < 0.2, check
-    assert theory.optimum_reached(check)
+    assert theory_study.optimum_reached(check)
     assert np.corrcoef(words["gnorm_optimum"], words["kl_same"])[0, 1] > 0
     with pytest.raises(ValueError, match="never co-occur"):
-        theory.optimum_check(theory.make_topic_corpus(n_ranks=2, seed=0), steps=2, progress=False)
+        theory_study.optimum_check(theory.make_topic_corpus(n_ranks=2, seed=0), steps=2, progress=False)
     with pytest.raises(ValueError, match="not an SGNS model"):
-        theory.optimum_check(corpus, model="cbow", steps=2, progress=False)
+        theory_study.optimum_check(corpus, model="cbow", steps=2, progress=False)
 
 
 def test_optimum_rule():
-    assert theory.optimum_reached({"correlation": 0.95, "slope_ratio": 1.1})
-    assert not theory.optimum_reached({"correlation": 0.85, "slope_ratio": 1.0})
-    assert not theory.optimum_reached({"correlation": 0.99, "slope_ratio": 1.3})
+    assert theory_study.optimum_reached({"correlation": 0.95, "slope_ratio": 1.1})
+    assert not theory_study.optimum_reached({"correlation": 0.85, "slope_ratio": 1.0})
+    assert not theory_study.optimum_reached({"correlation": 0.99, "slope_ratio": 1.3})
 
 
 def test_seeds_are_averaged_and_cosine_slopes_are_not_identified():
     corpus = theory.make_topic_corpus(n_ranks=2, seed=0)
-    models = {m: theory.THEORY_MODELS[m] for m in ("sgns_untied", "contrastive_cosine")}
+    models = {m: theory_study.THEORY_MODELS[m] for m in ("sgns_untied", "contrastive_cosine")}
     kwargs = dict(dim=4, steps=40, batch_size=32, log_every=10, progress=False)
-    both, _, trajectories = theory.run_study(corpus, models, seeds=[0, 1], last=2, **kwargs)
-    one, _, _ = theory.run_study(corpus, models, seeds=[0], last=2, **kwargs)
-    two, _, _ = theory.run_study(corpus, models, seeds=[1], last=2, **kwargs)
+    both, _, trajectories = theory_study.run_study(corpus, models, seeds=[0, 1], last=2, **kwargs)
+    one, _, _ = theory_study.run_study(corpus, models, seeds=[0], last=2, **kwargs)
+    two, _, _ = theory_study.run_study(corpus, models, seeds=[1], last=2, **kwargs)
     for key in ("r2_kl", "partial_r2_kl_given_i", "gnorm_r2_last", "partial_r2_kl_given_i_last"):
         expected = (one["sgns_untied"][key] + two["sgns_untied"][key]) / 2
         assert both["sgns_untied"][key] == pytest.approx(expected), key
@@ -217,7 +217,7 @@ def study():
     corpus_kwargs = dict(n_topics=p["n_topics"], n_ranks=p["n_ranks"], zipf=p["zipf"],
                          concentration=p["concentration"], length=p["length"], seed=p["seed"])
     corpus = theory.make_topic_corpus(**corpus_kwargs)
-    fits, words, _ = theory.run_study(corpus, dim=p["dim"], steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"],
+    fits, words, _ = theory_study.run_study(corpus, dim=p["dim"], steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"],
                                       temperature=p["temperature"], log_every=p["log_every"],
                                       seeds=range(p["seed"], p["seed"] + p["n_seeds"]), last=p["last_checkpoints"],
                                       progress=False)
@@ -260,7 +260,7 @@ def _refit(words: pd.DataFrame, fits: dict, shuffle: bool) -> dict:
             order = rng.permutation(len(w))
             w = w.assign(kl=w["kl"].to_numpy()[order], kl_same=w["kl_same"].to_numpy()[order])
         g = theory.ols(w[fit["kl_column"]], w["gnorm"])
-        out[model] = {**theory.norm_report(w, "norm2", fit["kl_column"]), "gnorm_r2": g["r2"],
+        out[model] = {**theory_study.norm_report(w, "norm2", fit["kl_column"]), "gnorm_r2": g["r2"],
                       "gnorm_slope": g["beta"]}
     return out
 
@@ -303,18 +303,18 @@ def test_bag_of_words_runs_are_cached_by_their_settings(tmp_path, monkeypatch):
     setting or corpus trains anew, and a damaged entry is trained again, never served."""
     monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))
     corpus = theory.make_topic_corpus(seed=0)
-    first = theory.train_bow(corpus, steps=40, log_every=20, progress=False)
+    first = theory_study.train_bow(corpus, steps=40, log_every=20, progress=False)
     entries = list((tmp_path / "theory").glob("bow-*.npz"))
     assert len(entries) == 1
     calls = []
-    real = theory._train_bow
-    monkeypatch.setattr(theory, "_train_bow", lambda *a: calls.append(a) or real(*a))
-    again = theory.train_bow(corpus, steps=40, log_every=20, progress=False)
+    real = theory_study._train_bow
+    monkeypatch.setattr(theory_study, "_train_bow", lambda *a: calls.append(a) or real(*a))
+    again = theory_study.train_bow(corpus, steps=40, log_every=20, progress=False)
     assert not calls and np.array_equal(first[0], again[0])
     pd.testing.assert_frame_equal(first[2], again[2])
-    theory.train_bow(corpus, steps=40, log_every=20, lr=0.01, progress=False)
-    theory.train_bow(theory.make_topic_corpus(seed=1), steps=40, log_every=20, progress=False)
+    theory_study.train_bow(corpus, steps=40, log_every=20, lr=0.01, progress=False)
+    theory_study.train_bow(theory.make_topic_corpus(seed=1), steps=40, log_every=20, progress=False)
     assert len(calls) == 2
     entries[0].write_bytes(b"not an npz")
-    repaired = theory.train_bow(corpus, steps=40, log_every=20, progress=False)
+    repaired = theory_study.train_bow(corpus, steps=40, log_every=20, progress=False)
     assert len(calls) == 3 and np.array_equal(repaired[0], first[0])

@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from helpers import finetuning, training
+from helpers import data, finetuning, training
 from helpers.training import MLMConfig
 
 TINY = MLMConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_length=24)
@@ -75,11 +75,11 @@ def test_controls_run(mlm, tmp_path):
 
 
 def test_corpora_exclude_the_attributed_sentences(data_dir):
-    corpus = training.pretraining_corpus(data_dir)
+    corpus = data.pretraining_corpus(data_dir)
     from helpers.data import load_sentences
     held_out = set(load_sentences("stsb", "validation", data_dir=data_dir)["text"])
     assert len(corpus) > 40000 and not held_out & set(corpus)
-    triplets = training.nli_triplets(data_dir)
+    triplets = data.nli_triplets(data_dir)
     assert len(triplets) > 3000 and list(triplets.columns) == ["anchor", "positive", "negative"]
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import verdicts
+from helpers import verdict_text, verdicts
 from helpers.regression import TABLE_COLUMNS
 
 
@@ -132,7 +132,7 @@ def test_figure3_reading(tmp_path, monkeypatch):
 def test_markdown_table_links_chapters():
     claims = pd.DataFrame([{"claim": "a | b", "chapter": "06_regression", "evidence": "x", "verdict": "reproduced",
                             "why": "y"}])
-    text = verdicts.markdown_table(claims)
+    text = verdict_text.markdown_table(claims)
     assert "{doc}`06 <06_regression>`" in text and "a \\| b" in text and "**reproduced**" in text
 
 
@@ -166,14 +166,34 @@ def test_bottom_line_and_tiers_are_written_from_the_table():
             (tiers[1], "Fine-tuning", "partly reproduced", ""), (tiers[1], "Figure 3", "not reproduced", ""),
             (tiers[1], "A hub claim", "not testable offline", ""), (tiers[2], "Under SHAP", "not reproduced", "")]
     claims = pd.DataFrame(rows, columns=["tier", "claim", "verdict", "why"]).assign(evidence="e", chapter="06_regression")
-    text = verdicts.bottom_line(claims)
+    text = verdict_text.bottom_line(claims)
     assert "of the 3 that can be tested, 1 reproduced in full, 1 in part and 1 not at all" in text
     assert "“The bound”; “Norms encode KL”" in text and "Table 1 contrast: the verdict changes" in text
     assert "(1 check): 1 not." in text and "(2 checks: 1 reproduced, 1 partly)" in text and "1 claim(s) need the paper's checkpoints" in text
     claims.loc[4, "verdict"] = "reproduced"
-    assert "2 reproduced in full, 1 in part and 0 not at all" in verdicts.bottom_line(claims)
-    table = verdicts.markdown_table(claims)
+    assert "2 reproduced in full, 1 in part and 0 not at all" in verdict_text.bottom_line(claims)
+    table = verdict_text.markdown_table(claims)
     assert table.index("***Code and theory checks***") < table.index("The bound") < table.index("***The paper's")
+
+
+def test_a_new_verdict_is_one_function_under_one_registry_line(tmp_path, monkeypatch):
+    """CONTRIBUTING's "add a verdict": a function under ``@verdicts.claim(tier)`` is in ``CLAIMS`` and its tier,
+    and the claims table and the bottom line carry its row, with no other edit; an unknown tier is refused."""
+    monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setattr(verdicts, "CLAIMS", list(verdicts.CLAIMS))
+    monkeypatch.setattr(verdicts, "TIERS", dict(verdicts.TIERS))
+
+    @verdicts.claim("consistency checks")
+    def claim_toy():
+        return verdicts._row("A toy claim (toy)", "06_regression", "made up", "not reproduced", "a test")
+
+    assert verdicts.CLAIMS[-1] is claim_toy and verdicts.TIERS["consistency checks"][-1] == "claim_toy"
+    claims = verdicts.claims_table()
+    row = claims[claims["claim"] == "A toy claim (toy)"]
+    assert len(row) == 1 and row["tier"].item() == "consistency checks" and row["verdict"].item() == "not reproduced"
+    assert "1 not" in verdict_text.bottom_line(claims)
+    with pytest.raises(ValueError, match="tier 'consistency' is not one of"):
+        verdicts.claim("consistency")
 
 
 def test_datasets_in_words_follows_the_intervals_the_sign_and_the_correction():
@@ -189,7 +209,7 @@ def test_datasets_in_words_follows_the_intervals_the_sign_and_the_correction():
                          + [_row("CL", "MLM", r2, 0.2, dataset=d) for d, r2 in (("wiki", 0.3), ("nli", 0.05),
                                                                                ("sts12", 0.2))]
                          + [_row("random init (MEAN, control)", "", 0.08, 0.01, dataset="nli")])
-    words = verdicts.datasets_in_words(table, contrasts)
+    words = verdict_text.datasets_in_words(table, contrasts)
     assert "on Wikipedia it weights informative words more than its base does, with a positive slope" in words
     assert "on STS-B its weights move towards KL (r rises) but its own slope is not positive (β -0.12)" in words
     assert "on NLI it weights informative words less" in words and "on STS12 the two cannot be told apart" in words
@@ -198,4 +218,4 @@ def test_datasets_in_words_follows_the_intervals_the_sign_and_the_correction():
     assert "Wikipedia, CL (R² 0.30); NLI, random init (MEAN, control) (R² 0.08); STS12, CL (R² 0.20)" in words
     assert "reaches R² up to 0.08" in words
     flipped = contrasts.assign(r_diff_low=-contrasts["r_diff_high"], r_diff_high=-contrasts["r_diff_low"])
-    assert "on Wikipedia and STS-B it weights informative words less" in verdicts.datasets_in_words(table, flipped)
+    assert "on Wikipedia and STS-B it weights informative words less" in verdict_text.datasets_in_words(table, flipped)
