@@ -7,8 +7,10 @@ and, where none is set, the public hub copy through the ``datasets`` library.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -16,36 +18,10 @@ import pandas as pd
 from .config import check_count
 from .config import data_dir as _resolve_data_dir
 
-__all__ = ["LOCAL_FILES", "HUB_SPLITS", "PAPER_SPLIT", "DATASETS", "EVALUATION_SIZE", "EVALUATION_SEED", "FIGURE3",
+__all__ = ["Dataset", "REGISTRY", "LOCAL_FILES", "HUB_SPLITS", "PAPER_SPLIT", "DATASETS", "EVALUATION_SIZE", "EVALUATION_SEED", "FIGURE3",
            "PUBLISHED_ROWS", "SCORE_RANGE", "DataFileError", "load_sentences", "with_sentences", "evaluation_sentences",
            "held_out_texts", "pretraining_corpus", "nli_triplets"]
 
-#: dataset -> {split: local files (relative to the data folder)}; None = hub only
-LOCAL_FILES = {
-    "stsb": {
-        "train": ["stsb/sts-train.csv"],
-        "validation": ["stsb/sts-dev.csv"],
-        "test": ["stsb/sts-test.csv"],
-    },
-    "sts12": {
-        "test": [f"sts12/STS.input.{p}.txt" for p in
-                 ("MSRpar", "MSRvid", "SMTeuroparl", "surprise.OnWN", "surprise.SMTnews")],
-    },
-    "wiki": {"train": ["wiki1m/wiki1m_head.txt"]},
-    "nli": {
-        "validation": ["snli/s1.dev", "snli/s2.dev", "snli/labels.dev"],
-        "test": ["snli/s1.test", "snli/s2.test", "snli/labels.test"],
-    },
-}
-#: splits available from the hub, and the split each dataset uses in the paper
-HUB_SPLITS = {
-    "stsb": ("train", "validation", "test"),
-    "sts12": ("test",),
-    "wiki": ("train",),
-    "nli": ("train", "validation", "test"),
-}
-PAPER_SPLIT = {"stsb": "validation", "sts12": "test", "wiki": "train", "nli": "train"}
-DATASETS = tuple(LOCAL_FILES)
 #: The evaluation sentences of each dataset (what the chapters attribute) are held out of every
 #: training corpus of the book: STS-B validation whole, and of the others a fixed sample of the
 #: paper's size (3,000 distinct sentences of the default split, appendix F.1).
@@ -187,45 +163,92 @@ def _read_snli(paths: list[Path], root: Path, strict: bool = True) -> pd.DataFra
     return _pairs_frame(s1, s2, {"label": labels})
 
 
+def _read_lines(paths: list[Path], root: Path, strict: bool = True) -> pd.DataFrame:
+    """One sentence per line (the Wikipedia sample); blank lines are left out."""
+    lines = [ln.strip() for ln in _lines(paths[0])]
+    return pd.DataFrame({"text": [ln for ln in lines if ln]})
+
+
+def _hub(name: str, **kwargs):  # pragma: no cover - needs the network
+    from datasets import load_dataset
+
+    return load_dataset(name, **kwargs)
+
+
+def _hub_stsb(split: str) -> pd.DataFrame:  # pragma: no cover - needs the network
+    d = _hub("sentence-transformers/stsb", split=split)
+    return _pairs_frame(d["sentence1"], d["sentence2"], {"score": np.asarray(d["score"]) * 5.0})
+
+
+def _hub_sts12(split: str) -> pd.DataFrame:  # pragma: no cover - needs the network
+    d = _hub("mteb/sts12-sts", split="test")
+    return _pairs_frame(d["sentence1"], d["sentence2"], {"score": d["score"]})
+
+
+def _hub_wiki(split: str) -> pd.DataFrame:  # pragma: no cover - needs the network
+    d = _hub("princeton-nlp/datasets-for-simcse", data_files="wiki1m_for_simcse.txt", split="train")
+    return pd.DataFrame({"text": [t.strip() for t in d["text"] if t and t.strip()]})
+
+
+def _hub_nli(split: str) -> pd.DataFrame:  # pragma: no cover - needs the network
+    if split == "train":
+        d = _hub("princeton-nlp/datasets-for-simcse", data_files="nli_for_simcse.csv", split="train")
+        return _pairs_frame(d["sent0"], d["sent1"], {"hard_neg": d["hard_neg"]})
+    d = _hub("stanfordnlp/snli", split=split)
+    names = {0: "entailment", 1: "neutral", 2: "contradiction", -1: "-"}
+    return _pairs_frame(d["premise"], d["hypothesis"], {"label": [names[x] for x in d["label"]]})
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset the book reads: its local files per split (relative to the data folder, ``SENTENCE_DATA_DIR``) and
+    the function that reads them (``read_local(paths, root, strict)``), the splits on the hub and the function that
+    loads one (``read_hub(split)``), the split the paper uses, and ``evaluation_split``: the split evaluated whole
+    (STS-B validation, the paper's set), or None for a fixed sample of :data:`EVALUATION_SIZE` sentences."""
+
+    local_files: dict
+    read_local: Callable
+    hub_splits: tuple
+    read_hub: Callable
+    paper_split: str
+    evaluation_split: str | None = None
+
+
+#: Every dataset the book reads, by name: adding one is a reader and one entry here (CONTRIBUTING.md).
+REGISTRY = {
+    "stsb": Dataset({"train": ["stsb/sts-train.csv"], "validation": ["stsb/sts-dev.csv"], "test": ["stsb/sts-test.csv"]},
+                    lambda paths, root, strict: _read_stsb(paths[0], root, strict), ("train", "validation", "test"),
+                    _hub_stsb, "validation", evaluation_split="validation"),
+    "sts12": Dataset({"test": [f"sts12/STS.input.{p}.txt" for p in
+                               ("MSRpar", "MSRvid", "SMTeuroparl", "surprise.OnWN", "surprise.SMTnews")]},
+                     _read_sts12, ("test",), _hub_sts12, "test"),
+    "wiki": Dataset({"train": ["wiki1m/wiki1m_head.txt"]}, _read_lines, ("train",), _hub_wiki, "train"),
+    "nli": Dataset({"validation": ["snli/s1.dev", "snli/s2.dev", "snli/labels.dev"],
+                    "test": ["snli/s1.test", "snli/s2.test", "snli/labels.test"]},
+                   _read_snli, ("train", "validation", "test"), _hub_nli, "train"),
+}
+#: The registry's columns under the names the chapters and tests read: local files per split, hub splits, the
+#: paper's split, the names.
+LOCAL_FILES = {name: d.local_files for name, d in REGISTRY.items()}
+HUB_SPLITS = {name: d.hub_splits for name, d in REGISTRY.items()}
+PAPER_SPLIT = {name: d.paper_split for name, d in REGISTRY.items()}
+DATASETS = tuple(REGISTRY)
+
+
 def _read_local(dataset: str, split: str, root: Path, strict: bool = True) -> pd.DataFrame:
-    paths = [root / rel for rel in LOCAL_FILES[dataset][split]]
+    paths = [root / rel for rel in REGISTRY[dataset].local_files[split]]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(
             f"{dataset}/{split}: missing {', '.join(missing)} under the data folder {root} "
             "(SENTENCE_DATA_DIR / data_dir). See shared/data/README.md for the expected layout."
         )
-    if dataset == "stsb":
-        return _read_stsb(paths[0], root, strict)
-    if dataset == "sts12":
-        return _read_sts12(paths, root, strict)
-    if dataset == "nli":
-        return _read_snli(paths, root, strict)
-    lines = [ln.strip() for ln in _lines(paths[0])]
-    return pd.DataFrame({"text": [ln for ln in lines if ln]})
+    return REGISTRY[dataset].read_local(paths, root, strict)
 
 
 def _read_hub(dataset: str, split: str) -> pd.DataFrame:  # pragma: no cover - needs the network
     try:
-        from datasets import load_dataset
-
-        if dataset == "stsb":
-            d = load_dataset("sentence-transformers/stsb", split=split)
-            return _pairs_frame(d["sentence1"], d["sentence2"], {"score": np.asarray(d["score"]) * 5.0})
-        if dataset == "sts12":
-            d = load_dataset("mteb/sts12-sts", split="test")
-            return _pairs_frame(d["sentence1"], d["sentence2"], {"score": d["score"]})
-        if dataset == "wiki":
-            d = load_dataset("princeton-nlp/datasets-for-simcse", data_files="wiki1m_for_simcse.txt",
-                             split="train")
-            return pd.DataFrame({"text": [t.strip() for t in d["text"] if t and t.strip()]})
-        if split == "train":
-            d = load_dataset("princeton-nlp/datasets-for-simcse", data_files="nli_for_simcse.csv",
-                             split="train")
-            return _pairs_frame(d["sent0"], d["sent1"], {"hard_neg": d["hard_neg"]})
-        d = load_dataset("stanfordnlp/snli", split=split)
-        names = {0: "entailment", 1: "neutral", 2: "contradiction", -1: "-"}
-        return _pairs_frame(d["premise"], d["hypothesis"], {"label": [names[x] for x in d["label"]]})
+        return REGISTRY[dataset].read_hub(split)
     except Exception as exc:
         raise RuntimeError(
             f"Could not load {dataset}/{split} from the Hugging Face hub ({type(exc).__name__}: {exc}). "
@@ -240,7 +263,7 @@ def load_sentences(dataset: str, split: str | None = None, data_dir=None, limit:
 
     Parameters
     ----------
-    dataset: ``stsb``, ``sts12``, ``wiki`` or ``nli``.
+    dataset: ``stsb``, ``sts12``, ``wiki`` or ``nli`` (a name of :data:`REGISTRY`).
     split: ``train``, ``validation`` or ``test``; None = the paper's split
         (STS-B validation, STS12 test, wiki train, NLI train = ``nli_for_simcse``).
         Offline, NLI has only SNLI's validation and test; None then means validation.
@@ -254,12 +277,12 @@ def load_sentences(dataset: str, split: str | None = None, data_dir=None, limit:
     Returns a DataFrame with ``sentence_id`` (0..n-1 in the full split, stable across
     samples), ``text`` and the dataset's extra columns (``pair_id``, ``side``, ``score``...).
     """
-    if dataset not in DATASETS:
-        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
-    root = _resolve_data_dir(data_dir)
-    available = tuple(LOCAL_FILES[dataset]) if root is not None else HUB_SPLITS[dataset]
+    if dataset not in REGISTRY:
+        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(REGISTRY)}.")
+    root, entry = _resolve_data_dir(data_dir), REGISTRY[dataset]
+    available = tuple(entry.local_files) if root is not None else entry.hub_splits
     if split is None:
-        split = PAPER_SPLIT[dataset] if PAPER_SPLIT[dataset] in available else available[0]
+        split = entry.paper_split if entry.paper_split in available else available[0]
     if split not in available:
         where = f"in the local copy at {root}" if root is not None else "on the hub"
         raise ValueError(f"{dataset} has no split {split!r} {where}; it has: {', '.join(available)}.")
@@ -303,13 +326,13 @@ def evaluation_sentences(dataset: str, data_dir=None, limit: int | None = None, 
     the paper's appendix F sample. No training corpus of the book contains any of them
     (:func:`held_out_texts`). ``limit``/``seed``: a reproducible subsample of those.
     """
-    if dataset == "stsb":
-        full = load_sentences("stsb", "validation", data_dir=data_dir)
-    elif dataset in DATASETS:
+    if dataset not in REGISTRY:
+        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(REGISTRY)}.")
+    if REGISTRY[dataset].evaluation_split is not None:
+        full = load_sentences(dataset, REGISTRY[dataset].evaluation_split, data_dir=data_dir)
+    else:
         full = load_sentences(dataset, data_dir=data_dir, limit=EVALUATION_SIZE, seed=EVALUATION_SEED,
                               deduplicate=True)
-    else:
-        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
     if limit is None or limit == len(full):
         return full
     check_count("limit", limit, 1)

@@ -54,3 +54,23 @@ def test_errors(data_dir, tmp_path):
         load_sentences("stsb", data_dir=tmp_path)  # a folder without the files
     with pytest.raises(FileNotFoundError, match="SENTENCE_DATA_DIR"):
         load_sentences("stsb", data_dir=tmp_path / "nowhere")
+
+
+def test_a_new_dataset_is_one_reader_and_one_registry_entry(tmp_path, monkeypatch):
+    """CONTRIBUTING's "add a dataset": a reader and one ``REGISTRY`` entry make the dataset's files loadable by
+    name, with the paper's split as the default, its evaluation sentences sampled and held out of the training
+    corpora; an unknown name lists the registered ones."""
+    from helpers import data
+
+    (tmp_path / "toy").mkdir()
+    (tmp_path / "toy" / "lines.txt").write_text("".join(f"toy sentence number {i}\n" for i in range(40)))
+    monkeypatch.setitem(data.REGISTRY, "toy", data.Dataset({"train": ["toy/lines.txt"]}, data._read_lines, ("train",),
+                                                           lambda split: None, "train"))
+    table = data.load_sentences("toy", data_dir=tmp_path)
+    assert table["text"].tolist()[:2] == ["toy sentence number 0", "toy sentence number 1"] and len(table) == 40
+    assert table.attrs == {"dataset": "toy", "split": "train"}
+    held = data.evaluation_sentences("toy", tmp_path)  # fewer than EVALUATION_SIZE: all of them
+    assert set(held["text"]) == set(table["text"])
+    assert set(table["text"]) <= data.held_out_texts(tmp_path, datasets=("toy",))
+    with pytest.raises(ValueError, match="choose one of stsb, sts12, wiki, nli, toy"):
+        data.load_sentences("toys", data_dir=tmp_path)
