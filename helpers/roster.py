@@ -135,9 +135,11 @@ def datasets_results(rows: list[dict], datasets, methods=("ig",), n_sentences: i
     Per dataset, KL and I come from ``info_sentences`` of its evaluation sentences (all when None,
     :func:`helpers.data.evaluation_sentences`), of which ``n_sentences`` (drawn with ``seed``) are attributed by
     ``methods`` (method objects or names); ``sweep_output``: a sweep's folder or URL whose weights are read
-    instead of computed. Returns (Table 1 rows of every dataset, their matched pairs' contrasts by the book's
-    rule, KL beyond log-frequency), each with a ``dataset`` column.
+    instead of computed. Returns the chapter's tables as a :class:`helpers.results.Result` (``.save()`` writes
+    them): ``table`` (Table 1 rows of every dataset), ``contrasts`` (their matched pairs' contrasts by the book's
+    rule) and ``frequency`` (KL beyond log-frequency), each with a ``dataset`` column.
     """
+    from . import results
     from .data import evaluation_sentences
     from .regression import frequency_controls
 
@@ -162,8 +164,9 @@ def datasets_results(rows: list[dict], datasets, methods=("ig",), n_sentences: i
         tables.append(table)
         contrasts.append(roster_contrasts(rows, weights, infos, names, dataset=dataset, n_boot=n_boot, seed=seed))
         frequencies.append(frequency_controls(rows, weights, infos, dataset, n_boot=n_boot, seed=seed))
-    return (pd.concat(tables, ignore_index=True), pd.concat(contrasts, ignore_index=True),
-            pd.concat(frequencies, ignore_index=True))
+    return results.Result(results.DATASETS, table=pd.concat(tables, ignore_index=True),
+                          contrasts=pd.concat(contrasts, ignore_index=True),
+                          frequency=pd.concat(frequencies, ignore_index=True))
 
 
 def choice_sensitivity(rows: list[dict], sentences, infos: dict, method=None, quantities=("kl",), word_aggs=None,
