@@ -1,4 +1,4 @@
-"""Chapter 01's study (the book's Eqs. eq-jensen, eq-gnorm): mean-pooled bag-of-words encoders trained on the
+"""Chapter 01's study (the book's Eqs. eq-jensen, eq-oyama): mean-pooled bag-of-words encoders trained on the
 toy corpus of :mod:`helpers.theory` with the contrastive objective of appendix C, its SGNS lower bound or CBOW,
 and how ||w||^2 and the G-norm of Oyama et al. (2023) track the exact KL; the trained SGNS model against its
 closed-form optimum.

@@ -345,13 +345,13 @@ def test_a_parameter_of_the_wrong_type_is_refused_before_anything_runs(tmp_path)
 
 
 def test_sweep_plan_trains_nothing(tmp_path, data_dir, monkeypatch):
-    from helpers import sweep, training
+    from helpers import runs, sweep
 
     def no_training(*args, **kwargs):
         raise AssertionError("--plan started a training run")
 
     monkeypatch.setenv("SENTENCE_CACHE_DIR", str(tmp_path))  # a machine where nothing is trained yet
-    monkeypatch.setattr(training, "resume", no_training)  # the runs module's resume, as training calls it
+    monkeypatch.setattr(runs, "resume", no_training)  # every run resumes or starts through runs.open_run
     monkeypatch.setattr(sweep, "estimate", lambda tasks, options=None: pd.DataFrame(
         {"model": [t.row for t in tasks], "estimated_seconds": 1.0}))
     lines = []
