@@ -130,9 +130,10 @@ class Result:
     """What a chapter's study returns: its tables by the names its chapter declares (``study.aopc``,
     ``study["aopc"]``), each checked against its declaration when the study hands it over, and written by
     :meth:`save` (one call in the chapter, in place of one ``save`` per table). A table the chapter does not
-    declare, or with other columns, is refused here, naming the chapter and the table."""
+    declare, or with other columns, is refused here, naming the chapter and the table. ``figures``: what the
+    chapter's figures draw besides the tables (:attr:`figures`), not written."""
 
-    def __init__(self, chapter: Chapter, **tables):
+    def __init__(self, chapter: Chapter, figures: dict | None = None, **tables):
         declared = chapter.tables()
         unknown = sorted(set(tables) - set(declared))
         if unknown:
@@ -141,6 +142,9 @@ class Result:
         for name, data in tables.items():
             declared[name].check(data)
         self.chapter, self.tables = chapter, dict(tables)
+        #: what the chapter's figures and displays draw that is not a results table (a model's word-weight tables
+        #: by model, a shorter list for the page); kept beside the tables, never written by :meth:`save`
+        self.figures = dict(figures or {})
 
     def __getitem__(self, name: str):
         return self.tables[name]

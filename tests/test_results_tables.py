@@ -210,3 +210,16 @@ def test_a_study_result_checks_its_tables_when_made_and_saves_them_in_one_call(t
         results.Result(chapter, aopcs=recovery)
     with pytest.raises(ValueError, match="faithfulness/recovery.*lacks \\['recovery_low'\\]"):
         results.Result(chapter, recovery=recovery.drop(columns="recovery_low"))
+    drawn = results.Result(chapter, recovery=recovery, figures={"weights": {"a model": recovery}})
+    assert drawn.figures["weights"]["a model"] is recovery and sorted(drawn.save()) == ["recovery"]
+    assert sorted(p.name for p in (tmp_path / "faithfulness").iterdir()) == ["curves.csv", "recovery.csv"]
+
+
+def test_chapter_07_study_names_a_before_or_after_model_it_was_not_given():
+    """word_change_study compares two of its models: a label it was not given is refused before any model loads."""
+    from helpers.attribution import IG
+    from helpers.word_change_study import word_change_study
+
+    sample = pd.DataFrame({"sentence_id": [0], "text": ["A man is playing a guitar."]})
+    with pytest.raises(ValueError, match=r"not in models: \['self-trained SimCSE'\]; models has \['self-trained MLM'\]"):
+        word_change_study({"self-trained MLM": "no/such-model"}, sample, pd.DataFrame(), IG())
