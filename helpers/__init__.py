@@ -17,10 +17,10 @@ One module per concept, in the layers ARCHITECTURE.md draws:
 * study: ``roster``, ``training`` (MLM, SimCSE), ``runs`` (a run's folder, checkpoints, the one training loop),
   ``finetuning`` (chapter 05's study), ``standin`` (what the self-trained pair stands for), ``contrast`` (chapter
   05's matched designs), ``bow_encoders`` (bag-of-words encoders on real text), ``theory`` (the toy corpus and its
-  exact quantities), ``theory_study`` (chapter 01's study), ``word_change_study`` (chapter 07's study), ``sweep``,
-  ``explorer``, ``similarity_study`` (chapter 10's study), ``faithfulness_study`` (chapter 11's study), ``explain``
-  (a pair: ``explain_pair``; what it returns: ``explanation``, ``explanation_sets``; its command line,
-  ``explain_cli``; its pictures, ``views``);
+  exact quantities), ``theory_study`` (chapter 01's study), ``regression_study`` (chapter 06's study),
+  ``word_change_study`` (chapter 07's study), ``sweep``, ``explorer``, ``similarity_study`` (chapter 10's study),
+  ``faithfulness_study`` (chapter 11's study), ``explain`` (a pair: ``explain_pair``; what it returns:
+  ``explanation``, ``explanation_sets``; its command line, ``explain_cli``; its pictures, ``views``);
 * draw: ``plots``.
 """
 __version__ = "0.2.0"

@@ -223,3 +223,16 @@ def test_chapter_07_study_names_a_before_or_after_model_it_was_not_given():
     sample = pd.DataFrame({"sentence_id": [0], "text": ["A man is playing a guitar."]})
     with pytest.raises(ValueError, match=r"not in models: \['self-trained SimCSE'\]; models has \['self-trained MLM'\]"):
         word_change_study({"self-trained MLM": "no/such-model"}, sample, pd.DataFrame(), IG())
+
+
+def test_chapter_06_study_measures_every_mean_row_but_mpnet_under_each_baseline_unless_named():
+    """regression_study's baseline rows: by default every MEAN row but all-mpnet-base-v2 (the largest); named rows
+    in the roster's order; a name that is not a row is refused, naming the parameter."""
+    from helpers.regression_study import baseline_rows_of
+
+    rows = [{"row": "mlm", "pooling": "mean"}, {"row": "cls model", "pooling": "cls"},
+            {"row": "all-mpnet-base-v2", "pooling": "mean"}, {"row": "simcse", "pooling": "mean"}]
+    assert [r["row"] for r in baseline_rows_of(rows)] == ["mlm", "simcse"]
+    assert [r["row"] for r in baseline_rows_of(rows, ["simcse", "cls model"])] == ["cls model", "simcse"]
+    with pytest.raises(ValueError, match="baseline_rows: 'simsce' is not a row of this roster"):
+        baseline_rows_of(rows, ["simsce"])
