@@ -163,7 +163,7 @@ COMPARISONS = {
 
 
 def default_design_rows(trajectory: pd.DataFrame) -> pd.DataFrame:
-    """The chapter's own runs (``finetuning.finetune_study``'s trajectory) as rows of the design table (design
+    """The chapter's own runs (``finetuning.finetune_runs``'s trajectory) as rows of the design table (design
     ``default``): objective ``sup``/``unsup`` for SimCSE from the MLM, ``mlm`` for the continued MLM,
     ``random_<objective>`` for SimCSE from random initialisation."""
     from .training import run_minutes
@@ -177,7 +177,7 @@ def default_design_rows(trajectory: pd.DataFrame) -> pd.DataFrame:
 
 
 def default_design_weights(weights: pd.DataFrame) -> dict:
-    """{(``default``, objective, step): word weights} from ``finetuning.finetune_study``'s weights (the objectives of
+    """{(``default``, objective, step): word weights} from ``finetuning.finetune_runs``'s weights (the objectives of
     :func:`default_design_rows`)."""
     out = {}
     for (run, objective, step), w in weights.groupby(["run", "objective", "step"], sort=False):

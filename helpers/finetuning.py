@@ -1,10 +1,11 @@
-"""Chapter 05's study (study layer): the self-trained MLM fine-tuned with SimCSE beside its controls, every saved
+"""Chapter 05's runs (study layer): the self-trained MLM fine-tuned with SimCSE beside its controls, every saved
 checkpoint measured (paper Table 1's quantities and STS-B), the runs' start and end side by side, and the chapter's
 verdict by the book's one rule.
 
 The training itself is :mod:`helpers.training` (the MLM and SimCSE loops, the shared pair's settings); the matched
 designs of the chapter's fifth section, which measure their checkpoints with :func:`measure_checkpoint` too, are
-:mod:`helpers.contrast`.
+:mod:`helpers.contrast`; the chapter's whole study in one call, these runs with the designs and the stand-in, is
+:func:`helpers.finetune_study.finetune_study`.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pandas as pd
 from .config import tqdm
 from .training import SAVE_STEPS, SIMCSE_STEPS, history, simcse
 
-__all__ = ["checkpoint_method", "measure_checkpoint", "finetune_study", "SUMMARY_QUANTITIES", "trajectory_summary",
+__all__ = ["checkpoint_method", "measure_checkpoint", "finetune_runs", "SUMMARY_QUANTITIES", "trajectory_summary",
            "finetune_verdict", "masked_sides_with_negative_slope"]
 
 
@@ -53,7 +54,7 @@ def measure_checkpoint(checkpoint, pooling: str, sample: pd.DataFrame, info: pd.
     return row, weights
 
 
-def finetune_study(init, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.DataFrame, sentences: list[str],
+def finetune_runs(init, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.DataFrame, sentences: list[str],
                    triplets: pd.DataFrame | None, objectives=("sup",), pooling: str = "mean",
                    steps: int = SIMCSE_STEPS, save_steps=SAVE_STEPS, controls=("simcse_from_random", "mlm_only"),
                    batch_size: int = 64, lr: float = 1e-4, temperature: float = 0.05, method=None, seed: int = 0,

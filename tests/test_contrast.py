@@ -176,3 +176,56 @@ def test_the_masked_sides_with_a_negative_slope_are_named():
     designs.loc[len(designs)] = {"design": "bow", "objective": "cbow", "steps": 900, "beta": -0.1}
     assert finetuning.masked_sides_with_negative_slope(designs) == ["CBOW (bag of words)", "MiniLM after MLM training",
                                                                   "the self-trained MLM"]
+
+
+def test_chapter_05_study_is_its_runs_their_verdict_the_designs_and_the_stand_in(tmp_path, monkeypatch):
+    """finetune_study: the runs judged as one family (the chapter's verdict), the other designs judged apart with the
+    weights they collected, the stand-in from the first objective's last checkpoints, the tables written at once."""
+    from helpers import finetune_study, results, rules
+
+    info, toy = _toy(1)
+    slopes = {("mlm_then_simcse", "sup", 0): -0.3, ("mlm_then_simcse", "sup", 150): 0.6,
+              ("mlm_then_simcse", "unsup", 0): -0.3, ("mlm_then_simcse", "unsup", 150): 0.6,
+              ("simcse_from_random", "sup", 0): 0.0, ("simcse_from_random", "sup", 150): 0.2,
+              ("mlm_only", "mlm", 150): -0.3}
+    columns = results.FINETUNE.trajectory.columns
+    traj = pd.DataFrame([{**dict.fromkeys(columns, 0.1), "run": r, "objective": o, "step": s, "beta_kl": b,
+                          "checkpoint": f"{r}/{o}/{s}"} for (r, o, s), b in slopes.items()])
+    numbered = lambda w: w.assign(word_index=w.groupby("sentence_id").cumcount())  # noqa: E731
+    words = {k: numbered(toy(b)).assign(raw_weight=1.0, n_subwords=1, completeness_gap=0.0, run=k[0],
+                              objective=k[1], step=k[2]) for k, b in slopes.items()}
+
+    def fake_designs(*args, weights, **kwargs):  # the bag-of-words design, its weights added where the study reads them
+        for objective, slope in (("cbow", 0.5), ("dropout", -0.5), ("nli", 0.5)):
+            weights[("bow", objective, 500)] = toy(slope)
+        return pd.DataFrame([{**_row("bow", o, 500), "beta": b} for o, b in (("cbow", .5), ("dropout", -.5), ("nli", .5))])
+
+    stand_in_calls = []
+
+    def fake_stand_in(mlm, from_mlm, from_random, *args, settings=None, seed=0):
+        stand_in_calls.append((from_mlm, from_random, settings))
+        return pd.DataFrame([dict.fromkeys(results.FINETUNE.stand_in.columns, 1.0)])
+
+    monkeypatch.setattr(finetune_study, "finetune_runs", lambda *a, controls=(), **k: (
+        traj[traj["run"].isin(["mlm_then_simcse", *controls])], pd.concat(words.values(), ignore_index=True)))
+    monkeypatch.setattr(finetune_study, "run_designs", fake_designs)
+    monkeypatch.setattr(finetune_study, "stand_in_row", fake_stand_in)
+    monkeypatch.setattr(finetune_study, "recorded_budget_curve", lambda: pd.DataFrame(columns=["mlm_steps"]))
+    monkeypatch.setattr(training, "run_minutes", lambda path: 1.0)
+    monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path))
+    settings = {"mlm_steps": 30, "mlm_hidden": 32, "mlm_layers": 1}
+    stsb = pd.DataFrame({"text": SENTENCES[:4]})
+    study = finetune_study.finetune_study("mlm", None, info, stsb, SENTENCES, TRIPLETS, objectives=("sup", "unsup"),
+                                          steps=150, mlm_settings=settings)
+
+    assert stand_in_calls == [("mlm_then_simcse/sup/150", "simcse_from_random/sup/150", settings)]
+    assert study.figures["verdict"]["verdict"] == rules.judge_finetuning(study.contrasts)["verdict"] == "reproduced"
+    bow = study.contrasts[study.contrasts["design"] == "bow"].set_index("comparison")["verdict"]
+    assert bow["contrastive (dropout) vs masked-word (CBOW)"] == "not reproduced"  # judged on the weights it collected
+    assert set(study.designs["design"]) == {"default", "bow"}
+    assert "checkpoint" not in study.trajectory and study.figures["checkpoints"]["checkpoint"].str.contains("/").all()
+    assert sorted(p.name for p in study.save().values()) == sorted(
+        f"{name}.csv" for name in ("trajectory", "checkpoint_weights", "summary", "designs", "contrasts", "stand_in"))
+    alone = finetune_study.finetune_study("mlm", None, info, stsb, SENTENCES, TRIPLETS, controls=("mlm_only",), steps=150)
+    assert alone.stand_in.empty and list(alone.stand_in.columns) == list(results.FINETUNE.stand_in.columns)
+    assert len(stand_in_calls) == 1  # the control did not run: no stand-in measured

@@ -104,7 +104,7 @@ def test_finetune_study_measures_the_shared_start_once(mlm, tmp_path, monkeypatc
                 "stsb_spearman": 0.0}, pd.DataFrame({"sentence_id": [0], "weight": [1.0]})
 
     monkeypatch.setattr(finetuning, "measure_checkpoint", fake_measure)
-    traj, weights = finetuning.finetune_study(mlm, None, None, None, SENTENCES, triplets, steps=4, save_steps=(0, 4),
+    traj, weights = finetuning.finetune_runs(mlm, None, None, None, SENTENCES, triplets, steps=4, save_steps=(0, 4),
                                             batch_size=16, progress=False)
     assert len(measured) == 5  # 6 checkpoints; mlm_only's step 0 is the MLM already measured
     start = traj[traj["step"] == 0].set_index("run")["r2_kl"]
