@@ -90,6 +90,33 @@ def test_the_literal_check_finds_a_typed_name():
     assert _literal_results_names('x = "contrasts"') == []
 
 
+def _table_by_table_saves(source: str) -> list[str]:
+    """Calls that write one declared table of a chapter (``results.IG.completeness.save(df)``), not a Result."""
+    chapters = {name for name in results.__all__ if isinstance(getattr(results, name), results.Chapter)}
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "save"
+                and isinstance(node.func.value, ast.Attribute) and isinstance(node.func.value.value, ast.Attribute)
+                and node.func.value.value.attr in chapters):
+            found.append(ast.unparse(node.func))
+    return found
+
+
+#: Chapter 02 writes one word table per corpus it reads (``{dataset}_{split}_words``): a table named by fields,
+#: which a Result (one table per declared name) does not hold.
+PER_CORPUS = {"02_information.ipynb"}
+
+
+def test_every_chapter_writes_its_tables_through_one_result():
+    """A chapter's tables go through ``results.Result(...)`` and one ``save()``: each checked against its declaration
+    when the Result is made, before any is written; no chapter saves table by table."""
+    offenders = [f"{where}: {call}" for where, source in _python_sources() if " cell " in where
+                 and where.split(" cell ")[0] not in PER_CORPUS for call in _table_by_table_saves(source)]
+    assert not offenders, "write these through results.Result(...).save():\n" + "\n".join(offenders)
+    assert _table_by_table_saves("results.IG.completeness.save(df)") == ["results.IG.completeness.save"]
+    assert _table_by_table_saves("results.Result(results.IG, completeness=df).save()") == []
+
+
 def _folder(tmp_path, monkeypatch):
     monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path))
     return tmp_path
