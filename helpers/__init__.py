@@ -15,7 +15,7 @@ One module per concept, in the layers ARCHITECTURE.md draws:
 * analyse: ``regression`` (OLS, the bootstrap, frequency control), ``rules`` (the one rule for a contrast),
   ``verdicts`` (the closing chapter's claims), ``verdict_text`` (the verdicts in words);
 * study: ``roster``, ``training`` (MLM, SimCSE), ``runs`` (a run's folder, checkpoints, the one training loop),
-  ``finetuning`` (chapter 05's runs), ``finetune_study`` (chapter 05's study), ``standin`` (what the self-trained pair stands for), ``contrast`` (chapter
+  ``finetuning`` (chapter 05's runs), ``finetune_study`` (chapter 05's study), ``standin`` (what the self-trained pair stands for), ``matched_designs`` (chapter
   05's matched designs), ``bow_encoders`` (bag-of-words encoders on real text), ``theory`` (the toy corpus and its
   exact quantities), ``theory_study`` (chapter 01's study), ``regression_study`` (chapter 06's study),
   ``word_change_study`` (chapter 07's study), ``sweep``, ``explorer``, ``similarity_study`` (chapter 10's study),

@@ -109,13 +109,13 @@ class NotebookFailed(RuntimeError):
 
 
 def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, progress: bool = True,
-                 claims: str = "warn") -> Path:
+                 checks: str = "warn") -> Path:
     """Execute one notebook with papermill into ``out_dir``; raise :class:`NotebookFailed` on error.
 
     Progress bars inside the notebook are plain text (:func:`helpers.config.tqdm`); with
     ``progress`` they and every warning are streamed to this process's stderr as they come,
-    so a long cell (the MLM pre-training) shows its steps on the terminal. ``claims``: ``error`` makes a
-    sentence whose direction this run contradicts stop the run (:func:`helpers.live.claim`; the book build at
+    so a long cell (the MLM pre-training) shows its steps on the terminal. ``checks``: ``error`` makes a
+    sentence whose direction this run contradicts stop the run (:func:`helpers.live.check_sentence`; the book build at
     the chapters' defaults), ``warn`` shows a note instead, ``defaults`` is ``error`` when no parameter the
     chapter declares is overridden and ``warn`` otherwise.
     """
@@ -125,20 +125,20 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None, prog
     from papermill.exceptions import PapermillExecutionError
 
     from .config import TEXT_PROGRESS
-    from .live import CLAIMS_ENV
+    from .live import CHECKS_ENV
 
-    if claims not in ("error", "warn", "defaults"):
-        raise ValueError(f"claims={claims!r}: use 'error', 'warn' or 'defaults'.")
+    if checks not in ("error", "warn", "defaults"):
+        raise ValueError(f"checks={checks!r}: use 'error', 'warn' or 'defaults'.")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / path.name
     declared = pm.inspect_notebook(str(path))
     params = {k: v for k, v in (parameters or {}).items() if k in declared}
-    if claims == "defaults":
-        claims = "warn" if params else "error"
-    saved = {name: os.environ.get(name) for name in (TEXT_PROGRESS, CLAIMS_ENV)}
+    if checks == "defaults":
+        checks = "warn" if params else "error"
+    saved = {name: os.environ.get(name) for name in (TEXT_PROGRESS, CHECKS_ENV)}
     os.environ[TEXT_PROGRESS] = "1"  # inherited by the kernel
-    os.environ[CLAIMS_ENV] = claims
+    os.environ[CHECKS_ENV] = checks
     try:
         pm.execute_notebook(str(path), str(out), parameters=params, kernel_name="python3", cwd=str(ROOT),
                             progress_bar=False, report_mode=False, stderr_file=sys.stderr if progress else None)
@@ -240,7 +240,7 @@ def _run_paths(paths, out_dir: Path, overrides, smoke: bool, lab: bool, times: d
         print(f"[{i}/{len(paths)}] {path.name} {json.dumps(params) if params else ''}", flush=True)
         start = time.perf_counter()
         # at the chapter's own defaults (the book build) a contradicted sentence stops the run
-        out = run_notebook(path, out_dir, params, claims="defaults")
+        out = run_notebook(path, out_dir, params, checks="defaults")
         if lab:
             mark_lab_run(out)
         times[path.stem] = round(time.perf_counter() - start, 1)

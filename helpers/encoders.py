@@ -81,7 +81,7 @@ class MissingPoolerError(ValueError):
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mask_dtype=None) -> torch.Tensor:
     """MEAN pooling (paper section 2) over the attention mask, special tokens included: the one definition of
     :class:`Encoder` and SimCSE training (``mask_dtype=torch.float32``: its bf16 sums in fp32, as always). The
-    bag-of-words encoders (:mod:`helpers.contrast`) average over index lists, not a masked batch: their own sum."""
+    bag-of-words encoders (:mod:`helpers.matched_designs`) average over index lists, not a masked batch: their own sum."""
     mask = attention_mask.unsqueeze(-1).to(mask_dtype or hidden.dtype)
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 

@@ -2,9 +2,9 @@
 
 The chapter's runs (SimCSE from the MLM, SimCSE from random weights, the MLM trained on) measured at every saved
 checkpoint (:func:`helpers.finetuning.finetune_runs`); their comparisons judged by the book's one rule
-(:func:`helpers.contrast.design_verdicts`) and the chapter's verdict (:func:`helpers.finetuning.finetune_verdict`);
-the other matched designs (:func:`helpers.contrast.run_designs`), judged with them
-(:func:`helpers.contrast.chapter_verdicts`); and what the self-trained pair stands for
+(:func:`helpers.matched_designs.design_verdicts`) and the chapter's verdict (:func:`helpers.finetuning.finetune_verdict`);
+the other matched designs (:func:`helpers.matched_designs.run_designs`), judged with them
+(:func:`helpers.matched_designs.chapter_verdicts`); and what the self-trained pair stands for
 (:func:`helpers.standin.stand_in_row`, with the recorded budget curve). One call returns the chapter's tables as a
 :class:`helpers.results.Result`, with the verdict's values and the budget curve in ``figures``.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import results
-from .contrast import DESIGNS, chapter_verdicts, default_design_rows, default_design_weights, design_verdicts, run_designs
+from .matched_designs import DESIGNS, chapter_verdicts, default_design_rows, default_design_weights, design_verdicts, run_designs
 from .finetuning import finetune_runs, finetune_verdict, trajectory_summary
 from .standin import STAND_IN_COLUMNS, recorded_budget_curve, stand_in_row
 from .training import SAVE_STEPS, SIMCSE_STEPS

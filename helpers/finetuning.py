@@ -4,7 +4,7 @@ verdict by the book's one rule.
 
 The training itself is :mod:`helpers.training` (the MLM and SimCSE loops, the shared pair's settings); the matched
 designs of the chapter's fifth section, which measure their checkpoints with :func:`measure_checkpoint` too, are
-:mod:`helpers.contrast`; the chapter's whole study in one call, these runs with the designs and the stand-in, is
+:mod:`helpers.matched_designs`; the chapter's whole study in one call, these runs with the designs and the stand-in, is
 :func:`helpers.finetune_study.finetune_study`.
 """
 from __future__ import annotations
@@ -119,7 +119,7 @@ def trajectory_summary(trajectory: pd.DataFrame) -> pd.DataFrame:
 def finetune_verdict(trajectory: pd.DataFrame, contrasts: pd.DataFrame, run: str = "mlm_then_simcse") -> dict:
     """The fine-tuning chapter's verdict on the paper's claim, from its measured trajectory and contrasts.
 
-    ``contrasts``: :func:`helpers.contrast.design_verdicts` of the chapter's designs; the verdict is
+    ``contrasts``: :func:`helpers.matched_designs.design_verdicts` of the chapter's designs; the verdict is
     :func:`helpers.rules.judge_finetuning` of them (the closing chapter's row reads the same rows with the
     same function). Returns the end values of every run (``<run>_<quantity>_start/end``), ``verdict`` (the
     verdict word), ``verdict_evidence`` (each comparison with its intervals) and ``start_slope_sign``.

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from .config import ROOT
 
-__all__ = ["GLUED", "HEADING", "glue", "resolve", "found_section", "show_found", "ClaimContradicted", "CLAIMS_ENV",
-           "claim", "direction"]
+__all__ = ["GLUED", "HEADING", "glue", "resolve", "found_section", "show_found", "SentenceContradicted", "CHECKS_ENV",
+           "check_sentence", "direction"]
 
 #: Every value glued in this kernel, by name.
 GLUED: dict = {}
@@ -33,23 +33,23 @@ def glue(name: str, value, display: bool = True):
     return myst_glue(name, value, display=display)
 
 
-class ClaimContradicted(AssertionError):
+class SentenceContradicted(AssertionError):
     """A sentence of a chapter states a direction that this run's numbers contradict."""
 
 
-#: How :func:`claim` reacts to a contradicted sentence: ``error`` (the book build, ``helpers.book run`` at a
+#: How :func:`check_sentence` reacts to a contradicted sentence: ``error`` (the book build, ``helpers.book run`` at a
 #: chapter's defaults: the build stops) or ``warn`` (anywhere else: a reader's own parameters or models may
 #: legitimately reverse a direction, so the page says so next to the sentence instead).
-CLAIMS_ENV = "SENTENCE_CLAIMS"
+CHECKS_ENV = "SENTENCE_CHECKS"
 
 
-def claim(holds, statement: str) -> bool:
+def check_sentence(holds, statement: str) -> bool:
     """Check a directional sentence of the chapter against this run's numbers.
 
     A glued number cannot go stale, but the words around it can ("KL is larger in the smaller corpus" while the
-    figure shows the reverse). Each such sentence is followed by a hidden cell ``claim(<condition>, "<the
+    figure shows the reverse). Each such sentence is followed by a hidden cell ``check_sentence(<condition>, "<the
     sentence's words>")``: in the book build a contradicted sentence stops the build with
-    :class:`ClaimContradicted` naming it; in a reader's run it shows a note instead. Returns whether it holds.
+    :class:`SentenceContradicted` naming it; in a reader's run it shows a note instead. Returns whether it holds.
     """
     import os
 
@@ -58,8 +58,8 @@ def claim(holds, statement: str) -> bool:
         return True
     message = (f"The text states “{statement}”, but this run's numbers say otherwise. Reword the sentence, or glue "
                "its direction with helpers.live.direction.")
-    if os.environ.get(CLAIMS_ENV, "warn") == "error":
-        raise ClaimContradicted(message)
+    if os.environ.get(CHECKS_ENV, "warn") == "error":
+        raise SentenceContradicted(message)
     from IPython.display import Markdown, display
 
     display(Markdown(f"> **Note.** With this run's parameters, the sentence “{statement}” above does not hold."))

@@ -63,7 +63,7 @@ def fit(run: Run, step_loss, start: int, stop: int, total: int, *, seed: int, la
     and the schedule, record the loss, and save a checkpoint when ``keep(step + 1)`` (then ``after_save(step + 1)``).
     The last step is always saved; the wall-clock minutes are added to the run (:func:`run_minutes`).
 
-    The bag-of-words encoders (``helpers.contrast``, ``helpers.theory``) train in memory in seconds, with no
+    The bag-of-words encoders (``helpers.matched_designs``, ``helpers.theory``) train in memory in seconds, with no
     checkpoint, resumption or tokenizer: they keep their own few-line loops."""
     clip = None if clip is None else (list(clip[0]), clip[1])  # parameters() is a generator: read it once, keep it
     bar = tqdm(range(start, stop), desc=label, disable=not progress, initial=start, total=total)

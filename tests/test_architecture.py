@@ -18,7 +18,7 @@ LAYERS = {
              "chapter_files", "parameters", "pages", "builds"},
     "measure": {"weights", "encoders", "st_modules", "sts", "precision", "attribution", "faithfulness"},
     "analyse": {"regression", "rules", "verdicts", "verdict_text"},
-    "study": {"roster", "training", "runs", "finetuning", "standin", "contrast", "bow_encoders", "theory", "theory_study",
+    "study": {"roster", "training", "runs", "finetuning", "standin", "matched_designs", "bow_encoders", "theory", "theory_study",
               "word_change_study", "regression_study", "finetune_study", "sweep", "explorer", "explain", "faithfulness_study",
               "similarity_study", "explain_pair", "explanation", "explanation_sets", "explain_cli", "views"},
     "draw": {"plots"},

@@ -130,7 +130,7 @@ def _finetune(results, executed):
     assert (ends["end"] - last["r2_kl"]).abs().max() < 1e-9
     assert (ends["end"] - ends["start"] - ends["change"]).abs().max() < 1e-9
     # the designs table: the chapter's own runs and the bag-of-words design it trains at the smoke settings
-    from helpers.contrast import DESIGN_COLUMNS
+    from helpers.matched_designs import DESIGN_COLUMNS
 
     designs = pd.read_csv(results / "finetune" / "designs.csv")
     assert list(designs.columns) == DESIGN_COLUMNS and {"default", "bow"} <= set(designs["design"])

@@ -168,56 +168,56 @@ def test_every_citation_resolves():
 
 
 def _claim_calls(path: Path) -> list[tuple[int, str, list]]:
-    """(cell index, the claimed statement, the cell's tags) of every ``claim(...)`` call of a chapter."""
+    """(cell index, the claimed statement, the cell's tags) of every ``check_sentence(...)`` call of a chapter."""
     import ast
 
     out = []
     for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
-        if cell.cell_type != "code" or "claim(" not in cell.source:
+        if cell.cell_type != "code" or "check_sentence(" not in cell.source:
             continue
         for node in ast.walk(ast.parse(cell.source)):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "claim":
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "check_sentence":
                 out.append((i, ast.literal_eval(node.args[1]), cell.metadata.get("tags", [])))
     return out
 
 
 def test_directional_sentences_are_checked_where_they_are_written():
-    """Every claim(...) check is hidden from the page and quotes, word for word, a sentence of the Markdown just
+    """Every check_sentence(...) check is hidden from the page and quotes, word for word, a sentence of the Markdown just
     before it: the check and the sentence it guards cannot drift apart. Some chapters carry such checks."""
     found = 0
     for path in CHAPTERS:
         cells = nbformat.read(path, as_version=4).cells
         for index, statement, tags in _claim_calls(path):
             found += 1
-            assert "remove-cell" in tags, f"{path.name} cell {index}: a claim check belongs in a remove-cell cell"
+            assert "remove-cell" in tags, f"{path.name} cell {index}: a sentence check belongs in a remove-cell cell"
             before = " ".join(c.source for c in cells[max(0, index - 3):index] if c.cell_type == "markdown")
             assert " ".join(statement.split()) in " ".join(before.split()), (
-                f"{path.name} cell {index}: the claim “{statement}” is not a sentence of the Markdown before it")
+                f"{path.name} cell {index}: the checked sentence “{statement}” is not a sentence of the Markdown before it")
     assert found >= 3
 
 
 def test_a_contradicted_sentence_stops_the_build_and_only_warns_a_reader(tmp_path):
-    """The mechanism end to end: a notebook whose sentence its numbers contradict fails the book build (claims
+    """The mechanism end to end: a notebook whose sentence its numbers contradict fails the book build (checks
     at 'error', as helpers.book run sets at the chapters' defaults) naming the sentence; a reader's run
-    (claims at 'warn') finishes and shows a note instead."""
-    from helpers.live import claim, direction
+    (checks at 'warn') finishes and shows a note instead."""
+    from helpers.live import check_sentence, direction
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# T"),
                 nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_markdown_cell("KL is larger in the larger corpus."),
-                nbformat.v4.new_code_cell("from helpers.live import claim\nclaim(x > 2, 'KL is larger in the larger corpus')",
+                nbformat.v4.new_code_cell("from helpers.live import check_sentence\ncheck_sentence(x > 2, 'KL is larger in the larger corpus')",
                                           metadata={"tags": ["remove-cell"]})]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / "99_claim.ipynb"
     nbformat.write(nb, path)
     with pytest.raises(book.NotebookFailed, match="KL is larger in the larger corpus"):
-        book.run_notebook(path, tmp_path / "out", progress=False, claims="error")
-    out = book.run_notebook(path, tmp_path / "warned", progress=False, claims="warn")
+        book.run_notebook(path, tmp_path / "out", progress=False, checks="error")
+    out = book.run_notebook(path, tmp_path / "warned", progress=False, checks="warn")
     shown = str(nbformat.read(out, as_version=4).cells[3].outputs)
     assert "does not hold" in shown
-    book.run_notebook(path, tmp_path / "holds", {"x": 3}, progress=False, claims="error")  # true: no error
-    assert claim(True, "anything") and direction("d", 2, 1) == "larger" and direction("d", 1, 2) == "smaller"
+    book.run_notebook(path, tmp_path / "holds", {"x": 3}, progress=False, checks="error")  # true: no error
+    assert check_sentence(True, "anything") and direction("d", 2, 1) == "larger" and direction("d", 1, 2) == "smaller"
     assert direction("d", 1.0, 1.005, tolerance=0.01) == "about the same"
 
 

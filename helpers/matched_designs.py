@@ -267,7 +267,7 @@ def run_designs(mlm, sample, info, stsb, sentences, triplets, designs=DESIGNS, t
 
 
 def main(argv=None) -> int:
-    """``python -m helpers.contrast --train long reverse bow``: train and measure the designs with chapter 05's
+    """``python -m helpers.matched_designs --train long reverse bow``: train and measure the designs with chapter 05's
     default inputs, so that the chapter (``train_designs = []``) shows them from the cache."""
     import argparse
 
@@ -276,7 +276,7 @@ def main(argv=None) -> int:
     from .data import nli_triplets, pretraining_corpus
     from .training import self_trained_pair
 
-    parser = argparse.ArgumentParser(prog="python -m helpers.contrast", description=main.__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m helpers.matched_designs", description=main.__doc__.split("\n")[0])
     parser.add_argument("--train", nargs="*", default=list(DESIGNS), choices=DESIGNS)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--n-sentences", type=int, default=100)

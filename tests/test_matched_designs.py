@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import bow_encoders, contrast, finetuning, training
+from helpers import bow_encoders, finetuning, matched_designs, training
 from helpers.training import MLMConfig
 
 SENTENCES = [f"a {w} is {v} the {o} ." for w in ("man", "dog", "child", "woman", "cat", "bird")
@@ -112,7 +112,7 @@ def test_design_verdicts_pair_the_right_checkpoints_and_judge_their_weights():
                             _row("long", "mlm", 0), _row("long", "mlm", 750, 0.45)])
     w = {("long", "sup", 0): weights(-0.3), ("long", "sup", 150): weights(0.0), ("long", "sup", 750): weights(0.6),
          ("long", "mlm", 0): weights(-0.3), ("long", "mlm", 750): weights(0.6)}
-    v = contrast.design_verdicts(designs, w, info).set_index("comparison")
+    v = matched_designs.design_verdicts(designs, w, info).set_index("comparison")
     first = v.loc["SimCSE sup vs the MLM it started from"]
     assert (first["r2_before"], first["r2_after"]) == (0.4, 0.6) and first["verdict"] == "reproduced"
     assert first["r_diff_low"] > 0 and first["beta_diff_low"] > 0
@@ -120,7 +120,7 @@ def test_design_verdicts_pair_the_right_checkpoints_and_judge_their_weights():
     assert same["r2_before"] == 0.45 and same["verdict"] == "not reproduced"
     assert "SimCSE unsup vs the MLM it started from" not in v.index  # not measured: no row, no verdict
     with pytest.raises(ValueError, match="no word weights"):
-        contrast.design_verdicts(designs, {k: x for k, x in w.items() if k[2] != 750}, info)
+        matched_designs.design_verdicts(designs, {k: x for k, x in w.items() if k[2] != 750}, info)
 
 
 def test_chapter_05_verdict_and_the_closing_row_agree(tmp_path, monkeypatch):
@@ -140,7 +140,7 @@ def test_chapter_05_verdict_and_the_closing_row_agree(tmp_path, monkeypatch):
                        weights(mlm).assign(run="mlm_only", objective="mlm", step=150)])
         rows = pd.DataFrame([{**_row("default", o, s), "beta": b} for o, s, b in
                              (("sup", 0, start), ("sup", 150, end), ("mlm", 150, mlm))])
-        contrasts = contrast.design_verdicts(rows, contrast.default_design_weights(w), info)
+        contrasts = matched_designs.design_verdicts(rows, matched_designs.default_design_weights(w), info)
         chapter05 = finetuning.finetune_verdict(traj, contrasts)["verdict"]
         monkeypatch.setenv("SENTENCE_RESULTS_DIR", str(tmp_path))
         (tmp_path / "finetune").mkdir(exist_ok=True)
@@ -159,7 +159,7 @@ def test_simcse_runs_only_when_asked_and_records_its_minutes(tmp_path):
     assert training.simcse(mlm, train=False, **kwargs) == trained
     assert training.run_minutes(trained[3]) > 0
     with pytest.raises(ValueError, match="unknown designs"):
-        contrast.run_designs(mlm, None, None, None, SENTENCES, TRIPLETS, designs=["longer"])
+        matched_designs.run_designs(mlm, None, None, None, SENTENCES, TRIPLETS, designs=["longer"])
 
 
 def test_the_masked_sides_with_a_negative_slope_are_named():
