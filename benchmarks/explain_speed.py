@@ -7,6 +7,7 @@ CPU), and a pair of sentences (always exact). One JSON line per measurement, wit
 
     python benchmarks/explain_speed.py --repeats 2
     python benchmarks/explain_speed.py --exact-settings --repeats 1   # which settings make the exact case fast
+    python benchmarks/explain_speed.py --exact-defaults --repeats 3   # exact=True's defaults against the former ones
 
 Prints measurements only; nothing is asserted (speed targets are not timed tests).
 """
@@ -71,13 +72,56 @@ def exact_settings(model: str, repeats: int) -> None:
                           "bf16_units": hardware("cpu")["units"], "threads": torch.get_num_threads()}), flush=True)
 
 
+def exact_defaults(model: str, repeats: int) -> None:
+    """``explain(model, SENTENCE, exact=True)`` with the call's defaults (precision ``auto``, ``EXACT_CHUNK``
+    directions a pass) against the former defaults (fp32, 4 a pass), alternating, each timed ``repeats`` times in
+    this run: the best and the median of each, their ratio, the completeness gaps and the Spearman correlation of
+    the two explanations' word weights."""
+    from statistics import median
+
+    from scipy.stats import spearmanr
+
+    from helpers.explain import EXACT_CHUNK
+    from helpers.precision import hardware
+
+    runs = {"defaults": [], "former": []}
+    calls = {"defaults": lambda: explain(model, SENTENCE, exact=True, cache=False),
+             "former": lambda: explain(model, SENTENCE, exact=True, cache=False, precision="fp32",
+                                       internal_batch_size=4)}
+    out = {}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            out[name] = call()
+            runs[name].append(time.perf_counter() - start)
+    new, old = out["defaults"], out["former"]
+    print(json.dumps({"case": "20-word sentence, exact, defaults", "words": len(SENTENCE.split()),
+                      "precision": new.settings["precision"], "internal_batch_size": EXACT_CHUNK,
+                      "n_steps": new.settings["n_steps"], "exact_s": round(min(runs["defaults"]), 2),
+                      "exact_median_s": round(median(runs["defaults"]), 2),
+                      "former_defaults_s": round(min(runs["former"]), 2),
+                      "former_defaults_median_s": round(median(runs["former"]), 2),
+                      "speedup_median": round(median(runs["former"]) / median(runs["defaults"]), 2),
+                      "completeness_gap": round(new.numbers["completeness_gap"], 6),
+                      "former_completeness_gap": round(old.numbers["completeness_gap"], 6),
+                      "spearman_vs_former": round(float(spearmanr(new.table["weight"], old.table["weight"])[0]), 5),
+                      "repeats": repeats, "bf16_units": hardware("cpu")["units"],
+                      "threads": torch.get_num_threads()}), flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--exact-settings", action="store_true",
                         help="only the exact 20-word case under each precision, chunk and quadrature setting")
+    parser.add_argument("--exact-defaults", action="store_true",
+                        help="only the exact 20-word case with the call's defaults against the former defaults")
     args = parser.parse_args(argv)
+    if args.exact_defaults:
+        explain(args.model, "Warm-up.")
+        exact_defaults(args.model, args.repeats)
+        return
     if args.exact_settings:
         explain(args.model, "Warm-up.")
         exact_settings(args.model, args.repeats)

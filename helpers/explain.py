@@ -190,7 +190,7 @@ def _reference_table(reference, encoder, data_dir):
 
 #: explain()'s keywords that are a method's settings: with a method object they live in the object instead.
 METHOD_KEYWORDS = {"exact": False, "n_steps": None, "projections": None, "baseline": "pad",
-                   "quadrature": "gausslegendre", "max_evals": None, "batch_size": 64, "internal_batch_size": 4,
+                   "quadrature": "gausslegendre", "max_evals": None, "batch_size": 64, "internal_batch_size": None,
                    "seed": 0}
 
 
@@ -233,13 +233,22 @@ def attrs_units(encoder) -> pd.DataFrame:
 
 #: IG quadrature points of a single text's explanation when ``n_steps`` is not given.
 TEXT_STEPS = 20
+#: An exact text explanation's defaults (``precision`` and ``internal_batch_size`` not given): bf16 where the
+#: hardware computes it natively, 16 output directions pushed back at once. An exact explanation is 384 backward
+#: passes for all-MiniLM-L6-v2; these settings cut a 21-word sentence from 41 s to about 16 s on 2 cores with
+#: AVX-512 BF16, at the same completeness gap and word order (benchmarks/explain_speed.py, "exact defaults").
+EXACT_PRECISION, EXACT_CHUNK = "auto", 16
+#: The sketch's cotangent chunk when ``internal_batch_size`` is not given (its 16 directions in 4 passes: the
+#: fastest in fp32, benchmarks/explain_speed.py).
+SKETCH_CHUNK = 4
 
 
 def explain(model, text, other: str | None = None, method: str = "ig", reference=None, exact: bool = False,
             n_steps: int | None = None, projections: int | None = DEFAULT_PROJECTIONS, baseline: str = "pad",
             quadrature: str = "gausslegendre", max_evals: int | None = None, similarity: str | None = None,
-            long: str = "refuse", batch_size: int = 64, internal_batch_size: int = 4, show_progress_bar: bool = False,
-            device=None, data_dir=None, seed: int = 0, cache=True, precision: str = "fp32"):
+            long: str = "refuse", batch_size: int = 64, internal_batch_size: int | None = None,
+            show_progress_bar: bool = False, device=None, data_dir=None, seed: int = 0, cache=True,
+            precision: str | None = None):
     """Explain ``text`` (its word weights), or the similarity of ``text`` and ``other`` (word-pair contributions).
 
     ``model``: a ``SentenceTransformer``, a sentence-transformers folder, a hub name, or an ``Encoder``; a list of
@@ -260,12 +269,17 @@ def explain(model, text, other: str | None = None, method: str = "ig", reference
 
     Names as sentence-transformers and captum use them: ``batch_size`` (SHAP's model calls per batch),
     ``show_progress_bar`` (for a list of texts: one bar over the texts), ``device``, ``internal_batch_size`` (how
-    many output directions IG pushes back at once: the memory knob, as captum's bounds memory).
+    many output directions IG pushes back at once: the memory knob, as captum's bounds memory; by default 4 for the
+    sketch and :data:`EXACT_CHUNK` for ``exact=True``).
     ``cache``: True (the book's attribution cache: explaining the same text again is instant), a path, or False.
     ``precision``: ``fp32``, ``bf16`` (the model's passes in bfloat16, :mod:`helpers.precision`; the stated gap
     is measured against fp32 outputs, so it includes the rounding) or ``auto`` (bf16 where the hardware
-    computes it natively, else fp32); the explanation's notes say which was used.
+    computes it natively, else fp32); by default fp32, and ``auto`` for ``exact=True`` on a text
+    (:data:`EXACT_PRECISION`: the exact case is the slow one); the explanation's notes say which was used.
     """
+    exact_text = bool(exact) and other is None and isinstance(method, str) and method.lower() == "ig"
+    if precision is None:
+        precision = EXACT_PRECISION if exact_text else "fp32"
     options = {"method": method, "reference": reference, "exact": exact, "n_steps": n_steps,
                "projections": projections, "baseline": baseline, "quadrature": quadrature, "max_evals": max_evals,
                "similarity": similarity, "long": long, "batch_size": batch_size,
@@ -312,7 +326,7 @@ def _check_arguments(texts, text, other, o: dict):
             raise ValueError(f"{name} must be a non-empty string, got {value!r}.")
     check_count("n_steps", o["n_steps"], 1, allow_none=True)
     check_count("batch_size", o["batch_size"], 1)
-    check_count("internal_batch_size", o["internal_batch_size"], 1)
+    check_count("internal_batch_size", o["internal_batch_size"], 1, allow_none=True)
     check_count("projections", o["projections"], 1, allow_none=True)
     check_baseline(o["baseline"])
     if o["quadrature"] not in QUADRATURES:
@@ -333,8 +347,9 @@ def _text_method(o: dict, used: str):
     if not isinstance(method, str):
         return method
     if method == "ig":
+        chunk = o["internal_batch_size"] or (EXACT_CHUNK if o["exact"] else SKETCH_CHUNK)
         return IG(n_steps=o["n_steps"] or TEXT_STEPS, quadrature=o["quadrature"], baseline=o["baseline"],
-                  projections=None if o["exact"] else o["projections"], chunk_size=o["internal_batch_size"],
+                  projections=None if o["exact"] else o["projections"], chunk_size=chunk,
                   seed=o["seed"], precision=used)
     if method == "shap":
         return SHAP(max_evals=o["max_evals"], shap_batch_size=o["batch_size"], precision=used)

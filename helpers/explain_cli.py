@@ -58,8 +58,9 @@ def _parser():
     parser.add_argument("--no-colour", action="store_true", help="plain text")
     parser.add_argument("--faithfulness", action="store_true", help="also measure the normalised AOPC (one text)")
     parser.add_argument("--show-progress-bar", action="store_true")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
-                        help="fp32 (default), bf16, or auto: bf16 where the CPU or GPU computes it natively")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default=None,
+                        help="fp32, bf16, or auto: bf16 where the CPU or GPU computes it natively (default: fp32, "
+                             "and auto with --exact)")
     return parser
 
 

@@ -50,6 +50,30 @@ def test_one_text_from_object_folder_and_name_equals_word_weights(st_model, fold
     assert exact.settings["projections"] is None and not any("sketched" in n for n in exact.notes)
 
 
+def test_an_exact_text_defaults_to_the_fast_settings_and_everything_else_to_fp32(st_model, one, monkeypatch):
+    """exact=True on a text runs in precision 'auto' with EXACT_CHUNK directions a pass unless told otherwise; the
+    sketch and pairs stay fp32 with their own chunk. The chunk each call used is read where the engine gets it."""
+    from helpers.precision import resolve
+
+    chunks = []
+    engine = IG.token_norms
+
+    def spy(self, *args):
+        chunks.append(self.chunk_size)
+        return engine(self, *args)
+
+    monkeypatch.setattr(IG, "token_norms", spy)
+    exact = ex.explain(st_model, TEXT, exact=True, cache=False)
+    assert exact.settings["precision"] == resolve("auto") and chunks == [ex.EXACT_CHUNK]
+    assert ("computed in bf16" in exact.notes[0]) == (resolve("auto") == "bf16")
+    told = ex.explain(st_model, TEXT, exact=True, cache=False, precision="fp32", internal_batch_size=2)
+    assert told.settings["precision"] == "fp32" and chunks[-1] == 2
+    ex.explain(st_model, TEXT, cache=False)
+    assert chunks[-1] == ex.SKETCH_CHUNK and one.settings["precision"] == "fp32"
+    assert ex.explain(st_model, TEXT, OTHER, n_steps=8, cache=False).settings["precision"] == "fp32"
+    assert ex.explain(st_model, TEXT, method="shap", max_evals=40, cache=False).settings["precision"] == "fp32"
+
+
 def test_a_pair_sums_to_the_models_own_similarity(st_model):
     e = ex.explain(st_model, TEXT, OTHER)
     sim = float(st_model.similarity(st_model.encode([TEXT]), st_model.encode([OTHER]))[0, 0])
