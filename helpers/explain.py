@@ -28,7 +28,8 @@ import pandas as pd
 
 from .explain_pair import PAIR_STEPS, explain_pair, similarity_of
 from .explanation import Explanation, n_tokens, shap_text_html
-from .explanation_sets import Comparison, ExplanationSet
+from .explanation_sets import Comparison, ExplanationSet, explain_each
+from .views import CompletenessGap, weights_gap_note
 
 __all__ = ["explain", "Explanation", "Comparison", "ExplanationSet", "similarity_of", "shap_text_html", "LONG",
            "TEXT_STEPS", "PAIR_STEPS"]
@@ -296,12 +297,8 @@ def explain(model, text, other: str | None = None, method: str = "ig", reference
     info = _reference_table(reference, loaded["encoder"], data_dir)
     if texts is None:
         return _explain_loaded(loaded, text, other, options, info)
-    from .config import tqdm
-
-    out = []
-    for value in tqdm(texts, desc="explain", unit="text", disable=not show_progress_bar):
-        out.append(_explain_loaded(loaded, value, None, options, info, progress=False))
-    return ExplanationSet(out)
+    return explain_each(texts, lambda value: _explain_loaded(loaded, value, None, options, info, progress=False),
+                        show_progress_bar)
 
 
 def _check_arguments(texts, text, other, o: dict):
@@ -391,6 +388,10 @@ def _explain_text(loaded: dict, text: str, o: dict, info, progress: bool) -> "Ex
         notes.append(f"IG sketched with {projections} random output directions of {encoder.dim} (Eq. eq-sketch): "
                      "each weight is an unbiased estimate; chapter 03 measures its error on real sentences "
                      "(pass exact=True, or --exact, for every direction)")
+    gap_note = weights_gap_note(float(table["completeness_gap"].max()), spec.name, n_steps)
+    if gap_note:
+        notes.append(gap_note)
+        warnings.warn(f"{label}: {gap_note}", CompletenessGap, stacklevel=4)
     return Explanation(kind="text", model=label, texts=[text], method=spec.name,
                        table=table.reset_index(drop=True), marks=[],
                        numbers={"completeness_gap": float(table["completeness_gap"].max()), "dim": int(encoder.dim)},

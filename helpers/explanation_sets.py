@@ -6,14 +6,16 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .explanation import Explanation, show_view, top_pairs, top_words
+from .views import CompletenessGap, weights_gap_note
 
-__all__ = ["Comparison", "ExplanationSet"]
+__all__ = ["Comparison", "ExplanationSet", "explain_each"]
 
 
 @dataclasses.dataclass(repr=False)
@@ -199,3 +201,26 @@ class ExplanationSet:
         if not out:
             raise ValueError(f"{path} holds no explanation.")
         return cls(out)
+
+
+def explain_each(texts, explain_one, show_progress_bar: bool = False) -> ExplanationSet:
+    """Each text explained by ``explain_one(text)`` (``explain(model, [t1, t2, ...])``): an :class:`ExplanationSet`,
+    with one warning for the texts whose completeness gap is above the book's threshold (each text's notes say so)
+    instead of one per text; every other warning passes through."""
+    from .config import tqdm
+
+    out = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CompletenessGap)
+        for value in tqdm(texts, desc="explain", unit="text", disable=not show_progress_bar):
+            out.append(explain_one(value))
+    for w in caught:
+        if not issubclass(w.category, CompletenessGap):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    over = [e.numbers["completeness_gap"] for e in out
+            if weights_gap_note(e.numbers["completeness_gap"], e.method, None)]
+    if over:
+        warnings.warn(f"{len(over)} of {len(out)} texts have a completeness gap above the book's threshold (worst "
+                      f"{max(over):.1%}): their notes say so; raise n_steps (IG) or max_evals (SHAP).",
+                      CompletenessGap, stacklevel=3)
+    return ExplanationSet(out)

@@ -23,7 +23,7 @@ import pandas as pd
 # the share of the score above which a decomposition is not printed as an equation: the book's one gap threshold
 from .attribution.words import GAP_THRESHOLD
 
-__all__ = ["GAP_THRESHOLD", "diverging", "sequential", "spans", "pair_matrix_svg", "page", "ansi_words", "wrap",
+__all__ = ["GAP_THRESHOLD", "CompletenessGap", "weights_gap_note", "diverging", "sequential", "spans", "pair_matrix_svg", "page", "ansi_words", "wrap",
            "fit_lines", "score_line", "reference_sentence", "word_strip", "pair_matrix", "compare_strips"]
 
 _RED, _BLUE = (178, 24, 43), (33, 102, 172)  # the ends of matplotlib's RdBu_r, as the book's figures use
@@ -147,6 +147,21 @@ def score_line(numbers: dict, similarity: str) -> str:
             f"reference terms ({n['reference']:+.4f}) do NOT add up to it: they miss it by "
             f"{n['completeness_gap']:.1%} of the score at {n['n_steps']} quadrature points, above the "
             f"{GAP_THRESHOLD:.0%} the book accepts, so read the pairs below as approximate")
+
+
+class CompletenessGap(UserWarning):
+    """An explanation whose completeness gap is above :data:`GAP_THRESHOLD` (its parts do not add up)."""
+
+
+def weights_gap_note(gap: float, method: str, n_steps) -> str | None:
+    """The note a text's word weights carry when their completeness gap is above :data:`GAP_THRESHOLD` (the
+    book's Eq. eq-ig-norm): what it means and the setting that closes it; None within the threshold."""
+    if not gap > GAP_THRESHOLD:
+        return None
+    fix = {"ig": f"raise n_steps (IG's quadrature points, {n_steps} here)", "shap": "raise max_evals"}.get(
+        method, "change the method's settings")
+    return (f"completeness gap {gap:.1%}, above the {GAP_THRESHOLD:.0%} the book accepts: the attributions miss the "
+            f"change of the embedding by that much, so read the weights as approximate; {fix}")
 
 
 def reference_sentence(numbers: dict) -> str:

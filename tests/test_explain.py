@@ -74,6 +74,26 @@ def test_an_exact_text_defaults_to_the_fast_settings_and_everything_else_to_fp32
     assert ex.explain(st_model, TEXT, method="shap", max_evals=40, cache=False).settings["precision"] == "fp32"
 
 
+def test_a_text_whose_gap_is_above_the_threshold_says_so_in_its_notes_and_one_warning(st_model, one):
+    """Too few quadrature points leave the weights short of the embedding's change: the explanation says so in a
+    note and a warning (a set of texts: one warning for all); within the threshold nothing is added."""
+    import warnings
+
+    from helpers.views import GAP_THRESHOLD, CompletenessGap
+
+    with pytest.warns(CompletenessGap, match="raise n_steps") as caught:
+        e = ex.explain(st_model, "007 is 007", n_steps=2, projections=4, cache=False)
+    assert e.numbers["completeness_gap"] > GAP_THRESHOLD and len(caught) == 1
+    assert any(n.startswith(f"completeness gap {e.numbers['completeness_gap']:.1%}, above the 1%") for n in e.notes)
+    assert one.numbers["completeness_gap"] <= GAP_THRESHOLD and not any("above the" in n for n in one.notes)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        many = ex.explain(st_model, [TEXT, OTHER, "007 is 007"], n_steps=2, projections=4, cache=False)
+    over = sum(x.numbers["completeness_gap"] > GAP_THRESHOLD for x in many.explanations)
+    gap_warnings = [str(w.message) for w in caught if issubclass(w.category, CompletenessGap)]
+    assert over >= 1 and len(gap_warnings) == 1 and gap_warnings[0].startswith(f"{over} of 3 texts")
+
+
 def test_a_pair_sums_to_the_models_own_similarity(st_model):
     e = ex.explain(st_model, TEXT, OTHER)
     sim = float(st_model.similarity(st_model.encode([TEXT]), st_model.encode([OTHER]))[0, 0])
