@@ -19,7 +19,7 @@ import numpy as np
 
 __all__ = ["ROOT", "data_dir", "results_base", "results_dir", "CHAPTER_RESULTS", "cache_dir", "settings_key",
            "settings_location", "as_stored", "settings_differences", "cached_table", "frame_digest", "code_digest",
-           "check_count", "seed_everything",
+           "check_count", "check_flag", "FLAG_WORDS", "seed_everything",
            "TEXT_PROGRESS", "tqdm"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,6 +183,20 @@ def check_count(name: str, value, minimum: int = 1, allow_none: bool = False):
         what = f"a whole number >= {minimum}" + (" or None" if allow_none else "")
         raise ValueError(f"{name} must be {what}, got {value!r}.")
     return int(value)
+
+
+#: Strings that spell a yes or a no: refused where a flag or a path is expected (a flag written as text on a command
+#: line or in a parameters file would otherwise count as true, or name a file).
+FLAG_WORDS = ("true", "false", "yes", "no", "none", "on", "off", "0", "1")
+
+
+def check_flag(name: str, value) -> bool:
+    """A True/False argument (numpy's bool too); else a ValueError naming it (the string 'False' is true in Python,
+    so a flag given as text would silently mean the opposite)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    hint = " (a string is not a flag: the string 'False' counts as true)" if isinstance(value, str) else ""
+    raise ValueError(f"{name} must be True or False, got {value!r}{hint}.")
 
 
 def seed_everything(seed: int) -> np.random.Generator:

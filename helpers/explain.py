@@ -305,7 +305,7 @@ def _check_arguments(texts, text, other, o: dict):
     """Every check of :func:`explain`'s arguments before a model is loaded, each error naming the argument; returns
     the method (a checked name, or the method object as given)."""
     from .attribution import QUADRATURES, check_baseline
-    from .config import check_count
+    from .config import check_count, check_flag
     from .precision import check_precision
 
     if texts is not None:
@@ -321,6 +321,8 @@ def _check_arguments(texts, text, other, o: dict):
     for name, value in given + [("other", other)]:
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ValueError(f"{name} must be a non-empty string, got {value!r}.")
+    check_flag("exact", o["exact"])
+    check_flag("show_progress_bar", o["show_progress_bar"])
     check_count("n_steps", o["n_steps"], 1, allow_none=True)
     check_count("batch_size", o["batch_size"], 1)
     check_count("internal_batch_size", o["internal_batch_size"], 1, allow_none=True)

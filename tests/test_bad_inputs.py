@@ -94,6 +94,8 @@ CASES = [
      ValueError, "chunk_size"),
     ("n_steps 2.5", lambda c: attr.word_weights(c["bert"], [SENTENCE], attr.IG(n_steps=2.5), cache=False), ValueError,
      "n_steps"),
+    ("sketch misspelled, exact", lambda c: attr.word_weights(c["bert"], [SENTENCE], attr.IG(n_steps=4, sketch="Gaussian"),
+                                                            cache=False), ValueError, "sketch must be one of"),
     ("projections 0", lambda c: attr.word_weights(c["bert"], [SENTENCE], attr.IG(n_steps=4, projections=0), cache=False),
      ValueError, "projections"),
     ("shap max_evals 0", lambda c: attr.word_weights(c["bert"], [SENTENCE], attr.SHAP(max_evals=0), cache=False),

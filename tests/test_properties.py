@@ -94,6 +94,42 @@ def test_explain_gives_finite_weights_on_the_texts_words_or_refuses(text):
     assert table["word"].map(lambda w: bool(w) and w.strip() == w).all()
 
 
+NOT_A_FLAG = st.one_of(st.text(max_size=6), st.sampled_from(["False", "false", "no", "0", "None", "True"]),
+                       st.integers(), st.floats(allow_nan=True), st.none(), st.just([False]))
+FLAG_WORD = st.tuples(st.sampled_from(__import__("helpers.config", fromlist=["FLAG_WORDS"]).FLAG_WORDS),
+                      st.sampled_from([str.lower, str.upper, str.title, lambda w: f" {w} "])).map(lambda t: t[1](t[0]))
+
+
+@FAST
+@given(flag=NOT_A_FLAG)
+@example(flag="False")
+def test_a_flag_that_is_not_true_or_false_is_refused_naming_it(flag):
+    """``exact="False"`` is a true string: it must not silently explain exactly (nor ``exact=None`` sketch)."""
+    for name in ("exact", "show_progress_bar"):
+        with pytest.raises(ValueError, match=f"{name} must be True or False"):
+            ex.explain("tiny-random-bert", "A man plays.", cache=False, **{name: flag})
+
+
+@FAST
+@given(word=FLAG_WORD)
+@example(word="False")
+def test_a_cache_spelled_as_a_flag_is_refused_and_writes_no_file(tmp_path_factory, word):
+    """``cache="False"`` would otherwise be the path of a new cache file named False in the working folder."""
+    import os
+
+    folder, here = tmp_path_factory.mktemp("cwd"), os.getcwd()
+    os.chdir(folder)
+    try:
+        with pytest.raises(ValueError, match="is a word, not a path"):
+            attr.word_weights(load_encoder("tiny-random-bert"), ["A man plays."], attr.IG(n_steps=2, projections=2),
+                              cache=word, progress=False)
+        with pytest.raises(ValueError, match="is a word, not a path"):
+            ex.explain("tiny-random-bert", "A man plays.", cache=word)
+    finally:
+        os.chdir(here)
+    assert not any(folder.iterdir())
+
+
 # --------------------------------------------------------------------------- loaders: a bad row is an error naming its line
 FIELD = st.text(st.characters(blacklist_characters="\t\n", blacklist_categories=("Cs",)), min_size=0, max_size=12)
 SCORE = st.one_of(st.floats(-1, 6).map(lambda f: f"{f:.3f}"),

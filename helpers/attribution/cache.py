@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import cache_dir, settings_key
+from ..config import FLAG_WORDS, cache_dir, settings_key
 
 __all__ = ["CacheError", "AttributionCache"]
 
@@ -185,12 +185,18 @@ class AttributionCache:
 
     @classmethod
     def open(cls, cache):
-        """``cache`` as word_weights takes it: True (the default file), a path, an AttributionCache, or False."""
-        if not cache:
-            return None
+        """``cache`` as word_weights takes it: True (the default file), a path, an AttributionCache, or False (or
+        None); a word that spells a flag (``"False"``) or anything else is refused, naming the argument."""
         if isinstance(cache, cls):
             return cache
-        return cls(None if cache is True else cache)
+        if cache is None or isinstance(cache, (bool, np.bool_)):
+            return cls() if cache else None
+        if isinstance(cache, str) and cache.strip().lower() in FLAG_WORDS:
+            raise ValueError(f"cache={cache!r} is a word, not a path: pass cache=True (the book's cache), cache=False "
+                             "(none), or the path of a file.")
+        if not isinstance(cache, (str, os.PathLike)) or not str(cache).strip():
+            raise TypeError(f"cache must be True, False, the path of a file or an AttributionCache, got {cache!r}.")
+        return cls(cache)
 
     def __len__(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM weights").fetchone()[0]

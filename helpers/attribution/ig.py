@@ -221,6 +221,8 @@ class IG(Method):
         check_count("chunk_size", self.chunk_size, 1)
         check_count("seed", self.seed, 0)
         check_count("projections", self.projections, 1, allow_none=True)
+        if self.sketch not in SKETCHES:
+            raise ValueError(f"sketch must be one of {SKETCHES}, got {self.sketch!r}.")
         _quadrature(self.quadrature, self.n_steps)
         check_baseline(self.baseline)
 
