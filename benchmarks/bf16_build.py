@@ -56,7 +56,8 @@ def record(bf16_results: Path, fp32_results: Path, log: Path | None = None, note
            "fp32_reference": {"commit": reference.get("commit"), "note": reference.get("note")},
            "intervals": within.to_dict("records"),
            "tables_outside": int((within["outside"] > 0).sum()),
-           "verdicts_differ": int((within["findings_differ"] != "").sum())}
+           "verdicts_differ": int((within["findings_differ"] != "").sum()),
+           "tables_unmatched": int((within["unmatched"] != "").sum())}
     return out
 
 

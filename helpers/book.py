@@ -335,8 +335,9 @@ def _compare(args) -> int:
     if args.intervals:
         within = compare_within_intervals(Path(args.before), Path(args.after))
         print("\nAgainst the intervals of BEFORE:\n" + within.to_string(index=False))
-        bad = within[(within["outside"] > 0) | (within["findings_differ"] != "")]
-        print(f"\n{len(within)} tables with intervals or verdicts: {len(bad)} outside or with other findings")
+        bad = within[(within["outside"] > 0) | (within["findings_differ"] != "") | (within["unmatched"] != "")]
+        print(f"\n{len(within)} tables with intervals or verdicts: {len(bad)} outside, with other findings or "
+              "not comparable (unmatched)")
         return 0 if bad.empty else 1
     return 0 if (table["status"] == "same").all() else 1
 

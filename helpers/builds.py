@@ -148,8 +148,10 @@ def compare_within_intervals(before: Path, after: Path) -> "pd.DataFrame":
     the same rows and columns, every column ``x`` that has ``x_low`` and ``x_high`` beside it is checked row by row
     (after's ``x`` within before's [``x_low``, ``x_high``]), and the words of :data:`FINDING_COLUMNS` must be equal.
     One row per such table: ``checked`` values, ``outside`` (how many fall outside), ``worst`` (the column and row
-    furthest outside, in units of the interval's half-width) and ``findings_differ``. Tables with no interval and
-    no finding column are left to :func:`compare_results` (exact)."""
+    furthest outside, in units of the interval's half-width), ``findings_differ``, and ``unmatched``: why a table
+    of ``before`` with intervals or findings could not be checked (missing in ``after``, other columns or another
+    number of rows), which counts against it as an outside value does. Tables with no interval and no finding
+    column are left to :func:`compare_results` (exact)."""
     import numpy as np
     import pandas as pd
 
@@ -157,16 +159,20 @@ def compare_within_intervals(before: Path, after: Path) -> "pd.DataFrame":
     rows = []
     for a in sorted(before.rglob("*.csv")):
         rel = a.relative_to(before)
-        b = after / rel
-        if not b.is_file():
-            continue
-        fa, fb = _frame(a), _frame(b)
-        if list(fa.columns) != list(fb.columns) or len(fa) != len(fb):
-            continue
+        fa = _frame(a)
         names = [c for c in fa.columns if f"{c}_low" in fa.columns and f"{c}_high" in fa.columns
                  and pd.api.types.is_numeric_dtype(fa[c])]
         findings = [c for c in fa.columns if str(c).lower() in FINDING_COLUMNS]
         if not names and not findings:
+            continue
+        b = after / rel
+        fb = _frame(b) if b.is_file() else None
+        unmatched = ("missing in after" if fb is None else
+                     f"columns differ: {sorted(set(fa.columns) ^ set(fb.columns))}" if list(fa.columns) != list(fb.columns)
+                     else f"{len(fa)} rows before, {len(fb)} after" if len(fa) != len(fb) else "")
+        if unmatched:  # not checked: never counted as inside
+            rows.append({"file": str(rel), "checked": 0, "outside": 0, "worst": "", "findings_differ": "",
+                         "unmatched": unmatched})
             continue
         checked, outside, worst = 0, 0, (0.0, "")
         for c in names:
@@ -188,5 +194,5 @@ def compare_within_intervals(before: Path, after: Path) -> "pd.DataFrame":
                                               == fb[c].astype(object).fillna("").astype(str).to_numpy()).all()]
         rows.append({"file": str(rel), "checked": checked, "outside": outside,
                      "worst": f"{worst[1]} ({worst[0]:.2f} half-widths out)" if worst[1] else "",
-                     "findings_differ": ", ".join(map(str, differ))})
-    return pd.DataFrame(rows, columns=["file", "checked", "outside", "worst", "findings_differ"])
+                     "findings_differ": ", ".join(map(str, differ)), "unmatched": ""})
+    return pd.DataFrame(rows, columns=["file", "checked", "outside", "worst", "findings_differ", "unmatched"])

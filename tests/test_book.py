@@ -326,8 +326,16 @@ def test_compare_within_intervals_flags_a_value_outside_and_a_changed_verdict(tm
     base.assign(r2=[0.39, 0.50, 0.05]).to_csv(after / "table.csv", index=False)
     ok = builds.compare_within_intervals(tmp_path / "before", tmp_path / "after")
     assert ok.to_dict("records") == [{"file": "t/table.csv", "checked": 2, "outside": 0, "worst": "",
-                                      "findings_differ": ""}]
+                                      "findings_differ": "", "unmatched": ""}]
     base.assign(r2=[0.45, 0.50, 0.90], verdict=["partly reproduced", "not reproduced", "n/a"]).to_csv(
         after / "table.csv", index=False)
     bad = builds.compare_within_intervals(tmp_path / "before", tmp_path / "after").iloc[0]
     assert bad["outside"] == 1 and bad["worst"].startswith("r2 row 0 (0.50") and bad["findings_differ"] == "verdict"
+    # a table that lost a row, lost a column or is missing cannot be checked: it is named, never passed in silence
+    base.iloc[:2].to_csv(after / "table.csv", index=False)
+    (before / "other.csv").write_bytes((before / "table.csv").read_bytes())
+    base.to_csv(before / "gone.csv", index=False)
+    base.drop(columns="r2_high").to_csv(after / "other.csv", index=False)
+    unmatched = builds.compare_within_intervals(tmp_path / "before", tmp_path / "after").set_index("file")["unmatched"]
+    assert unmatched.to_dict() == {"t/gone.csv": "missing in after", "t/other.csv": "columns differ: ['r2_high']",
+                                   "t/table.csv": "3 rows before, 2 after"}
