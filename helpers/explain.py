@@ -239,6 +239,10 @@ TEXT_STEPS = 20
 #: passes for all-MiniLM-L6-v2; these settings cut a 21-word sentence from 41 s to about 16 s on 2 cores with
 #: AVX-512 BF16, at the same completeness gap and word order (benchmarks/explain_speed.py, "exact defaults").
 EXACT_PRECISION, EXACT_CHUNK = "auto", 16
+#: A longer text pushes fewer directions back at once (16 x 20 points x 32 tokens at most): for a 127-token text
+#: 16 directions took 1.3 GB and 136 s, 4 took 0.75 GB and 114 s (a 384-token text through a larger model would
+#: otherwise need gigabytes).
+EXACT_ROWS = EXACT_CHUNK * 20 * 32
 #: The sketch's cotangent chunk when ``internal_batch_size`` is not given (its 16 directions in 4 passes: the
 #: fastest in fp32, benchmarks/explain_speed.py).
 SKETCH_CHUNK = 4
@@ -271,7 +275,7 @@ def explain(model, text, other: str | None = None, method: str = "ig", reference
     Names as sentence-transformers and captum use them: ``batch_size`` (SHAP's model calls per batch),
     ``show_progress_bar`` (for a list of texts: one bar over the texts), ``device``, ``internal_batch_size`` (how
     many output directions IG pushes back at once: the memory knob, as captum's bounds memory; by default 4 for the
-    sketch and :data:`EXACT_CHUNK` for ``exact=True``).
+    sketch; for ``exact=True`` 16, fewer for a text over 32 tokens).
     ``cache``: True (the book's attribution cache: explaining the same text again is instant), a path, or False.
     ``precision``: ``fp32``, ``bf16`` (the model's passes in bfloat16, :mod:`helpers.precision`; the stated gap
     is measured against fp32 outputs, so it includes the rounding) or ``auto`` (bf16 where the hardware
@@ -337,17 +341,20 @@ def _check_arguments(texts, text, other, o: dict):
     return method
 
 
-def _text_method(o: dict, used: str):
+def _text_method(o: dict, used: str, tokens: int = 0):
     """The method object one text is explained with: the one given, or one built from explain()'s keywords (IG's,
-    SHAP's, or a registered method's defaults) in the precision resolved for this model."""
+    SHAP's, or a registered method's defaults) in the precision resolved for this model; ``tokens``: the longest
+    input the model will read (an exact explanation's chunk shrinks with it, :data:`EXACT_ROWS`)."""
     from .attribution import IG, SHAP, make_method
 
     method = o["method"]
     if not isinstance(method, str):
         return method
     if method == "ig":
-        chunk = o["internal_batch_size"] or (EXACT_CHUNK if o["exact"] else SKETCH_CHUNK)
-        return IG(n_steps=o["n_steps"] or TEXT_STEPS, quadrature=o["quadrature"], baseline=o["baseline"],
+        steps = o["n_steps"] or TEXT_STEPS
+        chunk = o["internal_batch_size"] or (max(1, min(EXACT_CHUNK, EXACT_ROWS // (steps * max(1, tokens))))
+                                             if o["exact"] else SKETCH_CHUNK)
+        return IG(n_steps=steps, quadrature=o["quadrature"], baseline=o["baseline"],
                   projections=None if o["exact"] else o["projections"], chunk_size=chunk,
                   seed=o["seed"], precision=used)
     if method == "shap":
@@ -378,7 +385,7 @@ def _explain_loaded(loaded: dict, text: str, other, o: dict, info, progress: boo
 def _explain_text(loaded: dict, text: str, o: dict, info, progress: bool) -> "Explanation":
     """One text's word weights (and KL and I with a reference table)."""
     encoder, used, label = loaded["encoder"], loaded["precision"], loaded["label"]
-    spec = _text_method(o, used)
+    spec = _text_method(o, used, min(n_tokens(encoder, text), encoder.max_length))
     n_steps, projections = getattr(spec, "n_steps", None), getattr(spec, "projections", None)
     table, notes = _text_weights(encoder, text, spec, o["cache"], o["long"], progress)
     notes.insert(0, loaded["note"])

@@ -72,6 +72,12 @@ def test_an_exact_text_defaults_to_the_fast_settings_and_everything_else_to_fp32
     assert chunks[-1] == ex.SKETCH_CHUNK and one.settings["precision"] == "fp32"
     assert ex.explain(st_model, TEXT, OTHER, n_steps=8, cache=False).settings["precision"] == "fp32"
     assert ex.explain(st_model, TEXT, method="shap", max_evals=40, cache=False).settings["precision"] == "fp32"
+    # a longer text pushes fewer directions at once (16 x 20 points x 32 tokens at most), never fewer than one
+    options = {"method": "ig", "exact": True, "n_steps": None, "quadrature": "gausslegendre", "baseline": "pad",
+               "projections": 16, "internal_batch_size": None, "seed": 0}
+    assert [ex._text_method(options, "fp32", tokens).chunk_size for tokens in (25, 32, 64, 128, 256, 10 ** 6)] == [
+        16, 16, 8, 4, 2, 1]
+    assert ex._text_method({**options, "internal_batch_size": 32}, "fp32", 512).chunk_size == 32
 
 
 def test_a_text_whose_gap_is_above_the_threshold_says_so_in_its_notes_and_one_warning(st_model, one):
