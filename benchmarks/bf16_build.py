@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from helpers import builds  # noqa: E402
 from helpers.precision import hardware  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "bf16_build_cpu.json"

@@ -20,7 +20,6 @@ import torch
 from scipy.stats import spearmanr
 
 from helpers import attribution as attr
-from helpers.data import load_sentences
 from helpers.encoders import load_encoder
 
 DEFAULT_SENTENCES = ["A man is playing a guitar.", "A man with a hard hat is dancing.",
