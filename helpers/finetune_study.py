@@ -50,8 +50,8 @@ def finetune_study(mlm, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.DataF
     measured, ``train_designs`` trained when missing, their lengths) and ``mlm_settings`` (the MLM's ``mlm_steps``,
     ``mlm_hidden``, ``mlm_layers``, written into the stand-in row). Returns ``trajectory``, ``checkpoint_weights``,
     ``summary``, ``designs``, ``contrasts``, ``stand_in`` and, when recorded, ``budget_curve``; ``figures``:
-    ``verdict`` (:func:`helpers.finetuning.finetune_verdict`: the runs' ends and the chapter's verdict),
-    ``checkpoints`` (each measured checkpoint's folder) and ``budget_curve`` (empty when not recorded)."""
+    ``verdict`` (:func:`helpers.finetuning.finetune_verdict`: the runs' ends and the chapter's verdict) and
+    ``budget_curve`` (empty when not recorded)."""
     trajectory, weights = finetune_runs(
         mlm, sample, info, stsb, corpus, triplets, objectives=objectives, pooling=pooling, steps=steps,
         save_steps=save_steps, controls=controls, batch_size=batch_size, lr=lr, temperature=temperature, method=method,
@@ -70,5 +70,4 @@ def finetune_study(mlm, sample: pd.DataFrame, info: pd.DataFrame, stsb: pd.DataF
         results.FINETUNE, trajectory=trajectory.drop(columns=["checkpoint"]), checkpoint_weights=weights,
         summary=trajectory_summary(trajectory), designs=designs_table, contrasts=contrasts, stand_in=stand_in,
         **({"budget_curve": curve} if len(curve) else {}),
-        figures={"verdict": verdict, "checkpoints": trajectory[["run", "objective", "step", "checkpoint"]],
-                 "budget_curve": curve})
+        figures={"verdict": verdict, "budget_curve": curve})
