@@ -167,9 +167,14 @@ def compare_within_intervals(before: Path, after: Path) -> "pd.DataFrame":
             continue
         b = after / rel
         fb = _frame(b) if b.is_file() else None
-        unmatched = ("missing in after" if fb is None else
-                     f"columns differ: {sorted(set(fa.columns) ^ set(fb.columns))}" if list(fa.columns) != list(fb.columns)
-                     else f"{len(fa)} rows before, {len(fb)} after" if len(fa) != len(fb) else "")
+        unmatched = ""
+        if fb is None:
+            unmatched = "missing in after"
+        elif list(fa.columns) != list(fb.columns):
+            changed = sorted(set(fa.columns) ^ set(fb.columns))
+            unmatched = f"columns differ: {changed}" if changed else "columns in another order"
+        elif len(fa) != len(fb):
+            unmatched = f"{len(fa)} rows before, {len(fb)} after"
         if unmatched:  # not checked: never counted as inside
             rows.append({"file": str(rel), "checked": 0, "outside": 0, "worst": "", "findings_differ": "",
                          "unmatched": unmatched})
