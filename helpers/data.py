@@ -257,6 +257,15 @@ def _read_hub(dataset: str, split: str) -> pd.DataFrame:  # pragma: no cover - n
         ) from exc
 
 
+def _check_dataset(dataset) -> None:
+    """``dataset`` is a registered name; else an error listing them (and, for a text with spaces, saying that a
+    corpus of one's own is a list of sentences, as ``explain(reference=[...])`` takes it)."""
+    if dataset not in REGISTRY:
+        hint = (" It looks like a sentence: where a corpus of your own is taken (explain's reference=), pass a "
+                "list of sentences." if isinstance(dataset, str) and " " in dataset.strip() else "")
+        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(REGISTRY)}.{hint}")
+
+
 def load_sentences(dataset: str, split: str | None = None, data_dir=None, limit: int | None = None,
                    seed: int = 0, deduplicate: bool = False, strict: bool = True) -> pd.DataFrame:
     """Load the sentences of a dataset (paper section 5.1, appendix F.1).
@@ -277,8 +286,7 @@ def load_sentences(dataset: str, split: str | None = None, data_dir=None, limit:
     Returns a DataFrame with ``sentence_id`` (0..n-1 in the full split, stable across
     samples), ``text`` and the dataset's extra columns (``pair_id``, ``side``, ``score``...).
     """
-    if dataset not in REGISTRY:
-        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(REGISTRY)}.")
+    _check_dataset(dataset)
     root, entry = _resolve_data_dir(data_dir), REGISTRY[dataset]
     available = tuple(entry.local_files) if root is not None else entry.hub_splits
     if split is None:
@@ -326,8 +334,7 @@ def evaluation_sentences(dataset: str, data_dir=None, limit: int | None = None, 
     the paper's appendix F sample. No training corpus of the book contains any of them
     (:func:`held_out_texts`). ``limit``/``seed``: a reproducible subsample of those.
     """
-    if dataset not in REGISTRY:
-        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(REGISTRY)}.")
+    _check_dataset(dataset)
     if REGISTRY[dataset].evaluation_split is not None:
         full = load_sentences(dataset, REGISTRY[dataset].evaluation_split, data_dir=data_dir)
     else:

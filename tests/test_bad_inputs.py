@@ -87,6 +87,8 @@ CASES = [
      ValueError, "parallel"),
     ("limit negative", lambda c: data.load_sentences("wiki", data_dir=c["data"], limit=-1),
      ValueError, "limit"),
+    ("a sentence where a dataset name goes", lambda c: data.load_sentences("a man plays", data_dir=c["data"]),
+     ValueError, "pass a list of sentences"),
     # attribution arguments
     ("chunk_size -1", lambda c: attr.word_weights(c["bert"], [SENTENCE], attr.IG(n_steps=4, chunk_size=-1), cache=False),
      ValueError, "chunk_size"),
