@@ -31,6 +31,10 @@ def _read_texts(source: str) -> list:
     texts = [line.strip() for line in lines if line.strip()]
     if not texts:
         raise ValueError(f"--texts-file: {where} holds no text (one text per line).")
+    if len(texts) < len(lines):
+        skipped = len(lines) - len(texts)
+        print(f"--texts-file: {skipped} blank line{'s' if skipped > 1 else ''} of {where} skipped, so a text's number "
+              "[k] counts the texts, not the file's lines (each explanation keeps its text).", file=sys.stderr)
     return texts
 
 

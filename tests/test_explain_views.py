@@ -143,6 +143,7 @@ def test_the_cli_round_trips_a_file_of_texts_to_json_lines(tmp_path):
     run = subprocess.run([sys.executable, "-m", "helpers", "explain", "--model", "tiny-random-bert", "--texts-file",
                           str(source), "--jsonl", str(out), "--no-colour"], capture_output=True, text=True, check=True)
     assert len(out.read_text().splitlines()) == 3 and "3/3" in run.stderr
+    assert "1 blank line of" in run.stderr and "counts the texts, not the file's lines" in run.stderr
     back = ex.ExplanationSet.read_jsonl(out)
     direct = ex.explain("tiny-random-bert", texts)
     pd.testing.assert_frame_equal(back.table, direct.table)
