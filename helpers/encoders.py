@@ -361,14 +361,20 @@ def roster_rows(spec="offline", self_trained: dict | None = None, include_mpnet:
     Each contrastive row names its base row, so tables can show the difference.
     """
     if isinstance(spec, (list, tuple)):
+        if not spec:
+            raise ValueError("roster is an empty list: give at least one entry {name, pooling, base}, or 'offline'.")
         rows = []
         for entry in spec:
-            if not {"name", "pooling"} <= set(entry):
+            if not isinstance(entry, dict) or not {"name", "pooling"} <= set(entry):
                 raise ValueError(f"a roster entry needs 'name' and 'pooling' (and optionally 'base', 'row'): {entry}")
             rows.append({"row": entry.get("row", f"{entry['name']} ({entry['pooling'].upper()})"),
                          "name": entry["name"], "pooling": entry["pooling"], "base": entry.get("base"),
                          "kind": entry.get("kind", "contrastive" if entry.get("base") else "base")})
         names = {r["row"] for r in rows}
+        if len(names) < len(rows):
+            twice = sorted({r["row"] for r in rows if sum(x["row"] == r["row"] for x in rows) > 1})
+            raise ValueError(f"roster rows must differ: {twice} appear more than once (their tables would merge); "
+                             "give each entry its own 'row' label.")
         for r in rows:
             if r["base"] and r["base"] not in names:
                 raise ValueError(f"row {r['row']!r} names the base {r['base']!r}, which is not in the roster.")

@@ -19,7 +19,7 @@ import torch
 
 from helpers import attribution as attr
 from helpers import data, information, regression, training
-from helpers.encoders import load_encoder, resolve_model_path
+from helpers.encoders import load_encoder, resolve_model_path, roster_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCE = "A man is playing a guitar."
@@ -87,6 +87,10 @@ CASES = [
      ValueError, "parallel"),
     ("limit negative", lambda c: data.load_sentences("wiki", data_dir=c["data"], limit=-1),
      ValueError, "limit"),
+    ("an empty roster", lambda c: roster_rows([]), ValueError, "roster is an empty list"),
+    ("a roster entry that is a name", lambda c: roster_rows(["tiny-random-bert"]), ValueError, "needs 'name' and 'pooling'"),
+    ("a roster row twice", lambda c: roster_rows([{"name": "tiny-random-bert", "pooling": "mean"}] * 2), ValueError,
+     "appear more than once"),
     ("a sentence where a dataset name goes", lambda c: data.load_sentences("a man plays", data_dir=c["data"]),
      ValueError, "pass a list of sentences"),
     # attribution arguments
