@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import json
 import re
+import sys
 import time
 import uuid
 import warnings
@@ -342,7 +343,21 @@ def main(argv=None) -> int:
                         help="the model's arithmetic: bf16 is faster where the hardware has bf16 units")
     parser.add_argument("--plan", action="store_true", help="print the tasks and their estimated cost, then stop")
     args = parser.parse_args(argv)
-    roster = json.loads(args.roster) if args.roster.startswith("[") else args.roster
+    try:
+        return _main(args)
+    except (ValueError, FileNotFoundError) as err:  # json's decode error is a ValueError
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(args) -> int:
+    """The command, its arguments parsed (an argument at fault is a ValueError naming it)."""
+    check_count("workers", args.workers, 1, allow_none=True)
+    try:
+        roster = json.loads(args.roster) if args.roster.lstrip().startswith("[") else args.roster
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--roster is not valid JSON ({err}): give offline, paper, or a JSON list such as "
+                         '\'[{"name": "all-MiniLM-L6-v2", "pooling": "mean", "base": null}]\'.') from None
     self_trained = None
     if roster == "offline":
         from .training import self_trained_pair

@@ -123,3 +123,16 @@ def test_weights_by_row_feed_the_regression(client, tasks, tmp_path, data_dir):
     with pytest.raises(ValueError, match="lack 1 of the sentences"):
         roster_results(rows, pd.concat([sentences, pd.DataFrame({"sentence_id": [10**9], "text": ["new ."]})]),
                        sentences, "stsb", methods=("ig",), n_boot=10, precomputed=given, progress=False)
+
+
+def test_the_command_refuses_a_bad_argument_in_one_line_naming_it(capsys):
+    """An empty roster crashed with KeyError 'estimated_seconds', bad JSON with a traceback, and --workers 0 fell back
+    to every core in silence: each is now one line on stderr naming the argument, and exit status 2."""
+    tiny = '[{"name": "tiny-random-bert", "pooling": "mean"}]'
+    for argv, fragment in ((["--roster", "[]"], "roster is an empty list"),
+                           (["--roster", "[oops"], "--roster is not valid JSON"),
+                           (["--roster", tiny, "--workers", "0"], "workers must be a whole number >= 1"),
+                           (["--roster", tiny, "--n-sentences", "0"], "n_sentences must be")):
+        assert sweep.main(argv + ["--plan"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and fragment in err and "Traceback" not in err, err
