@@ -222,7 +222,7 @@ def _from_sentence_transformer(model, pooling: str, normalize, device) -> Encode
     if getattr(model, "truncate_dim", None) is not None:
         entries.append(("truncate", model.truncate_dim))
     pooling = _auto_pooling(pooling, chosen, "the SentenceTransformer")
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = _device(device)
     post, final = post_modules(entries, normalize, device)
     auto_model = first.auto_model.to(device).eval()
     auto_model.requires_grad_(False)
@@ -243,6 +243,25 @@ def _auto_pooling(pooling: str, chosen: str | None, where: str, is_st: bool = Tr
     if chosen is None:  # not a sentence-transformers model: the book's default, MEAN
         return "mean"
     warnings.warn(f"pooling='auto': {where} pools with {chosen!r}.", PoolingChoice, stacklevel=3)
+    return chosen
+
+
+def _device(device) -> torch.device:
+    """``device`` as torch names it (None: the GPU when there is one), checked: a GPU this torch cannot reach is an
+    error naming the argument, not an assertion from inside torch."""
+    try:
+        chosen = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device={device!r} is not a device torch knows ({err}): pass 'cpu', 'cuda' or "
+                         "'cuda:0'.") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}, but this torch sees no CUDA GPU (torch {torch.__version__}): leave device "
+                         "out (the GPU is used when there is one) or pass 'cpu'.")
+    try:
+        torch.empty(0, device=chosen)
+    except RuntimeError as err:
+        raise ValueError(f"device={device!r} cannot be used here ({str(err).splitlines()[0]}): leave device out or "
+                         "pass 'cpu'.") from None
     return chosen
 
 
@@ -283,7 +302,7 @@ def load_encoder(name_or_path, pooling: str = "auto", normalize: bool | str = Fa
         raise UnsupportedPooling(st["pooling_error"])
     pooling = _auto_pooling(pooling, st and st["pooling"], f"{name_or_path}'s modules.json" if st else name_or_path,
                             is_st=bool(st))
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = _device(device)
     post, normalize = post_modules(st["post"] if st else [], normalize, device)
     tokenizer, model = _load_transformer(name_or_path, path, pooling, offline)
     model.to(device).eval()
