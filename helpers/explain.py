@@ -236,8 +236,8 @@ def attrs_units(encoder) -> pd.DataFrame:
 TEXT_STEPS = 20
 #: An exact text explanation's defaults (``precision`` and ``internal_batch_size`` not given): bf16 where the
 #: hardware computes it natively, 16 output directions pushed back at once. An exact explanation is 384 backward
-#: passes for all-MiniLM-L6-v2; these settings cut a 21-word sentence from 41 s to about 16 s on 2 cores with
-#: AVX-512 BF16, at the same completeness gap and word order (benchmarks/explain_speed.py, "exact defaults").
+#: passes for all-MiniLM-L6-v2; these settings cut a 21-word sentence from 30 s to 16 s on 2 cores with AVX-512
+#: BF16, at the same completeness gap and word order (benchmarks/explain_speed.py --exact-defaults).
 EXACT_PRECISION, EXACT_CHUNK = "auto", 16
 #: A longer text pushes fewer directions back at once (16 x 20 points x 32 tokens at most): for a 127-token text
 #: 16 directions took 1.3 GB and 136 s, 4 took 0.75 GB and 114 s (a 384-token text through a larger model would

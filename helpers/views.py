@@ -23,7 +23,8 @@ import pandas as pd
 # the share of the score above which a decomposition is not printed as an equation: the book's one gap threshold
 from .attribution.words import GAP_THRESHOLD
 
-__all__ = ["GAP_THRESHOLD", "CompletenessGap", "weights_gap_note", "diverging", "sequential", "spans", "pair_matrix_svg", "page", "ansi_words", "wrap",
+__all__ = ["GAP_THRESHOLD", "CompletenessGap", "weights_gap_note",
+           "diverging", "sequential", "spans", "pair_matrix_svg", "page", "ansi_words", "wrap",
            "fit_lines", "score_line", "reference_sentence", "word_strip", "pair_matrix", "compare_strips"]
 
 _RED, _BLUE = (178, 24, 43), (33, 102, 172)  # the ends of matplotlib's RdBu_r, as the book's figures use
