@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from helpers import data, information, regression, rules, units
 from helpers import attribution as attr
 from helpers import explain as ex
+from helpers.config import FLAG_WORDS
 from helpers.encoders import load_encoder
 
 _CHECKS = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
@@ -96,7 +97,7 @@ def test_explain_gives_finite_weights_on_the_texts_words_or_refuses(text):
 
 NOT_A_FLAG = st.one_of(st.text(max_size=6), st.sampled_from(["False", "false", "no", "0", "None", "True"]),
                        st.integers(), st.floats(allow_nan=True), st.none(), st.just([False]))
-FLAG_WORD = st.tuples(st.sampled_from(__import__("helpers.config", fromlist=["FLAG_WORDS"]).FLAG_WORDS),
+FLAG_WORD = st.tuples(st.sampled_from(FLAG_WORDS),
                       st.sampled_from([str.lower, str.upper, str.title, lambda w: f" {w} "])).map(lambda t: t[1](t[0]))
 
 
