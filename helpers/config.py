@@ -19,7 +19,7 @@ import numpy as np
 
 __all__ = ["ROOT", "data_dir", "results_base", "results_dir", "CHAPTER_RESULTS", "cache_dir", "settings_key",
            "settings_location", "as_stored", "settings_differences", "cached_table", "frame_digest", "code_digest",
-           "check_count", "check_flag", "FLAG_WORDS", "seed_everything",
+           "check_count", "check_flag", "FLAG_WORDS", "seed_everything", "write_text_atomic",
            "TEXT_PROGRESS", "tqdm"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,6 +197,24 @@ def check_flag(name: str, value) -> bool:
         return bool(value)
     hint = " (a string is not a flag: the string 'False' counts as true)" if isinstance(value, str) else ""
     raise ValueError(f"{name} must be True or False, got {value!r}{hint}.")
+
+
+def write_text_atomic(path, text: str, what: str = "file") -> Path:
+    """``text`` written to ``path`` through a temporary file beside it and a rename: a reader sees the whole file or
+    the old one, and a failed write leaves no temporary file. A ``path`` that is a folder, or whose folder does not
+    exist, is an error naming it (``what``: what the file is, for the message)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder: name the {what} to write in it (for example {path / 'out'}).")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent}: no such folder for the {what} {path.name}; create it first.")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def seed_everything(seed: int) -> np.random.Generator:

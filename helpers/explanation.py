@@ -166,13 +166,9 @@ class Explanation:
         """Write the explanation as JSON (the table, marks, numbers, notes and settings), every column with its
         dtype so that any text reads back exactly ("007" stays a word, never the number 7), and a sha256 of the
         content that :meth:`load` checks. Written to a temporary file, then renamed: never half a file."""
-        import os
+        from .config import write_text_atomic
 
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        return write_text_atomic(path, json.dumps(self.to_dict(), indent=1), "explanation file")
 
     @classmethod
     def load(cls, path) -> "Explanation":

@@ -174,15 +174,10 @@ class ExplanationSet:
     def to_jsonl(self, path) -> Path:
         """One JSON line per text (the object :meth:`Explanation.save` writes, with its sha256); written to a
         temporary file, then renamed."""
-        import os
+        from .config import write_text_atomic
 
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as out:
-            for e in self.explanations:
-                out.write(json.dumps(e.to_dict()) + "\n")
-        os.replace(tmp, path)
-        return path
+        return write_text_atomic(path, "".join(json.dumps(e.to_dict()) + "\n" for e in self.explanations),
+                                 "JSON lines file")
 
     @classmethod
     def read_jsonl(cls, path) -> "ExplanationSet":

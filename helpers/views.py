@@ -122,17 +122,17 @@ _STYLE = ("{s}.t{{font-size:1.2em;line-height:2}}{s}.w{{padding:2px 4px;border-r
 
 
 def page(body: str, full: bool, path=None, title: str = "Explanation") -> str:
-    """A fragment (styles scoped to ``.sww-explanation``) or a whole page, written to ``path`` when given."""
-    from pathlib import Path
-
+    """A fragment (styles scoped to ``.sww-explanation``) or a whole page, written to ``path`` when given (the
+    fragment too, when ``full`` is False)."""
     fragment = f'<div class="sww-explanation"><style>{_STYLE.format(s=".sww-explanation ")}</style>{body}</div>'
-    if not full:
-        return fragment
-    doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           "<style>body{font-family:sans-serif;max-width:72em;margin:1em auto}</style></head>"
-           f"<body>{fragment}</body></html>")
+    doc = fragment if not full else (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;max-width:72em;margin:1em auto}</style></head>"
+        f"<body>{fragment}</body></html>")
     if path is not None:
-        Path(path).write_text(doc, encoding="utf-8")
+        from .config import write_text_atomic
+
+        write_text_atomic(path, doc, "HTML page")
     return doc
 
 

@@ -175,6 +175,22 @@ def test_no_view_shows_a_file_system_path_as_the_models_name(tmp_path):
     assert "sentence-transformers/all-MiniLM-L6-v2" in run.stdout and "site-packages" not in run.stdout
 
 
+def test_a_view_or_file_written_where_it_cannot_go_names_the_place_and_leaves_nothing_behind(tmp_path, pair):
+    """Saving to a folder, or into a folder that does not exist, was an OSError naming a hidden temporary file and
+    left that file behind; ``to_html(path, full=False)`` returned the fragment and wrote nothing."""
+    many = ex.explain("tiny-random-bert", ["a man", "a dog"], n_steps=4, cache=False)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for write in (pair.save, pair.to_html, many.to_jsonl):
+        with pytest.raises(IsADirectoryError, match=f"{folder} is a folder: name the"):
+            write(folder)
+        with pytest.raises(FileNotFoundError, match="no such folder .* create it first"):
+            write(tmp_path / "missing" / "x.out")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["out"]  # no temporary file left
+    fragment = pair.to_html(folder / "fragment.html", full=False)
+    assert (folder / "fragment.html").read_text(encoding="utf-8") == fragment and "<html" not in fragment
+
+
 def test_the_repr_is_a_summary_not_the_fields(pair):
     one = ex.explain("tiny-random-bert", TEXT, n_steps=4)
     for e, must in ((one, ["tiny-random-bert", "one text", "completeness gap", "top words"]),
