@@ -199,10 +199,11 @@ def check_flag(name: str, value) -> bool:
     raise ValueError(f"{name} must be True or False, got {value!r}{hint}.")
 
 
-def write_text_atomic(path, text: str, what: str = "file") -> Path:
-    """``text`` written to ``path`` through a temporary file beside it and a rename: a reader sees the whole file or
-    the old one, and a failed write leaves no temporary file. A ``path`` that is a folder, or whose folder does not
-    exist, is an error naming it (``what``: what the file is, for the message)."""
+def write_text_atomic(path, text, what: str = "file") -> Path:
+    """``text`` (a string, or a function that writes to the open file) written to ``path`` through a temporary file
+    beside it and a rename: a reader sees the whole file or the old one, and a failed write leaves no temporary
+    file. A ``path`` that is a folder, or whose folder does not exist, is an error naming it (``what``: what the
+    file is, for the message)."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder: name the {what} to write in it (for example {path / 'out'}).")
@@ -210,7 +211,11 @@ def write_text_atomic(path, text: str, what: str = "file") -> Path:
         raise FileNotFoundError(f"{path.parent}: no such folder for the {what} {path.name}; create it first.")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        with open(tmp, "w", encoding="utf-8", newline="") as out:  # exactly the text given, no newline translation
+            if isinstance(text, str):
+                out.write(text)
+            else:
+                text(out)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

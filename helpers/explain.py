@@ -121,14 +121,14 @@ def _windows(encoder, text: str, overlap: float = 0.5) -> list[tuple[int, str]]:
     return windows
 
 
-def _text_weights(encoder, text, method, cache, long, progress):
-    """Word weights of one text (``method``: the method object), in windows when it is long: (table, notes)."""
+def _text_weights(encoder, text, method, cache, long, progress, tokens: int):
+    """Word weights of one text of ``tokens`` tokens (``method``: the method object), windowed if long."""
     from .attribution import word_weights
 
     notes = []
-    too_long = n_tokens(encoder, text) > encoder.max_length
+    too_long = tokens > encoder.max_length
     if too_long and long == "refuse":
-        raise ValueError(f"the text has {n_tokens(encoder, text)} tokens and the model reads at most "
+        raise ValueError(f"the text has {tokens} tokens and the model reads at most "
                          f"{encoder.max_length} (its max_seq_length or position limit); pass long='windows' to explain it in overlapping "
                          "windows, or long='truncate' to explain what model.encode() computes (the first "
                          f"{encoder.max_length} tokens).")
@@ -242,7 +242,7 @@ EXACT_PRECISION, EXACT_CHUNK = "auto", 16
 #: A longer text pushes fewer directions back at once (16 x 20 points x 32 tokens at most): for a 127-token text
 #: 16 directions took 1.3 GB and 136 s, 4 took 0.75 GB and 114 s (a 384-token text through a larger model would
 #: otherwise need gigabytes).
-EXACT_ROWS = EXACT_CHUNK * 20 * 32
+EXACT_ROWS = EXACT_CHUNK * TEXT_STEPS * 32
 #: The sketch's cotangent chunk when ``internal_batch_size`` is not given (its 16 directions in 4 passes: the
 #: fastest in fp32, benchmarks/explain_speed.py).
 SKETCH_CHUNK = 4
@@ -385,9 +385,9 @@ def _explain_loaded(loaded: dict, text: str, other, o: dict, info, progress: boo
 def _explain_text(loaded: dict, text: str, o: dict, info, progress: bool) -> "Explanation":
     """One text's word weights (and KL and I with a reference table)."""
     encoder, used, label = loaded["encoder"], loaded["precision"], loaded["label"]
-    spec = _text_method(o, used, min(n_tokens(encoder, text), encoder.max_length))
+    spec = _text_method(o, used, min(tokens := n_tokens(encoder, text), encoder.max_length))
     n_steps, projections = getattr(spec, "n_steps", None), getattr(spec, "projections", None)
-    table, notes = _text_weights(encoder, text, spec, o["cache"], o["long"], progress)
+    table, notes = _text_weights(encoder, text, spec, o["cache"], o["long"], progress, tokens)
     notes.insert(0, loaded["note"])
     table = table.drop(columns=["sentence_id"])
     if info is not None:

@@ -49,8 +49,9 @@ def _parser():
     parser.add_argument("--compare", metavar="MODEL", help="a second model: both side by side, and the change")
     parser.add_argument("--texts-file", metavar="FILE", help="many texts, one per line (- reads standard input)")
     parser.add_argument("--method", default="ig", help="ig (default) or shap")
-    parser.add_argument("--exact", action="store_true", help="IG over every output dimension (no sketch; in bf16 where the hardware computes it natively, "
-                             "--precision fp32 for full precision)")
+    parser.add_argument("--exact", action="store_true",
+                        help="IG over every output dimension (no sketch; in bf16 where the hardware computes it "
+                             "natively, --precision fp32 for full precision)")
     parser.add_argument("--n-steps", type=int, default=None,
                         help=f"IG quadrature points (default {TEXT_STEPS} for a text; for a pair the first of "
                              f"{', '.join(map(str, PAIR_STEPS))} whose gap is within 1%% of the score)")

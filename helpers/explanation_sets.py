@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .explanation import Explanation, show_view, top_pairs, top_words
-from .views import CompletenessGap, weights_gap_note
+from .attribution.words import CompletenessGap, warn_gaps
 
 __all__ = ["Comparison", "ExplanationSet", "explain_each"]
 
@@ -212,10 +212,5 @@ def explain_each(texts, explain_one, show_progress_bar: bool = False) -> Explana
     for w in caught:
         if not issubclass(w.category, CompletenessGap):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    over = [e.numbers["completeness_gap"] for e in out
-            if weights_gap_note(e.numbers["completeness_gap"], e.method, None)]
-    if over:
-        warnings.warn(f"{len(over)} of {len(out)} texts have a completeness gap above the book's threshold (worst "
-                      f"{max(over):.1%}): their notes say so; raise n_steps (IG) or max_evals (SHAP).",
-                      CompletenessGap, stacklevel=3)
+    warn_gaps([e.numbers["completeness_gap"] for e in out], noun="texts (each one's notes say so)", stacklevel=3)
     return ExplanationSet(out)

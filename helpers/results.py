@@ -14,13 +14,12 @@ The declarations live in the base layer, not beside each chapter's study code, b
 from __future__ import annotations
 
 import json
-import os
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
-from .config import CHAPTER_RESULTS, results_base, results_dir
+from .config import CHAPTER_RESULTS, results_base, results_dir, write_text_atomic
 
 __all__ = ["Table", "Chapter", "THEORY", "INFORMATION", "IG", "SHAP", "FINETUNE", "REGRESSION", "WORD_WEIGHTS", "DATASETS",
            "PAIRS", "FAITHFULNESS", "REPRODUCED", "EXPLAIN", "RUNNER", "CHAPTERS", "table", "declared_files", "Result"]
@@ -79,18 +78,8 @@ class Table:
         """Check ``data`` against the declaration and write it (through a temporary file beside it, then renamed)."""
         self.check(data)
         path = results_dir(self.folder) / self.file(**fields)  # the folder created on the first save
-        tmp = path.with_name(f".{path.name}.tmp")  # the project's way (Explanation.save): write, then rename
-        try:
-            with open(tmp, "w", newline="") as out:
-                if self.kind == "json":
-                    out.write(json.dumps(data, indent=2))
-                else:
-                    data.to_csv(out, index=self.index)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return path
+        return write_text_atomic(path, json.dumps(data, indent=2) if self.kind == "json"
+                                 else lambda out: data.to_csv(out, index=self.index), f"results table {self}")
 
     def read(self, **fields):
         """The table as the chapter wrote it (a DataFrame, or a dict for JSON). Not written yet: an error naming the

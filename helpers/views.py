@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 # the share of the score above which a decomposition is not printed as an equation: the book's one gap threshold
-from .attribution.words import GAP_THRESHOLD
+from .attribution.words import GAP_THRESHOLD, CompletenessGap
 
 __all__ = ["GAP_THRESHOLD", "CompletenessGap", "weights_gap_note",
            "diverging", "sequential", "spans", "pair_matrix_svg", "page", "ansi_words", "wrap",
@@ -148,10 +148,6 @@ def score_line(numbers: dict, similarity: str) -> str:
             f"reference terms ({n['reference']:+.4f}) do NOT add up to it: they miss it by "
             f"{n['completeness_gap']:.1%} of the score at {n['n_steps']} quadrature points, above the "
             f"{GAP_THRESHOLD:.0%} the book accepts, so read the pairs below as approximate")
-
-
-class CompletenessGap(UserWarning):
-    """An explanation whose completeness gap is above :data:`GAP_THRESHOLD` (its parts do not add up)."""
 
 
 def weights_gap_note(gap: float, method: str, n_steps) -> str | None:

@@ -16,7 +16,8 @@ from .cache import AttributionCache
 from .method import Method, make_method, methods
 from .tokens import tokenize, truncate_text
 
-__all__ = ["WORD_AGGS", "NORMALIZATIONS", "ENGINE_VERSION", "GAP_THRESHOLD", "aggregate_words", "word_weights", "compare_weights",
+__all__ = ["WORD_AGGS", "NORMALIZATIONS", "ENGINE_VERSION", "GAP_THRESHOLD", "CompletenessGap", "warn_gaps",
+           "aggregate_words", "word_weights", "compare_weights",
            "sketch_error", "per_sentence_spearman", "mean_word_weights"]
 
 WORD_AGGS = ("frobenius", "rms", "sum", "first")
@@ -155,15 +156,28 @@ def _sentence_result(encoder, spec: Method, store, key: str, sentence_id, text: 
     return result
 
 
+class CompletenessGap(UserWarning):
+    """Attributions whose completeness gap is above the threshold (:data:`GAP_THRESHOLD`): their parts do not add
+    up to the change of the embedding."""
+
+
+def warn_gaps(gaps, threshold: float = GAP_THRESHOLD, noun: str = "sentences", stacklevel: int = 3) -> int:
+    """One :class:`CompletenessGap` warning for the gaps above ``threshold`` ("k of n {noun} ..."); returns k.
+    ``stacklevel`` counts from the caller, as ``warnings.warn`` would there."""
+    gaps = np.asarray(gaps, dtype=float)
+    bad = int(np.sum(gaps > threshold))
+    if bad:
+        warnings.warn(f"{bad} of {len(gaps)} {noun} have a completeness gap above {threshold:.0%} "
+                      f"(worst {gaps.max():.2%}); raise n_steps (IG) or max_evals (SHAP).", CompletenessGap,
+                      stacklevel=stacklevel + 1)
+    return bad
+
+
 def _warn_about(results: list[dict], spec: Method, gap_warning: float) -> int:
     """Warn about sentences whose completeness gap is above ``gap_warning`` and sentences with unresolved SHAP
     blocks; returns the number of the latter."""
-    gaps = np.asarray([r["completeness_gap"] for r in results])
     unresolved = np.asarray([r.get("unresolved_tokens", 0) for r in results])
-    bad = int(np.sum(gaps > gap_warning))
-    if bad:
-        warnings.warn(f"{bad} of {len(gaps)} sentences have a completeness gap above {gap_warning:.0%} "
-                      f"(worst {gaps.max():.2%}); raise n_steps (IG) or max_evals (SHAP).", stacklevel=3)
+    warn_gaps([r["completeness_gap"] for r in results], gap_warning)  # pointing at word_weights' caller
     blocked = int(np.sum(unresolved > 0))
     if blocked:
         warnings.warn(f"{blocked} of {len(unresolved)} sentences have word tokens that share one SHAP value (blocks "
